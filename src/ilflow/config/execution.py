@@ -1,0 +1,37 @@
+"""Where tasks run (`execution`): an embedded Dask LocalCluster, a scheduler address, or SLURM."""
+
+from typing import Literal
+
+from pydantic import model_validator
+
+from ilflow.config.base import NonNegativeInt, PositiveInt, Section
+
+
+class Slurm(Section):
+    """A dask-jobqueue SLURMCluster."""
+
+    cores: PositiveInt = 32
+    memory: str = "64GB"
+    walltime: str = "24:00:00"
+    queue: str | None = None
+    account: str | None = None
+    job_script_extras: list[str] = []
+    adaptive_min: NonNegativeInt = 0
+    adaptive_max: PositiveInt = 4
+
+
+class Execution(Section):
+    """Task execution for labelling and independent runs."""
+
+    cluster: Literal["local", "address", "slurm"] = "local"
+    workers: PositiveInt = 2
+    threads_per_worker: PositiveInt = 1
+    address: str | None = None  # "tcp://host:8786" when cluster is "address"
+    max_retries: NonNegativeInt = 2
+    slurm: Slurm | None = None
+
+    @model_validator(mode="after")
+    def _cluster_settings(self) -> "Execution":
+        if self.cluster == "address" and not self.address:
+            raise ValueError("cluster 'address' needs `address: tcp://HOST:PORT`")
+        return self

@@ -1,0 +1,157 @@
+"""Learning on the fly (`learning`): initial data, then a schedule of iterations (paper Table 1)."""
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from ilflow.config.base import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Section,
+    Seed,
+)
+from ilflow.config.model import Training
+
+
+class InitialData(Section):
+    """Iteration 0: frames from classical MD (or a bootstrap, or a file), labelled and split."""
+
+    source: Literal["classical", "bootstrap", "file"] = "classical"
+    file: str | None = None  # extxyz/ase.db path when source is "file"
+    frames: PositiveInt = 200
+    temperature_K: PositiveFloat = 500.0
+    density_g_cm3: PositiveFloat | None = None  # default: the box density
+    duration_ps: PositiveFloat = 100.0
+    n_train: PositiveInt = 100
+    n_validation: PositiveInt = 100
+    n_test: NonNegativeInt = 0
+    n_selected: NonNegativeInt = 0  # frames added to training by batch selection from the rest
+    outlier_sigma: PositiveFloat | None = 3.0
+    split_seed: Seed = 1234
+
+    @model_validator(mode="after")
+    def _enough_frames(self) -> "InitialData":
+        used = self.n_train + self.n_validation + self.n_test + self.n_selected
+        if used > self.frames:
+            raise ValueError(f"n_train + n_validation + n_test + n_selected = {used} exceeds frames = {self.frames}")
+        if self.source == "file" and not self.file:
+            raise ValueError("source 'file' needs `file: PATH`")
+        return self
+
+
+class TemperatureRamp(Section):
+    """T(s) = T0 + (s/N)(T1 - T0) + A sin(2 pi n s / N) (paper eqn 9)."""
+
+    start_K: PositiveFloat
+    end_K: PositiveFloat
+    amplitude_K: NonNegativeFloat = 0.0
+    oscillations: NonNegativeFloat = 0.0
+
+
+class BoxRamp(Section):
+    """L(s) = L0 + min(p n / n_ramp, 1)(L1 - L0) + A sin(2 pi n p), p = s/N (paper eqn 9); molecules stay rigid."""
+
+    end_edge_A: PositiveFloat | None = None
+    end_density_g_cm3: PositiveFloat | None = None
+    amplitude_A: NonNegativeFloat = 0.0
+    oscillations: NonNegativeFloat = 0.0
+    ramp_oscillations: PositiveFloat | None = None  # ramp done after this many oscillations; None: over the whole run
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "BoxRamp":
+        if (self.end_edge_A is None) == (self.end_density_g_cm3 is None):
+            raise ValueError("give exactly one of end_edge_A and end_density_g_cm3")
+        return self
+
+
+class MDSampler(Section):
+    """MD with the current ensemble until it becomes uncertain."""
+
+    kind: Literal["md"]
+    ensemble: Literal["nvt_langevin", "nvt_nose_hoover", "npt", "nve"] = "nvt_langevin"
+    temperature_K: PositiveFloat = 298.15
+    pressure_bar: PositiveFloat | None = None
+    density_g_cm3: PositiveFloat | None = None  # NVT start box; default the box density
+    timestep_fs: PositiveFloat = 0.5
+    steps: PositiveInt = 50_000
+    frame_interval: PositiveInt = 10
+    friction_per_ps: PositiveFloat = 1.0
+    uncertainty_threshold_eV_A: PositiveFloat = 0.5
+    temperature_ramp: TemperatureRamp | None = None
+    box_ramp: BoxRamp | None = None
+    start: Literal["previous", "relaxed", "fresh_box"] = "previous"
+    replicas: PositiveInt = 1
+
+    @model_validator(mode="after")
+    def _npt_needs_pressure(self) -> "MDSampler":
+        if self.ensemble == "npt" and self.pressure_bar is None:
+            raise ValueError("ensemble 'npt' needs pressure_bar")
+        return self
+
+
+class RelaxSampler(Section):
+    """FIRE relaxation from the last MD frame; its frames join the candidate pool."""
+
+    kind: Literal["relax"]
+    fmax_eV_A: PositiveFloat = 0.5
+    max_steps: PositiveInt = 1000
+
+
+class ConformerSampler(Section):
+    """RDKit conformers packed into fresh boxes."""
+
+    kind: Literal["conformers"]
+    boxes: PositiveInt = 20
+    density_g_cm3: PositiveFloat = 0.9
+    n_conformers: PositiveInt = 200
+    seed: Seed = 42
+
+
+class VolumeScanSampler(Section):
+    """Relaxed boxes scaled over a range of volume factors, molecules kept rigid."""
+
+    kind: Literal["volume_scan"]
+    boxes: PositiveInt = 5
+    factor_min: PositiveFloat = 0.9
+    factor_max: PositiveFloat = 2.0
+    points: PositiveInt = 100
+    picks: PositiveInt = 50
+
+    @model_validator(mode="after")
+    def _range(self) -> "VolumeScanSampler":
+        if self.factor_min >= self.factor_max:
+            raise ValueError(f"factor_min ({self.factor_min}) must be smaller than factor_max ({self.factor_max})")
+        return self
+
+
+Sampler = Annotated[
+    Union[MDSampler, RelaxSampler, ConformerSampler, VolumeScanSampler], Field(discriminator="kind")
+]
+
+
+class Selection(Section):
+    """Which candidates get labelled."""
+
+    method: Literal["random", "maxdist"] = "maxdist"
+    frames: PositiveInt = 50
+    pool_cap: PositiveInt = 20_000  # above this pool size, pre-thin randomly
+    seed: Seed = 0
+
+
+class Iteration(Section):
+    """One learning-on-the-fly iteration (or `repeat` identical ones)."""
+
+    name: str | None = None
+    repeat: PositiveInt = 1
+    samplers: Annotated[list[Sampler], Field(min_length=1)]
+    selection: Selection = Selection()
+    training: Training | None = None  # default: model.training
+
+
+class Learning(Section):
+    """The whole learning schedule."""
+
+    initial: InitialData = InitialData()
+    iterations: list[Iteration] = []

@@ -1,0 +1,138 @@
+"""Read `campaign.yaml` and report every problem with its key path and line."""
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ilflow.config.campaign import Campaign
+from ilflow.errors import ConfigError
+
+KeyPath = tuple[str | int, ...]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def key_lines(text: str) -> dict[KeyPath, int]:
+    """Map every key path in a YAML document to its 1-based line number."""
+    lines: dict[KeyPath, int] = {}
+
+    def walk(node: yaml.Node, path: KeyPath) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key_path = path + (str(key_node.value),)
+                walk(value_node, key_path)
+                lines[key_path] = key_node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, path + (index,))
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _line_of(loc: KeyPath, lines: dict[KeyPath, int]) -> int | None:
+    """Line of the longest prefix of `loc` found in the file (pydantic adds union tags to paths)."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _fields_at(model: type[BaseModel], loc: KeyPath) -> list[str]:
+    """Field names of the section that holds the key at `loc` (for 'did you mean')."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            current = _inner_model(current.model_fields[part].annotation)
+        elif isinstance(part, int):
+            continue
+        else:
+            return []
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The BaseModel inside Optional[...] / list[...] annotations, if there is exactly one."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        inner = _inner_model(arg)
+        if inner is not None:
+            return inner
+    return None
+
+
+def _hint_for_unknown_key(key: str, known: list[str]) -> str:
+    with_unit = [name for name in known if name.startswith(key + "_")]
+    if with_unit:
+        return f"; keys carry their unit: did you mean {with_unit[0]!r}?"
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; known keys here: {', '.join(known)}" if known else ""
+
+
+def _format_error(error: dict, lines: dict[KeyPath, int], source: str) -> str:
+    loc: KeyPath = tuple(error["loc"])
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    line = _line_of(loc, lines)
+    where = f"{source}:{line}" if line else source
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key" + _hint_for_unknown_key(str(loc[-1]), _fields_at(Campaign, loc))
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif "input" in error and not isinstance(error["input"], (dict, list)):
+        message += f" (got {error['input']!r})"
+    return f"{where}: {path}: {message}"
+
+
+def parse_campaign(text: str, source: str = "<campaign>") -> Campaign:
+    """Validate campaign YAML text; raise ConfigError listing every problem with key path and line."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        lines = key_lines(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a campaign file is a mapping of sections (species, box, ...); got {type(data).__name__}")
+    try:
+        return Campaign.model_validate(data)
+    except ValidationError as exc:
+        problems = [_format_error(err, lines, source) for err in exc.errors()]
+        header = f"{source}: {len(problems)} problem(s) in the campaign file:"
+        raise ConfigError("\n".join([header] + ["  " + p for p in problems])) from None
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Read and validate a campaign file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"campaign file {str(path)!r} does not exist; give the path to a campaign.yaml") from None
+    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
+        raise ConfigError(f"campaign file {str(path)!r} cannot be read as text: {exc}") from None
+    return parse_campaign(text, source=str(path))

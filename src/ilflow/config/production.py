@@ -1,0 +1,54 @@
+"""Production runs (`production`) and their analysis (`analysis`)."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from ilflow.config.base import PositiveFloat, PositiveInt, Section, Seed
+
+
+class StatePoints(Section):
+    """A grid of production runs: every temperature x every size x every seed."""
+
+    name: str
+    ensemble: Literal["nvt", "npt"] = "nvt"
+    temperatures_K: Annotated[list[PositiveFloat], Field(min_length=1)]
+    formula_units: Annotated[list[PositiveInt], Field(min_length=1)] = [10]  # e.g. ion pairs
+    density: Literal["experimental", "given"] = "experimental"
+    density_g_cm3: PositiveFloat | None = None  # when density is "given"
+    pressure_bar: PositiveFloat = 1.01325
+    model: Literal["ensemble", "hybrid"] = "hybrid"  # hybrid: ensemble + model.dispersion
+    timestep_fs: PositiveFloat = 0.5
+    thermostat_chain: PositiveInt = 5
+    thermostat_tau_fs: PositiveFloat = 50.0
+    barostat_tau_fs: PositiveFloat = 500.0
+    equilibration_ps: PositiveFloat = 5.0
+    production_ps: PositiveFloat = 20_000.0
+    frame_interval_fs: PositiveFloat = 100.0
+    seeds: Annotated[list[Seed], Field(min_length=1)] = [0]
+
+    @model_validator(mode="after")
+    def _density(self) -> "StatePoints":
+        if self.density == "given" and self.density_g_cm3 is None:
+            raise ValueError("density 'given' needs density_g_cm3")
+        return self
+
+
+class Production(Section):
+    """All production state points."""
+
+    runs: list[StatePoints] = []
+
+
+class Analysis(Section):
+    """What is computed from the production trajectories."""
+
+    rdf_bins: PositiveInt = 1000
+    rdf_range_A: PositiveFloat | None = None  # default: half the smallest box width
+    msd_selections: list[str] = ["B", "H", "molecules"]
+    dihedral_smarts: list[str] = ["[#7]-[CH2]-[CH2]-[CH2]", "[CH2]-[CH2]-[CH2]-[CH3]"]
+    density_blocks: PositiveInt | None = None  # default: from the statistical inefficiency
+    experimental_density_csv: str | None = None
+    experimental_viscosity_csv: str | None = None
+    experimental_diffusion_csv: str | None = None
+    seed: Seed = 0

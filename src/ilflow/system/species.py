@@ -1,0 +1,112 @@
+"""SMILES -> 3D molecules with hydrogens (RDKit ETKDG, seeded), conformers, charge, mass and formula."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from rdkit import Chem, RDLogger
+from rdkit.Chem import AllChem, rdMolDescriptors
+
+from ilflow.errors import SpeciesError
+
+
+@dataclass(frozen=True)
+class Molecule:
+    """One species as an RDKit molecule with explicit hydrogens and 3D conformers (positions in Å)."""
+
+    name: str
+    smiles: str
+    mol: Chem.Mol
+    conformers: tuple[np.ndarray, ...]  # each (n_atoms, 3), Å
+
+    @property
+    def symbols(self) -> list[str]:
+        return [atom.GetSymbol() for atom in self.mol.GetAtoms()]
+
+    @property
+    def atomic_numbers(self) -> np.ndarray:
+        return np.array([atom.GetAtomicNum() for atom in self.mol.GetAtoms()])
+
+    @property
+    def formal_charges(self) -> np.ndarray:
+        return np.array([atom.GetFormalCharge() for atom in self.mol.GetAtoms()])
+
+    @property
+    def charge(self) -> int:
+        """Net charge in e, from the formal charges of the SMILES."""
+        return int(Chem.GetFormalCharge(self.mol))
+
+    @property
+    def mass_amu(self) -> float:
+        """Molecular mass in amu (g/mol), average isotopic masses."""
+        return float(sum(atom.GetMass() for atom in self.mol.GetAtoms()))
+
+    @property
+    def formula(self) -> str:
+        return rdMolDescriptors.CalcMolFormula(self.mol)
+
+    @property
+    def bonds(self) -> set[tuple[int, int]]:
+        """Bonds as sorted pairs of atom indices (the SMILES graph with hydrogens)."""
+        return {tuple(sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))) for b in self.mol.GetBonds()}
+
+    def __len__(self) -> int:
+        return self.mol.GetNumAtoms()
+
+
+def parse_smiles(name: str, smiles: str) -> Chem.Mol:
+    """RDKit molecule with explicit hydrogens; SpeciesError naming the species if the SMILES is invalid."""
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        mol = Chem.MolFromSmiles(smiles)
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+    if mol is None or mol.GetNumAtoms() == 0:
+        raise SpeciesError(
+            f"species {name!r}: SMILES {smiles!r} is not valid (RDKit could not parse or sanitize it); "
+            "check brackets, ring closures, charges and valences"
+        )
+    if len(Chem.GetMolFrags(mol)) > 1:
+        raise SpeciesError(
+            f"species {name!r}: SMILES {smiles!r} holds {len(Chem.GetMolFrags(mol))} disconnected molecules; "
+            "give each molecule or ion as its own species"
+        )
+    return Chem.AddHs(mol)
+
+
+def _relax(mol: Chem.Mol, conf_ids: list[int], method: str) -> None:
+    """Relax conformers in place with MMFF94 (UFF where MMFF lacks parameters, e.g. boron) or UFF."""
+    if method == "none":
+        return
+    if method == "mmff" and AllChem.MMFFHasAllMoleculeParams(mol):
+        props = AllChem.MMFFGetMoleculeProperties(mol)
+        for cid in conf_ids:
+            AllChem.MMFFGetMoleculeForceField(mol, props, confId=cid).Minimize(maxIts=2000)
+    elif AllChem.UFFHasAllMoleculeParams(mol):
+        for cid in conf_ids:
+            AllChem.UFFGetMoleculeForceField(mol, confId=cid).Minimize(maxIts=2000)
+
+
+def molecule_from_smiles(
+    name: str, smiles: str, n_conformers: int = 1, seed: int = 42, relax: str = "mmff"
+) -> Molecule:
+    """Embed `n_conformers` 3D conformers with ETKDG (seeded) and optionally relax them.
+
+    `relax`: "mmff" (MMFF94, falling back to UFF where MMFF has no parameters), "uff" or "none".
+    """
+    mol = parse_smiles(name, smiles)
+    params = AllChem.ETKDGv3()
+    params.randomSeed = int(seed)
+    if n_conformers == 1:
+        conf_ids = [AllChem.EmbedMolecule(mol, params)]
+        conf_ids = [c for c in conf_ids if c >= 0]
+    else:
+        params.pruneRmsThresh = 0.1
+        conf_ids = list(AllChem.EmbedMultipleConfs(mol, numConfs=n_conformers, params=params))
+    if not conf_ids:
+        raise SpeciesError(
+            f"species {name!r}: RDKit could not embed a 3D structure for SMILES {smiles!r}; "
+            "check the SMILES or try another seed"
+        )
+    _relax(mol, conf_ids, relax)
+    conformers = tuple(np.array(mol.GetConformer(cid).GetPositions(), dtype=float) for cid in conf_ids)
+    return Molecule(name=name, smiles=smiles, mol=mol, conformers=conformers)

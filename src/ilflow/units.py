@@ -1,0 +1,18 @@
+"""Unit conversions: the only place with conversion factors.
+
+Internal units are eV, Å, amu, fs; configuration keys carry their unit in the name.
+"""
+
+AVOGADRO = 6.02214076e23  # 1/mol (exact, SI 2019)
+ANGSTROM3_IN_CM3 = 1e-24  # 1 Å^3 in cm^3
+AMU_IN_G = 1.0 / AVOGADRO  # 1 amu in g (1 g/mol per molecule)
+
+
+def density_g_cm3(mass_amu: float, volume_A3: float) -> float:
+    """Mass density in g/cm^3 of `mass_amu` (amu) in `volume_A3` (Å^3)."""
+    return mass_amu * AMU_IN_G / (volume_A3 * ANGSTROM3_IN_CM3)
+
+
+def volume_A3_for_density(mass_amu: float, density_g_cm3: float) -> float:
+    """Volume in Å^3 that holds `mass_amu` (amu) at `density_g_cm3` (g/cm^3)."""
+    return mass_amu * AMU_IN_G / (density_g_cm3 * ANGSTROM3_IN_CM3)
