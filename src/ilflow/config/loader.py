@@ -59,26 +59,34 @@ def _line_of(loc: KeyPath, lines: dict[KeyPath, int]) -> int | None:
 
 def _fields_at(model: type[BaseModel], loc: KeyPath) -> list[str]:
     """Field names of the section that holds the key at `loc` (for 'did you mean')."""
-    current: Any = model
+    candidates = [model]
     for part in loc[:-1]:
-        if isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
-            current = _inner_model(current.model_fields[part].annotation)
-        elif isinstance(part, int):
+        if isinstance(part, int):
             continue
-        else:
+        holders = [c for c in candidates if part in c.model_fields]
+        if holders:
+            candidates = _models_in(holders[0].model_fields[part].annotation)
+        else:  # a union tag that pydantic puts in the path, e.g. samplers.0.md
+            candidates = [c for c in candidates if part in _tag_values(c)]
+        if not candidates:
             return []
-    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+    return list(candidates[0].model_fields) if len(candidates) == 1 else []
 
 
-def _inner_model(annotation: Any) -> Any:
-    """The BaseModel inside Optional[...] / list[...] annotations, if there is exactly one."""
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """Every BaseModel inside an annotation (Optional, list, Union, Annotated)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        inner = _inner_model(arg)
-        if inner is not None:
-            return inner
-    return None
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models_in(arg)]
+
+
+def _tag_values(model: type[BaseModel]) -> set[str]:
+    """Literal values of a model's discriminator field (`kind` or `method`)."""
+    values: set[str] = set()
+    for name in ("kind", "method"):
+        if name in model.model_fields:
+            values |= set(getattr(model.model_fields[name].annotation, "__args__", ()))
+    return values
 
 
 def _hint_for_unknown_key(key: str, known: list[str]) -> str:

@@ -78,8 +78,10 @@ def _write_xyz(path: Path, symbols: list[str], positions: np.ndarray) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def _tail(text: str, n: int = 15) -> str:
-    return "\n".join(line for line in text.strip().splitlines()[-n:])
+def _tail(text: str, n: int = 12) -> str:
+    """The last `n` informative lines of a program's output (rulers and blank lines dropped)."""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip().strip("-#=")]
+    return "\n".join(lines[-n:])
 
 
 def run_packmol(
@@ -115,7 +117,7 @@ def run_packmol(
             raise PackingError(
                 f"PACKMOL found no packing with tolerance {tolerance_A} Å in a {a:.2f} x {b:.2f} x {c:.2f} Å box; "
                 "pack at a lower density (e.g. 0.9 g/cm3) and compress with ilflow.system.rescale_to_density.\n"
-                f"PACKMOL's last lines:\n{_tail(proc.stdout)}"
+                f"PACKMOL's last lines:\n{_tail(proc.stdout + proc.stderr)}"
             )
         if proc.returncode != 0 or not output.exists():
             raise ExternalProgramError(

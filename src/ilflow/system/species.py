@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import numpy as np
+from ase.data import atomic_masses
 from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem, rdMolDescriptors
 
@@ -37,8 +38,8 @@ class Molecule:
 
     @property
     def mass_amu(self) -> float:
-        """Molecular mass in amu (g/mol), average isotopic masses."""
-        return float(sum(atom.GetMass() for atom in self.mol.GetAtoms()))
+        """Molecular mass in amu (g/mol), with ASE's atomic masses (those of every Atoms built from it)."""
+        return float(atomic_masses[self.atomic_numbers].sum())
 
     @property
     def formula(self) -> str:

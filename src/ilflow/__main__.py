@@ -1,0 +1,5 @@
+"""`python -m ilflow` is the `ilflow` command."""
+
+from ilflow.cli import main
+
+main()

@@ -1,0 +1,32 @@
+"""Shared fixtures: the CLI as a real subprocess, and reference facts computed independently of ilflow."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BMIM = "CCCCn1cc[n+](C)c1"
+BF4 = "F[B-](F)(F)F"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m ilflow ARGS` and capture its exit status and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "ilflow", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def box_10_pairs(tmp_path_factory):
+    """The issue's reference box: 10 BMIM+ and 10 BF4- at 1.210 g/cm3, built through the CLI."""
+    out = tmp_path_factory.mktemp("box10") / "box.extxyz"
+    result = run_cli("build", "-s", f"BMIM:10:{BMIM}", "-s", f"BF4:10:{BF4}", "--density-g-cm3", "1.210", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
