@@ -16,3 +16,11 @@ def density_g_cm3(mass_amu: float, volume_A3: float) -> float:
 def volume_A3_for_density(mass_amu: float, density_g_cm3: float) -> float:
     """Volume in Å^3 that holds `mass_amu` (amu) at `density_g_cm3` (g/cm^3)."""
     return mass_amu * AMU_IN_G / (density_g_cm3 * ANGSTROM3_IN_CM3)
+
+# Atomic units and pressures, with ASE's CODATA values so that every part of ilflow agrees with ASE.
+from ase import units as _ase_units  # noqa: E402
+
+HARTREE_EV = float(_ase_units.Hartree)  # 1 Hartree in eV
+BOHR_A = float(_ase_units.Bohr)  # 1 bohr in Å
+HARTREE_PER_BOHR_EV_A = HARTREE_EV / BOHR_A  # 1 Hartree/bohr in eV/Å
+GPA_EV_A3 = float(_ase_units.GPa)  # 1 GPa in eV/Å^3

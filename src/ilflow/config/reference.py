@@ -29,6 +29,8 @@ class Cp2kReference(Section):
     d3_cutoff_A: PositiveFloat = 7.93766  # 15 bohr
     d3_three_body: bool = True
     overrides: dict[str, Any] = {}  # input sections by path, e.g. {"FORCE_EVAL/DFT/SCF/MAX_SCF": 50}
+    timeout_s: PositiveFloat = 86_400.0  # per frame
+    keep_workdirs: bool = False  # keep each task's directory (inputs, logs, wavefunction) after success
 
 
 class AseReference(Section):

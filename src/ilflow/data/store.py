@@ -1,0 +1,163 @@
+"""The dataset store: labelled frames in ase.db (an SQLite file by default, any ase.db URL accepted).
+
+Each row is one labelled frame or one failure record (`status` "ok" or "failed"), with key-value pairs
+`split` (train/validation/test/pool), origin (`stage`, `iteration`, `parent`, `frame`), `method`,
+`settings_hash`, `structure_hash` and `wall_time_s`; a failure carries `failure_kind` and, in its data,
+the reason and the tail of the program's output. Rows are committed one by one as labels arrive.
+"""
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ase.db
+import numpy as np
+from ase import Atoms
+
+from ilflow.errors import IlflowError
+from ilflow.project import atomic_path
+from ilflow.reference.base import LabelFailure
+
+SPLITS = ("train", "validation", "test", "pool")
+EXTRA_ARRAYS = ("molecule_id", "species_name")  # per-atom arrays ase.db does not keep by itself
+
+
+def structure_hash(atoms: Atoms, decimals: int = 5) -> str:
+    """Identity of a structure: elements, positions and cell rounded to 1e-5 Å, periodicity."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(atoms.numbers, dtype=np.int64).tobytes())
+    h.update(np.round(atoms.positions, decimals).astype(np.float64).tobytes() + b"|")
+    h.update(np.round(atoms.cell.array, decimals).astype(np.float64).tobytes())
+    h.update(np.asarray(atoms.pbc, dtype=bool).tobytes())
+    return h.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a frame came from (provenance)."""
+
+    stage: str = "external"
+    iteration: int = -1
+    parent: str = ""
+    frame: int = -1
+
+
+def _storable(array: np.ndarray):
+    """ase.db keeps numeric arrays as they are; string arrays go in as lists of str."""
+    array = np.asarray(array)
+    return array.astype(str).tolist() if array.dtype.kind in "OUS" else array
+
+
+class Dataset:
+    """An ase.db of labels. `Dataset("data.db")`, or any ase.db URL such as `postgresql://...`."""
+
+    def __init__(self, url: str | Path):
+        self.url = str(url)
+        if "://" not in self.url:
+            Path(self.url).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = ase.db.connect(self.url, type="extract_from_name" if "://" in self.url else "db")
+        except Exception as exc:
+            raise IlflowError(f"dataset {self.url!r} cannot be opened as an ase.db: {exc}") from None
+
+    def __len__(self) -> int:
+        return self.db.count()
+
+    def known(self, settings_hash: str) -> set[str]:
+        """Structure hashes already labelled (or recorded as failed) with these reference settings."""
+        return {row.structure_hash for row in self.db.select(settings_hash=settings_hash, columns=["key_value_pairs"])}
+
+    def add(self, result: Atoms | LabelFailure, split: str = "pool", origin: Origin = Origin(),
+            method: str = "", settings_hash: str = "") -> int | None:
+        """Commit one label or failure record; returns its row id, or None if that structure is already there."""
+        if split not in SPLITS:
+            raise IlflowError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+        failed = isinstance(result, LabelFailure)
+        atoms = result.atoms if failed else result
+        method = method or atoms.info.get("reference_method", "")
+        settings_hash = settings_hash or atoms.info.get("reference_settings_hash", "")
+        key = structure_hash(atoms)
+        if self.db.count(structure_hash=key, settings_hash=settings_hash) > 0:
+            return None
+        kvp = {"split": split, "stage": origin.stage, "iteration": int(origin.iteration), "parent": origin.parent,
+               "frame": int(origin.frame), "method": method, "settings_hash": settings_hash,
+               "structure_hash": key, "status": "failed" if failed else "ok"}
+        data = {name: _storable(atoms.arrays[name]) for name in EXTRA_ARRAYS if name in atoms.arrays}
+        if failed:
+            kvp.update(failure_kind=result.kind, wall_time_s=float(result.wall_time_s))
+            data.update(reason=result.reason, output_tail=result.output_tail)
+            bare = atoms.copy()
+            bare.calc = None
+            return self.db.write(bare, key_value_pairs=kvp, data=data)
+        kvp["wall_time_s"] = float(atoms.info.get("label_wall_time_s", 0.0))
+        return self.db.write(atoms, key_value_pairs=kvp, data=data)
+
+    def frames(self, split: str | None = None, status: str = "ok", **selection) -> Iterator[Atoms]:
+        """Frames with their results and provenance in `info` (failures: reason in info['failure_reason'])."""
+        if split is not None:
+            selection["split"] = split
+        if status is not None:
+            selection["status"] = status
+        for row in self.db.select(**selection):
+            atoms = row.toatoms()  # results come back on a SinglePointCalculator
+            for name in EXTRA_ARRAYS:
+                if name in row.data:
+                    atoms.new_array(name, np.asarray(row.data[name]))
+            atoms.info.update({k: v for k, v in row.key_value_pairs.items()})
+            atoms.info["row_id"] = row.id
+            if "reason" in row.data:
+                atoms.info["failure_reason"] = str(row.data["reason"])
+            yield atoms
+
+    def failures(self) -> list[dict]:
+        """Failure records: row id, kind, reason, output tail and origin."""
+        return [{"id": row.id, "kind": row.get("failure_kind"), "reason": str(row.data.get("reason", "")),
+                 "output_tail": str(row.data.get("output_tail", "")), "stage": row.get("stage"),
+                 "frame": row.get("frame")} for row in self.db.select(status="failed")]
+
+    def statistics(self) -> dict:
+        """Counts by status, split, stage and method, and the wall time spent on labels."""
+        rows = list(self.db.select(columns=["key_value_pairs", "numbers"]))
+        wall = sum(float(r.get("wall_time_s", 0.0)) for r in rows)
+        return {
+            "rows": len(rows),
+            "status": dict(Counter(r.get("status") for r in rows)),
+            "split": dict(Counter(r.get("split") for r in rows if r.get("status") == "ok")),
+            "stage": dict(Counter(r.get("stage") for r in rows)),
+            "method": dict(Counter(r.get("method") for r in rows)),
+            "atoms": int(sum(r.natoms for r in rows)),
+            "label_wall_time_s": round(wall, 2),
+        }
+
+    def export(self, path: str | Path, split: str | None = None, status: str = "ok") -> int:
+        """Write the selected frames to extxyz atomically; returns how many."""
+        from ase.io import write
+
+        frames = list(self.frames(split=split, status=status))
+        for atoms in frames:
+            atoms.info = {k: v for k, v in atoms.info.items() if isinstance(v, (str, int, float, bool))}
+        with atomic_path(path) as tmp:
+            write(tmp, frames, format="extxyz")
+        return len(frames)
+
+
+def assign_splits(n: int, sizes: dict[str, int], seed: int) -> list[str]:
+    """Random split labels for n frames: `sizes` per split (in order), the rest 'pool'."""
+    if sum(sizes.values()) > n:
+        raise IlflowError(f"split sizes {sizes} add up to more than the {n} frames")
+    order = np.random.default_rng(seed).permutation(n)
+    labels = np.array(["pool"] * n, dtype=object)
+    start = 0
+    for name, size in sizes.items():
+        labels[order[start:start + size]] = name
+        start += size
+    return labels.tolist()
+
+
+def read_frame_files(paths: Sequence[str | Path]) -> list[Atoms]:
+    """All frames of the given files, in order."""
+    from ilflow.io import read_frames
+
+    return [atoms for path in paths for atoms in read_frames(path)]

@@ -1,0 +1,65 @@
+"""Dask execution: an embedded LocalCluster (default), an existing scheduler, or SLURM (dask-jobqueue)."""
+
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+import dask
+
+from ilflow.config.execution import Execution
+from ilflow.errors import ConfigError
+
+
+@contextmanager
+def dask_client(execution: Execution = Execution()) -> Iterator["distributed.Client"]:  # noqa: F821
+    """A distributed.Client for the campaign's `execution` section, closed (with its cluster) on exit.
+
+    Local workers are processes with `threads_per_worker` threads and OMP_NUM_THREADS set to match, so
+    that OpenMP codes (tblite, CP2K) do not oversubscribe the cores. A worker that dies mid-task is
+    replaced and its task retried; after `max_retries` deaths the task is reported as failed.
+    """
+    from distributed import Client, LocalCluster
+
+    threads = str(execution.threads_per_worker)
+    settings = {"distributed.scheduler.allowed-failures": execution.max_retries,
+                "distributed.worker.daemon": False}
+    with dask.config.set(settings):
+        if execution.cluster == "local":
+            cluster = LocalCluster(
+                n_workers=execution.workers, threads_per_worker=execution.threads_per_worker, processes=True,
+                dashboard_address=None,
+                env={"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads},
+            )
+        elif execution.cluster == "address":
+            cluster = None
+        else:
+            cluster = _slurm_cluster(execution)
+        try:
+            client = Client(cluster if cluster is not None else execution.address)
+        except OSError as exc:
+            raise ConfigError(f"execution.address {execution.address!r}: cannot reach the Dask scheduler ({exc})") from None
+        try:
+            yield client
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def _slurm_cluster(execution: Execution):
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:
+        raise ConfigError("execution.cluster 'slurm' needs dask-jobqueue: pip install 'ilflow[slurm]'") from None
+    slurm = execution.slurm
+    if slurm is None:
+        from ilflow.config.execution import Slurm
+
+        slurm = Slurm()
+    cluster = SLURMCluster(
+        cores=slurm.cores, processes=max(1, slurm.cores // execution.threads_per_worker), memory=slurm.memory,
+        walltime=slurm.walltime, queue=slurm.queue, account=slurm.account,
+        job_script_prologue=[f"export OMP_NUM_THREADS={execution.threads_per_worker}"],
+        job_extra_directives=list(slurm.job_script_extras),
+    )
+    cluster.adapt(minimum_jobs=slurm.adaptive_min, maximum_jobs=slurm.adaptive_max)
+    return cluster
