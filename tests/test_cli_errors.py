@@ -104,3 +104,15 @@ def test_existing_output_survives_a_failed_build(cli, tmp_path):
     result = cli("build", "-s", "X:1:C1CC(", "--density-g-cm3", "1.0", "-o", str(out))
     assert result.returncode == 2
     assert out.read_text() == "precious\n"
+
+
+def test_label_and_data_commands_reject_bad_input(cli, tmp_path):
+    result = cli("label", str(tmp_path / "missing.extxyz"), "--db", str(tmp_path / "d.db"))
+    _assert_clean_failure(result, "missing.extxyz", "does not exist")
+    frames = tmp_path / "f.extxyz"
+    frames.write_text("1\nLattice=\"5 0 0 0 5 0 0 0 5\" Properties=species:S:1:pos:R:3 pbc=\"T T T\"\nH 0 0 0\n")
+    result = cli("label", str(frames), "--db", str(tmp_path / "d.db"), "--split", "training")
+    _assert_clean_failure(result, "--split 'training'", "train, validation, test, pool")
+    result = cli("data", "info", str(tmp_path / "nothing.db"))
+    _assert_clean_failure(result, "nothing.db", "does not exist")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.extxyz"]

@@ -58,7 +58,8 @@ class Dataset:
         if "://" not in self.url:
             Path(self.url).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = ase.db.connect(self.url, type="extract_from_name" if "://" in self.url else "db")
+            by_name = "://" in self.url or self.url.endswith((".json", ".db"))
+            self.db = ase.db.connect(self.url, type="extract_from_name" if by_name else "db")
         except Exception as exc:
             raise IlflowError(f"dataset {self.url!r} cannot be opened as an ase.db: {exc}") from None
 
