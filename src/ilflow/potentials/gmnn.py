@@ -1,0 +1,140 @@
+"""Gaussian Moment Neural Network (GMNN; Zaverkin & Kästner 2020, 2021; paper eqns 1-6) as pure JAX functions.
+
+energy(params, config, system, neighbors) -> eV. Descriptor and network run in `config.dtype`
+(float32 by default); per-element scale/shift and the sum over atoms in float64.
+"""
+
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ilflow.potentials.system import Neighbors, System
+
+
+@dataclass(frozen=True)
+class GMNNConfig:
+    """Static hyperparameters (hashable: a jit static argument)."""
+
+    elements: tuple[int, ...]  # atomic numbers the model knows, in species-index order
+    n_basis: int = 7
+    n_radial: int = 5
+    r_min_A: float = 0.7
+    r_max_A: float = 5.5
+    hidden: tuple[int, ...] = (512, 512)
+    dtype: str = "float32"  # descriptor and network; "float64" for everything in double
+
+    @property
+    def n_features(self) -> int:
+        s = self.n_radial
+        pairs, triples = s * (s + 1) // 2, s * (s + 1) * (s + 2) // 6
+        return s + 3 * pairs + triples + 2 * pairs * s + s**3
+
+    @property
+    def cutoff_A(self) -> float:
+        return self.r_max_A
+
+
+def init_params(config: GMNNConfig, key: jax.Array) -> dict:
+    """Random parameters: contraction coefficients U(-1, 1)/sqrt(n_basis), NTK-style dense layers, scale 1, shift 0."""
+    n_el = len(config.elements)
+    dtype = jnp.dtype(config.dtype)
+    keys = jax.random.split(key, len(config.hidden) + 2)
+    beta = jax.random.uniform(keys[0], (n_el, n_el, config.n_radial, config.n_basis), dtype, -1.0, 1.0)
+    beta = beta / np.sqrt(config.n_basis)
+    sizes = (config.n_features, *config.hidden, 1)
+    layers = [
+        {"w": jax.random.normal(k, (a, b), dtype), "b": jnp.zeros((b,), dtype)}
+        for k, a, b in zip(keys[1:], sizes[:-1], sizes[1:])
+    ]
+    return {"beta": beta, "layers": layers,
+            "scale": jnp.ones((n_el,), jnp.float64), "shift": jnp.zeros((n_el,), jnp.float64)}
+
+
+def pair_geometry(system: System, neighbors: Neighbors, cutoff_A: float):
+    """Pair vectors (N, K, 3) in float64 with padding replaced by a far-away dummy, and the pair mask."""
+    n = system.positions.shape[0]
+    j = neighbors.idx
+    valid = (j < n) & system.mask[:, None]
+    safe_j = jnp.minimum(j, n - 1)
+    vec = system.positions[safe_j] - system.positions[:, None, :] + neighbors.shifts @ system.cell
+    valid = valid & system.mask[safe_j]
+    far = jnp.array([2.0 * cutoff_A + 1.0, 0.0, 0.0], vec.dtype)
+    vec = jnp.where(valid[..., None], vec, far)
+    return vec, valid
+
+
+def radial_functions(params: dict, config: GMNNConfig, r: jax.Array, species_i: jax.Array,
+                     species_j: jax.Array) -> jax.Array:
+    """R_s(r_ij) = fc(r) sum_k beta[Z_i, Z_j, s, k] phi_k(r), shape (N, K, n_radial)."""
+    b = config.n_basis**2 / config.r_max_A**2
+    centres = config.r_min_A + (config.r_max_A - config.r_min_A) / config.n_basis * np.arange(config.n_basis)
+    phi = (2.0 * b / np.pi) ** 0.25 * jnp.exp(-b * (r[..., None] - centres.astype(r.dtype)) ** 2)
+    fc = jnp.where(r < config.r_max_A, 0.5 * (jnp.cos(np.pi * r / config.r_max_A) + 1.0), 0.0)
+    coefficients = params["beta"][species_i[:, None], species_j]  # (N, K, S, B)
+    return jnp.einsum("nkb,nksb->nks", phi, coefficients) * fc[..., None]
+
+
+def _triu2(s: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(s)
+
+
+def _triu3(s: int) -> tuple[np.ndarray, ...]:
+    idx = [(a, b, c) for a in range(s) for b in range(a, s) for c in range(b, s)]
+    return tuple(np.array(x) for x in zip(*idx))
+
+
+def gaussian_moments(radial: jax.Array, unit: jax.Array, n_radial: int) -> jax.Array:
+    """The rotation-invariant contractions of the moments Psi_L (L = 0..3), shape (N, n_features)."""
+    psi0 = jnp.sum(radial, axis=1)  # (N, S)
+    psi1 = jnp.einsum("nks,nka->nsa", radial, unit)
+    uu = unit[..., :, None] * unit[..., None, :]  # (N, K, 3, 3)
+    psi2 = jnp.einsum("nks,nkab->nsab", radial, uu)
+    psi3 = jnp.einsum("nks,nkab,nkc->nsabc", radial, uu, unit)
+    t2 = _triu2(n_radial)
+    t3 = _triu3(n_radial)
+    c11 = jnp.einsum("nsa,nta->nst", psi1, psi1)[:, t2[0], t2[1]]
+    c22 = jnp.einsum("nsab,ntab->nst", psi2, psi2)[:, t2[0], t2[1]]
+    c33 = jnp.einsum("nsabc,ntabc->nst", psi3, psi3)[:, t2[0], t2[1]]
+    c222 = jnp.einsum("nsab,ntbc,nuca->nstu", psi2, psi2, psi2)[:, t3[0], t3[1], t3[2]]
+    c112 = jnp.einsum("nsa,ntb,nuab->nstu", psi1, psi1, psi2)[:, t2[0], t2[1], :]
+    c332 = jnp.einsum("nsabc,ntabd,nucd->nstu", psi3, psi3, psi2)[:, t2[0], t2[1], :]
+    c321 = jnp.einsum("nsabc,ntab,nuc->nstu", psi3, psi2, psi1)
+    n = radial.shape[0]
+    return jnp.concatenate([psi0, c11, c22, c33, c222, c112.reshape(n, -1), c332.reshape(n, -1),
+                            c321.reshape(n, -1)], axis=1)
+
+
+def descriptor(params: dict, config: GMNNConfig, system: System, neighbors: Neighbors) -> jax.Array:
+    """Per-atom Gaussian-moment features (N, n_features) in config.dtype."""
+    vec, valid = pair_geometry(system, neighbors, config.cutoff_A)
+    dtype = jnp.dtype(config.dtype)
+    r = jnp.sqrt(jnp.sum(vec**2, axis=-1))
+    unit = (vec / r[..., None]).astype(dtype)
+    species_j = system.species[jnp.minimum(neighbors.idx, system.positions.shape[0] - 1)]
+    radial = radial_functions(params, config, r.astype(dtype), system.species, species_j)
+    radial = jnp.where(valid[..., None], radial, 0.0)
+    return gaussian_moments(radial, unit, config.n_radial)
+
+
+def readout(params: dict, features: jax.Array) -> jax.Array:
+    """Per-atom MLP with swish activations and NTK scaling (w / sqrt(fan_in)); output (N,)."""
+    x = features
+    for k, layer in enumerate(params["layers"]):
+        x = x @ layer["w"] / np.sqrt(layer["w"].shape[0]) + layer["b"]
+        if k < len(params["layers"]) - 1:
+            x = jax.nn.silu(x)
+    return x[:, 0]
+
+
+def atomic_energies(params: dict, config: GMNNConfig, system: System, neighbors: Neighbors) -> jax.Array:
+    """E_i = scale[Z_i] * MLP(G_i) + shift[Z_i] in float64, zero for padding atoms."""
+    out = readout(params, descriptor(params, config, system, neighbors)).astype(jnp.float64)
+    e = out * params["scale"][system.species] + params["shift"][system.species]
+    return jnp.where(system.mask, e, 0.0)
+
+
+def energy(params: dict, config: GMNNConfig, system: System, neighbors: Neighbors) -> jax.Array:
+    """Total energy (eV)."""
+    return jnp.sum(atomic_energies(params, config, system, neighbors))

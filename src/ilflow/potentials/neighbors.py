@@ -1,0 +1,144 @@
+"""Neighbour lists in the dense format of `Neighbors`, correct for any triclinic cell (periodic images
+included, so cells smaller than twice the cutoff work) and for padding atoms.
+
+Two builders give the same lists:
+- `host_neighbors`: NumPy/ASE, for fixed data (training sets) and isolated molecules.
+- `build_neighbors`: jitted JAX cell list with fixed capacities (`NeighborSpec`) and an overflow flag;
+  cost and memory grow linearly with the number of atoms. The host allocates a spec with `allocate`,
+  the device builds, the host checks `overflow` once per chunk and reallocates if needed.
+"""
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ase.neighborlist import neighbor_list
+
+from ilflow.potentials.system import Neighbors, System
+
+
+def host_neighbors(atoms, cutoff_A: float, capacity: int | None = None, n_pad: int | None = None) -> Neighbors:
+    """Dense neighbour list of one ASE Atoms (all pairs closer than `cutoff_A`, own images included)."""
+    n = len(atoms)
+    n_pad = n if n_pad is None else n_pad
+    i, j, S = neighbor_list("ijS", atoms, cutoff_A, self_interaction=False)
+    counts = np.bincount(i, minlength=n)
+    capacity = int(counts.max(initial=0)) if capacity is None else capacity
+    if counts.max(initial=0) > capacity:
+        raise ValueError(f"an atom has {counts.max()} neighbours within {cutoff_A} Å, capacity is {capacity}")
+    idx = np.full((n_pad, max(capacity, 1)), n_pad, dtype=np.int32)
+    shifts = np.zeros((n_pad, max(capacity, 1), 3))
+    order = np.argsort(i, kind="stable")
+    i, j, S = i[order], j[order], S[order]
+    slot = np.arange(len(i)) - np.repeat(np.cumsum(counts) - counts, counts)
+    idx[i, slot] = j
+    shifts[i, slot] = S
+    return Neighbors(jnp.asarray(idx), jnp.asarray(shifts))
+
+
+class NeighborSpec(NamedTuple):
+    """Static sizes of a cell-list build (hashable; changing it recompiles)."""
+
+    cutoff_A: float  # model cutoff + skin
+    bins: tuple[int, int, int]  # cell-list bins per lattice direction
+    reach: tuple[int, int, int]  # bins searched on each side per direction
+    bin_capacity: int  # atoms per bin
+    capacity: int  # neighbours per atom
+
+
+def _widths(cell: np.ndarray) -> np.ndarray:
+    """Distances between opposite faces of the cell (Å)."""
+    volume = abs(np.linalg.det(cell))
+    return np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
+
+
+def allocate(system: System, cutoff_A: float, margin: float = 1.3) -> NeighborSpec:
+    """Capacities for `system` with room to spare (`margin`), from a host-side count."""
+    cell = np.asarray(system.cell)
+    widths = _widths(cell)
+    bins = tuple(int(max(1, math.floor(w / cutoff_A))) for w in widths)
+    reach = tuple(int(math.ceil(cutoff_A / (w / b))) for w, b in zip(widths, bins))
+    mask = np.asarray(system.mask)
+    frac = np.asarray(system.positions)[mask] @ np.linalg.inv(cell)
+    frac -= np.floor(frac)
+    b = np.minimum((frac * bins).astype(int), np.array(bins) - 1)
+    flat = (b[:, 0] * bins[1] + b[:, 1]) * bins[2] + b[:, 2]
+    bin_capacity = int(math.ceil(margin * np.bincount(flat, minlength=int(np.prod(bins))).max())) + 1
+    from ase import Atoms
+
+    atoms = Atoms(positions=np.asarray(system.positions)[mask], cell=cell, pbc=True)
+    i = neighbor_list("i", atoms, cutoff_A, self_interaction=False)
+    capacity = int(math.ceil(margin * np.bincount(i, minlength=len(atoms)).max(initial=0))) + 1
+    return NeighborSpec(float(cutoff_A), bins, reach, bin_capacity, capacity)
+
+
+def _stencil(reach: tuple[int, int, int]) -> np.ndarray:
+    r = [np.arange(-k, k + 1) for k in reach]
+    return np.stack(np.meshgrid(*r, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.Array]:
+    """Cell-list neighbour list of a periodic system within `spec.cutoff_A`; returns (neighbors, overflow).
+
+    `overflow` is True if a bin or an atom's neighbour row was too small, or the cell shrank so that the
+    bins no longer cover the cutoff; the list is then incomplete and must be rebuilt with a new spec.
+    """
+    n = system.positions.shape[0]
+    nbx, nby, nbz = spec.bins
+    n_bins = nbx * nby * nbz
+    bins = jnp.array(spec.bins)
+    inv = jnp.linalg.inv(system.cell)
+    frac = system.positions @ inv
+    image = jnp.floor(frac)  # wrapped = original - image @ cell
+    frac = frac - image
+    b3 = jnp.minimum((frac * bins).astype(jnp.int32), bins - 1)
+    flat = (b3[:, 0] * nby + b3[:, 1]) * nbz + b3[:, 2]
+    flat = jnp.where(system.mask, flat, n_bins)  # padding atoms go to a bin nobody visits
+
+    # bin table (n_bins + 1, bin_capacity) of atom indices, n = empty
+    order = jnp.argsort(flat)
+    sorted_bins = flat[order]
+    first = jnp.searchsorted(sorted_bins, jnp.arange(n_bins + 1))
+    rank = jnp.arange(n) - first[sorted_bins]
+    bin_overflow = jnp.any((rank >= spec.bin_capacity) & (sorted_bins < n_bins))
+    table = jnp.full((n_bins + 1, spec.bin_capacity), n, dtype=jnp.int32)
+    table = table.at[sorted_bins, jnp.minimum(rank, spec.bin_capacity - 1)].set(
+        jnp.where(rank < spec.bin_capacity, order, n).astype(jnp.int32), mode="drop")
+
+    # candidates: every atom of every bin in the stencil, with the image shift of wrapped bin indices
+    stencil = jnp.asarray(_stencil(spec.reach))  # (M, 3)
+    target = b3[:, None, :] + stencil[None, :, :]  # (N, M, 3)
+    wrap = jnp.floor_divide(target, bins)  # image of the target bin
+    tb = target - wrap * bins
+    tflat = (tb[..., 0] * nby + tb[..., 1]) * nbz + tb[..., 2]
+    cand = table[tflat].reshape(n, -1)  # (N, M * C)
+    cand_shift = jnp.repeat(wrap, spec.bin_capacity, axis=1).astype(system.positions.dtype)  # (N, M*C, 3)
+    # vector from wrapped i to wrapped j in image `wrap`; shift relative to the original positions
+    shift = cand_shift - image[jnp.minimum(cand, n - 1)] + image[:, None, :]
+    safe = jnp.minimum(cand, n - 1)
+    vec = system.positions[safe] - system.positions[:, None, :] + shift @ system.cell
+    dist2 = jnp.sum(vec**2, axis=-1)
+    self_pair = (cand == jnp.arange(n)[:, None]) & jnp.all(cand_shift == 0, axis=-1)
+    valid = (cand < n) & ~self_pair & (dist2 < spec.cutoff_A**2) & system.mask[:, None]
+
+    # compact each row to `capacity` slots
+    count = jnp.sum(valid, axis=1)
+    slot = jnp.cumsum(valid, axis=1) - 1
+    rows = jnp.broadcast_to(jnp.arange(n)[:, None], slot.shape)
+    keep = valid & (slot < spec.capacity)
+    slot = jnp.where(keep, slot, spec.capacity)  # dropped into a scratch column
+    idx = jnp.full((n, spec.capacity + 1), n, dtype=jnp.int32).at[rows, slot].set(jnp.where(keep, cand, n))
+    shifts = jnp.zeros((n, spec.capacity + 1, 3)).at[rows, slot].set(jnp.where(keep[..., None], shift, 0.0))
+
+    widths = jnp.abs(jnp.linalg.det(system.cell)) / jnp.linalg.norm(
+        jnp.cross(jnp.roll(system.cell, -1, axis=0), jnp.roll(system.cell, -2, axis=0)), axis=1)
+    too_small = jnp.any(widths / bins * jnp.array(spec.reach) < spec.cutoff_A)
+    overflow = bin_overflow | jnp.any(count > spec.capacity) | too_small
+    return Neighbors(idx[:, :-1], shifts[:, :-1]), overflow
+
+
+def max_displacement(positions: jax.Array, reference: jax.Array, mask: jax.Array) -> jax.Array:
+    """Largest displacement (Å) of real atoms since the list was built (rebuild when > skin / 2)."""
+    return jnp.sqrt(jnp.max(jnp.where(mask, jnp.sum((positions - reference) ** 2, axis=-1), 0.0)))
