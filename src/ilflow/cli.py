@@ -208,6 +208,49 @@ def label(
                           markup=False, highlight=False)
 
 
+MODEL = "Model"
+
+
+@app.command(rich_help_panel=MODEL)
+def train(
+    db: Annotated[str, typer.Option(help="Dataset (ase.db) with `train` and `validation` splits.")] = "data.db",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path("model"),
+    campaign: Annotated[Optional[Path], typer.Option(help="Take `model` (and its `training`) from this campaign.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Override model.training.epochs.")] = None,
+    warm_start: Annotated[Optional[Path], typer.Option(help="Continue from this model directory.")] = None,
+) -> None:
+    """Train a GMNN ensemble on the dataset's train split, validated on its validation split.
+
+    Writes the model (model.json, params.npz), metrics.json, learning_curve.csv/png and parity plots.
+    """
+    from rich.progress import Progress
+
+    from ilflow.config import load_campaign
+    from ilflow.config.model import Model
+    from ilflow.training.api import train_model
+
+    model = load_campaign(campaign).model if campaign else Model()
+    if epochs is not None:
+        if epochs < 1:
+            raise ConfigError(f"--epochs {epochs}: must be at least 1")
+        model = model.model_copy(update={"training": model.training.model_copy(update={"epochs": epochs})})
+    dataset = _open_dataset(db)
+    train_frames, val_frames = list(dataset.frames(split="train")), list(dataset.frames(split="validation"))
+    console.print(f"training {model.ensemble_size} x GMNN {model.hidden_layers} on {len(train_frames)} frames, "
+                  f"validating on {len(val_frames)}")
+    with Progress(console=console) as progress:
+        bar = progress.add_task("epochs", total=model.training.epochs)
+
+        def report(row):
+            progress.update(bar, completed=row["epoch"],
+                            description=f"epoch {row['epoch']} train {row['train_loss']:.3g} val {row['val_loss']:.3g}")
+
+        table = train_model(train_frames, val_frames, model, out, warm_start, report)
+    console.print(f"{out}: validation energy MAE {table['energy_mae_meV_atom']:.2f} meV/atom, forces MAE "
+                  f"{table['forces_mae_meV_A']:.1f} meV/Å" +
+                  (f", stress MAE {table['stress_mae_meV_A3']:.2f} meV/Å3" if "stress_mae_meV_A3" in table else ""))
+
+
 def _open_dataset(db: str):
     from ilflow.data import Dataset
 
