@@ -94,3 +94,20 @@ def test_molecules_are_whole_with_centres_in_cell(box_10_pairs):
         com = (sub.get_masses()[:, None] * sub.positions).sum(0) / sub.get_masses().sum()
         frac = np.linalg.solve(atoms.cell.array.T, com)
         assert ((frac >= 0) & (frac < 1)).all()
+
+
+def test_small_box_never_lets_a_molecule_touch_its_own_image():
+    """2 pairs at 1.235 g/cm3: an 8.47 Å box, shorter than a stretched BMIM+ (about 9 Å). PACKMOL itself does
+    not keep a molecule away from its own images; the first packing with this seed did (two atoms of one
+    BMIM+ 1.34 Å apart through the boundary) and must be rejected and redone."""
+    species = [Species(name="BMIM", smiles=BMIM, count=2), Species(name="BF4", smiles=BF4, count=2)]
+    atoms = build_box(species, Box(density_g_cm3=1.2351662675962565, seed=0))
+    _check_box(atoms, {"BMIM": 2, "BF4": 2}, {"BMIM": BMIM, "BF4": BF4}, 1.2351662675962565)
+    mol_ids = atoms.arrays["molecule_id"]
+    d = atoms.get_all_distances(mic=True)
+    for m in np.unique(mol_ids):  # own images: every MIC distance inside a molecule is its plain distance
+        idx = np.flatnonzero(mol_ids == m)
+        plain = atoms[idx].get_all_distances(mic=False)
+        images = d[np.ix_(idx, idx)]
+        assert np.all((np.abs(images - plain) < 1e-9) | (images >= 1.5))
+    assert atoms.info["packmol_seed"] != 0

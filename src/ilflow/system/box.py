@@ -13,6 +13,9 @@ from ilflow.system.packing import PackItem, packed_fraction, run_packmol
 from ilflow.system.species import Molecule, molecule_from_smiles
 from ilflow.system.topology import bond_graph, density_g_cm3, min_intermolecular_distance, wrap_molecules
 
+MAX_ATTEMPTS = 20  # PACKMOL runs before giving up on a box
+CLEARANCE_FRACTION = 0.75  # accepted closest contact between molecules (and images), times the tolerance
+
 
 def build_molecules(species: Sequence[Species], seed: int = 42, relax: str = "mmff") -> list[Molecule]:
     """One Molecule per species, with `species.conformers` conformers each."""
@@ -74,8 +77,39 @@ def build_box(species: Sequence[Species], box: Box) -> Atoms:
             "or lower box.tolerance_A"
         )
 
-    positions = run_packmol(items, lengths, box.tolerance_A, box.seed, box.packmol_timeout_s)
+    # PACKMOL keeps different molecules apart across the periodic boundary but not a molecule from its own
+    # images: in a box not much larger than a molecule a random orientation can touch itself. Such packings
+    # are rejected and PACKMOL is run again with the next derived seed (deterministic for a given seed).
+    clearance = CLEARANCE_FRACTION * box.tolerance_A
+    worst = 0.0
+    for attempt in range(MAX_ATTEMPTS):
+        seed = box.seed + attempt * 7919
+        positions = run_packmol(items, lengths, box.tolerance_A, seed, box.packmol_timeout_s)
+        atoms = _assemble(positions, lengths, items, owners, molecules)
+        if _is_intact(atoms, molecules, items, owners):
+            closest = min_intermolecular_distance(atoms, atoms.arrays["molecule_id"], cutoff=box.tolerance_A)
+            if closest >= clearance:
+                break
+            worst = max(worst, closest)
+    else:
+        raise PackingError(
+            f"no packing in {MAX_ATTEMPTS} PACKMOL runs keeps every molecule {clearance:.2f} Å from the others and from "
+            f"its own periodic images (best {worst:.2f} Å) in a {' x '.join(f'{x:.2f}' for x in lengths)} Å box; "
+            "use more molecules (a larger box) or a lower box.tolerance_A"
+        )
+    atoms.info.update(
+        target_density_g_cm3=float(box.density_g_cm3),
+        tolerance_A=float(box.tolerance_A),
+        seed=int(box.seed),
+        packmol_seed=int(seed),
+        total_charge_e=int(total_charge),
+        species=json.dumps([{"name": s.name, "smiles": s.smiles, "count": s.count} for s in species]),
+    )
+    return wrap_molecules(atoms, atoms.arrays["molecule_id"])
 
+
+def _assemble(positions: np.ndarray, lengths: np.ndarray, items, owners, molecules) -> Atoms:
+    """Atoms in the packed order with per-atom molecule_id, species_name and formal charges."""
     symbols, mol_ids, names, charges = [], [], [], []
     next_id = 0
     for item, owner in zip(items, owners):
@@ -90,33 +124,22 @@ def build_box(species: Sequence[Species], box: Box) -> Atoms:
     atoms.new_array("molecule_id", np.array(mol_ids, dtype=int))
     atoms.new_array("species_name", np.array(names, dtype=str))
     atoms.set_initial_charges(np.array(charges, dtype=float))
-    atoms.info.update(
-        target_density_g_cm3=float(box.density_g_cm3),
-        tolerance_A=float(box.tolerance_A),
-        seed=int(box.seed),
-        total_charge_e=int(total_charge),
-        species=json.dumps([{"name": s.name, "smiles": s.smiles, "count": s.count} for s in species]),
-    )
-    atoms = wrap_molecules(atoms, atoms.arrays["molecule_id"])
-    _check_intact(atoms, molecules, items, owners)
     return atoms
 
 
-def _check_intact(atoms: Atoms, molecules: Sequence[Molecule], items, owners) -> None:
-    """Every packed molecule keeps exactly its SMILES bond graph (no bond to a neighbour, none broken)."""
+def _is_intact(atoms: Atoms, molecules: Sequence[Molecule], items, owners) -> bool:
+    """Every packed molecule has exactly its SMILES bond graph (no bond to a neighbour or to its own image)."""
     found = bond_graph(atoms)
     start = 0
     for item, owner in zip(items, owners):
         template = molecules[owner].bonds
+        n = len(molecules[owner])
         for _ in range(item.number):
-            n = len(molecules[owner])
             local = {(a - start, b - start) for a, b in found if start <= a < start + n or start <= b < start + n}
             if local != template:
-                raise PackingError(
-                    f"packed copy of {molecules[owner].name} at atoms {start}-{start + n - 1} does not keep its "
-                    "bond graph (atoms of two molecules closer than a bond); raise box.tolerance_A"
-                )
+                return False
             start += n
+    return True
 
 
 def summarize(atoms: Atoms) -> str:
