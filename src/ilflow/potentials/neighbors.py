@@ -18,6 +18,8 @@ from ase.neighborlist import neighbor_list
 
 from ilflow.potentials.system import Neighbors, System
 
+BLOCK_ATOMS = 2048  # atoms per block of the candidate search (bounds its memory)
+
 
 def host_neighbors(atoms, cutoff_A: float, capacity: int | None = None, n_pad: int | None = None) -> Neighbors:
     """Dense neighbour list of one ASE Atoms (all pairs closer than `cutoff_A`, own images included)."""
@@ -107,36 +109,46 @@ def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.
     table = table.at[sorted_bins, jnp.minimum(rank, spec.bin_capacity - 1)].set(
         jnp.where(rank < spec.bin_capacity, order, n).astype(jnp.int32), mode="drop")
 
-    # candidates: every atom of every bin in the stencil, with the image shift of wrapped bin indices
+    # candidates of each atom: every atom of every bin in the stencil, with the image shift of wrapped bins;
+    # done in blocks of atoms so that memory stays linear in N for large systems
     stencil = jnp.asarray(_stencil(spec.reach))  # (M, 3)
-    target = b3[:, None, :] + stencil[None, :, :]  # (N, M, 3)
-    wrap = jnp.floor_divide(target, bins)  # image of the target bin
-    tb = target - wrap * bins
-    tflat = (tb[..., 0] * nby + tb[..., 1]) * nbz + tb[..., 2]
-    cand = table[tflat].reshape(n, -1)  # (N, M * C)
-    cand_shift = jnp.repeat(wrap, spec.bin_capacity, axis=1).astype(system.positions.dtype)  # (N, M*C, 3)
-    # vector from wrapped i to wrapped j in image `wrap`; shift relative to the original positions
-    shift = cand_shift - image[jnp.minimum(cand, n - 1)] + image[:, None, :]
-    safe = jnp.minimum(cand, n - 1)
-    vec = system.positions[safe] - system.positions[:, None, :] + shift @ system.cell
-    dist2 = jnp.sum(vec**2, axis=-1)
-    self_pair = (cand == jnp.arange(n)[:, None]) & jnp.all(cand_shift == 0, axis=-1)
-    valid = (cand < n) & ~self_pair & (dist2 < spec.cutoff_A**2) & system.mask[:, None]
+    block = min(n, BLOCK_ATOMS)
+    n_blocks = -(-n // block)
+    rows_all = jnp.arange(n_blocks * block).reshape(n_blocks, block)
 
-    # compact each row to `capacity` slots
-    count = jnp.sum(valid, axis=1)
-    slot = jnp.cumsum(valid, axis=1) - 1
-    rows = jnp.broadcast_to(jnp.arange(n)[:, None], slot.shape)
-    keep = valid & (slot < spec.capacity)
-    slot = jnp.where(keep, slot, spec.capacity)  # dropped into a scratch column
-    idx = jnp.full((n, spec.capacity + 1), n, dtype=jnp.int32).at[rows, slot].set(jnp.where(keep, cand, n))
-    shifts = jnp.zeros((n, spec.capacity + 1, 3)).at[rows, slot].set(jnp.where(keep[..., None], shift, 0.0))
+    def one_block(rows):
+        rows_c = jnp.minimum(rows, n - 1)
+        target = b3[rows_c][:, None, :] + stencil[None, :, :]  # (b, M, 3)
+        wrap = jnp.floor_divide(target, bins)
+        tb = target - wrap * bins
+        tflat = (tb[..., 0] * nby + tb[..., 1]) * nbz + tb[..., 2]
+        cand = table[tflat].reshape(block, -1)  # (b, M * C)
+        cand_shift = jnp.repeat(wrap, spec.bin_capacity, axis=1).astype(system.positions.dtype)
+        safe = jnp.minimum(cand, n - 1)
+        shift = cand_shift - image[safe] + image[rows_c][:, None, :]  # relative to the original positions
+        vec = system.positions[safe] - system.positions[rows_c][:, None, :] + shift @ system.cell
+        dist2 = jnp.sum(vec**2, axis=-1)
+        self_pair = (cand == rows_c[:, None]) & jnp.all(cand_shift == 0, axis=-1)
+        valid = (cand < n) & ~self_pair & (dist2 < spec.cutoff_A**2) & system.mask[rows_c][:, None] & (rows < n)[:, None]
+        count = jnp.sum(valid, axis=1)
+        slot = jnp.cumsum(valid, axis=1) - 1
+        keep = valid & (slot < spec.capacity)
+        slot = jnp.where(keep, slot, spec.capacity)  # dropped into a scratch column
+        local = jnp.broadcast_to(jnp.arange(block)[:, None], slot.shape)
+        idx = jnp.full((block, spec.capacity + 1), n, dtype=jnp.int32).at[local, slot].set(jnp.where(keep, cand, n))
+        shifts = jnp.zeros((block, spec.capacity + 1, 3)).at[local, slot].set(jnp.where(keep[..., None], shift, 0.0))
+        return idx[:, :-1], shifts[:, :-1], jnp.max(count)
+
+    idx, shifts, counts = jax.lax.map(one_block, rows_all)
+    idx = idx.reshape(-1, spec.capacity)[:n]
+    shifts = shifts.reshape(-1, spec.capacity, 3)[:n]
+    count_max = jnp.max(counts)
 
     widths = jnp.abs(jnp.linalg.det(system.cell)) / jnp.linalg.norm(
         jnp.cross(jnp.roll(system.cell, -1, axis=0), jnp.roll(system.cell, -2, axis=0)), axis=1)
     too_small = jnp.any(widths / bins * jnp.array(spec.reach) < spec.cutoff_A)
-    overflow = bin_overflow | jnp.any(count > spec.capacity) | too_small
-    return Neighbors(idx[:, :-1], shifts[:, :-1]), overflow
+    overflow = bin_overflow | (count_max > spec.capacity) | too_small
+    return Neighbors(idx, shifts), overflow
 
 
 def max_displacement(positions: jax.Array, reference: jax.Array, mask: jax.Array) -> jax.Array:
