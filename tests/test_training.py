@@ -93,3 +93,23 @@ def test_scale_and_shift_from_data():
     scale = force_scale(frames, (13, 29))
     al = np.concatenate([a.get_forces()[a.numbers == 13] for a in frames])
     assert scale[0] == pytest.approx(np.sqrt(np.mean(al**2)))
+
+
+def test_train_command_writes_a_model(cli, tmp_path):
+    from ilflow.data import Dataset
+
+    dataset = Dataset(tmp_path / "d.db")
+    for k, atoms in enumerate(_emt_frames(6, seed=11)):
+        atoms.info.update(reference_method="emt", reference_settings_hash="x")
+        dataset.add(atoms, split="train" if k < 4 else "validation")
+    campaign = tmp_path / "c.yaml"
+    campaign.write_text('species: [{name: Cu, smiles: "[Cu]", count: 1}]\nbox: {density_g_cm3: 8.9}\n'
+                        "model: {hidden_layers: [16, 16], r_max_A: 4.0, training: {epochs: 50}}\n")
+    result = cli("train", "--db", str(tmp_path / "d.db"), "--campaign", str(campaign), "--epochs", "3",
+                 "-o", str(tmp_path / "m"))
+    assert result.returncode == 0, result.stderr
+    assert "validation energy MAE" in result.stdout
+    config, _, info = load_model(tmp_path / "m")
+    assert info["epochs_run"] == 3 and config.hidden == (16, 16) and config.r_max_A == 4.0
+    bad = cli("train", "--db", str(tmp_path / "missing.db"), "-o", str(tmp_path / "m2"))
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and not (tmp_path / "m2").exists()
