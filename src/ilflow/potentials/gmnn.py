@@ -72,8 +72,10 @@ def radial_functions(params: dict, config: GMNNConfig, r: jax.Array, species_i: 
     centres = config.r_min_A + (config.r_max_A - config.r_min_A) / config.n_basis * np.arange(config.n_basis)
     phi = (2.0 * b / np.pi) ** 0.25 * jnp.exp(-b * (r[..., None] - centres.astype(r.dtype)) ** 2)
     fc = jnp.where(r < config.r_max_A, 0.5 * (jnp.cos(np.pi * r / config.r_max_A) + 1.0), 0.0)
-    coefficients = params["beta"][species_i[:, None], species_j]  # (N, K, S, B)
-    return jnp.einsum("nkb,nksb->nks", phi, coefficients) * fc[..., None]
+    # contract with every element's coefficients of atom i, then pick the neighbour's element: cheaper than
+    # gathering a (S, B) block per pair
+    per_element = jnp.einsum("nkb,nesb->nkes", phi * fc[..., None], params["beta"][species_i])  # (N, K, E, S)
+    return jnp.take_along_axis(per_element, species_j[:, :, None, None], axis=2)[:, :, 0]
 
 
 def _triu2(s: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,12 @@
 """The training loss (paper eqn 7) over a padded batch, for one ensemble member.
 
-L = lambda_E (E_ref - E)^2 + lambda_F sum_i |F_ref,i - F_i|^2 / (3 N) + lambda_S |V sigma_ref - V sigma|_F^2
+L = lambda_E (E_ref - E)^2 / N + lambda_F sum_i |F_ref,i - F_i|^2 / (3 N) + lambda_S |V sigma_ref - V sigma|_F^2 / N
 
-per structure (total energy in eV, forces over the N real atoms, the full 3x3 virial difference in eV, only
-for structures that have a stress label), averaged over the structures of the batch.
+per structure of N real atoms (total energy in eV, the full 3x3 virial difference in eV, only for structures
+with a stress label), averaged over the structures of the batch. Normalisation: eqn 7 as printed leaves the
+energy and virial terms unnormalised, so they grow as N^2 and swamp the forces in a 300-atom box (a 5 meV/Å3
+stress error is a 9 x (5 eV)^2 virial term); the study's code (Apax 0.14) divides both by N, and so do we.
+The force term is the per-component mean of eqn 7.
 """
 
 import jax
@@ -29,10 +32,10 @@ def batch_loss(params: dict, config: GMNNConfig, batch, weight: jax.Array, weigh
     w_e, w_f, w_s = weights
     pred = predict(params, config, batch)
     n_atoms = jnp.sum(batch.mask, axis=1)
-    e_term = (pred.energy - batch.energy) ** 2
+    e_term = (pred.energy - batch.energy) ** 2 / n_atoms
     f_term = jnp.sum(jnp.where(batch.mask[..., None], (pred.forces - batch.forces) ** 2, 0.0), axis=(1, 2)) / (3 * n_atoms)
     volume = jnp.abs(jnp.linalg.det(batch.cell))
     s_term = jnp.where(batch.has_stress,
-                       jnp.sum((volume[:, None, None] * (pred.stress - batch.stress)) ** 2, axis=(1, 2)), 0.0)
+                       jnp.sum((volume[:, None, None] * (pred.stress - batch.stress)) ** 2, axis=(1, 2)), 0.0) / n_atoms
     per_structure = w_e * e_term + w_f * f_term + w_s * s_term
     return jnp.sum(weight * per_structure) / jnp.sum(weight), pred
