@@ -113,3 +113,12 @@ def test_train_command_writes_a_model(cli, tmp_path):
     assert info["epochs_run"] == 3 and config.hidden == (16, 16) and config.r_max_A == 4.0
     bad = cli("train", "--db", str(tmp_path / "missing.db"), "-o", str(tmp_path / "m2"))
     assert bad.returncode == 2 and "does not exist" in bad.stderr and not (tmp_path / "m2").exists()
+
+
+def test_warm_start_continues_from_the_earlier_model(overfit, tmp_path):
+    frames, out, table = overfit
+    short = SMALL.model_copy(update={"training": SMALL.training.model_copy(update={"epochs": 2})})
+    warm = train_model(frames, frames, short, tmp_path / "warm", warm_start=out)
+    cold = train_model(frames, frames, short, tmp_path / "cold")
+    assert warm["forces_rmse_meV_A"] < 0.5 * cold["forces_rmse_meV_A"]
+    assert warm["forces_rmse_meV_A"] < 2.0 * table["forces_rmse_meV_A"]

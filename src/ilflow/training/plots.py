@@ -48,6 +48,7 @@ def parity(arrays: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
             ax.scatter(ref, pred, s=8)
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         ax.set_xlabel(f"reference {label}")
+        ax.tick_params(axis="x", labelrotation=30)
         ax.set_ylabel("model")
     fig.suptitle(title)
     fig.tight_layout()
