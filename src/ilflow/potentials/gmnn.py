@@ -12,6 +12,8 @@ import numpy as np
 
 from ilflow.potentials.system import Neighbors, System
 
+BLOCK_ATOMS = 1024  # atoms per block of the descriptor for large systems (bounds memory)
+
 
 @dataclass(frozen=True)
 class GMNNConfig:
@@ -52,14 +54,16 @@ def init_params(config: GMNNConfig, key: jax.Array) -> dict:
             "scale": jnp.ones((n_el,), jnp.float64), "shift": jnp.zeros((n_el,), jnp.float64)}
 
 
-def pair_geometry(system: System, neighbors: Neighbors, cutoff_A: float):
-    """Pair vectors (N, K, 3) in float64 with padding replaced by a far-away dummy, and the pair mask."""
+def pair_geometry(system: System, neighbors: Neighbors, cutoff_A: float, rows: jax.Array | None = None):
+    """Pair vectors (R, K, 3) in float64 of the centre atoms `rows` (default all), padding replaced by a
+    far-away dummy, and the pair mask."""
     n = system.positions.shape[0]
-    j = neighbors.idx
-    valid = (j < n) & system.mask[:, None]
+    rows = jnp.arange(n) if rows is None else rows
+    centre = jnp.minimum(rows, n - 1)
+    j = neighbors.idx[centre]
     safe_j = jnp.minimum(j, n - 1)
-    vec = system.positions[safe_j] - system.positions[:, None, :] + neighbors.shifts @ system.cell
-    valid = valid & system.mask[safe_j]
+    vec = system.positions[safe_j] - system.positions[centre][:, None, :] + neighbors.shifts[centre] @ system.cell
+    valid = (j < n) & (system.mask[centre] & (rows < n))[:, None] & system.mask[safe_j]
     far = jnp.array([2.0 * cutoff_A + 1.0, 0.0, 0.0], vec.dtype)
     vec = jnp.where(valid[..., None], vec, far)
     return vec, valid
@@ -108,14 +112,17 @@ def gaussian_moments(radial: jax.Array, unit: jax.Array, n_radial: int) -> jax.A
                             c321.reshape(n, -1)], axis=1)
 
 
-def descriptor(params: dict, config: GMNNConfig, system: System, neighbors: Neighbors) -> jax.Array:
-    """Per-atom Gaussian-moment features (N, n_features) in config.dtype."""
-    vec, valid = pair_geometry(system, neighbors, config.cutoff_A)
+def descriptor(params: dict, config: GMNNConfig, system: System, neighbors: Neighbors,
+               rows: jax.Array | None = None) -> jax.Array:
+    """Gaussian-moment features (R, n_features) in config.dtype of the centre atoms `rows` (default all)."""
+    vec, valid = pair_geometry(system, neighbors, config.cutoff_A, rows)
+    n = system.positions.shape[0]
+    centre = jnp.arange(n) if rows is None else jnp.minimum(rows, n - 1)
     dtype = jnp.dtype(config.dtype)
     r = jnp.sqrt(jnp.sum(vec**2, axis=-1))
     unit = (vec / r[..., None]).astype(dtype)
-    species_j = system.species[jnp.minimum(neighbors.idx, system.positions.shape[0] - 1)]
-    radial = radial_functions(params, config, r.astype(dtype), system.species, species_j)
+    species_j = system.species[jnp.minimum(neighbors.idx[centre], n - 1)]
+    radial = radial_functions(params, config, r.astype(dtype), system.species[centre], species_j)
     radial = jnp.where(valid[..., None], radial, 0.0)
     return gaussian_moments(radial, unit, config.n_radial)
 
@@ -130,11 +137,29 @@ def readout(params: dict, features: jax.Array) -> jax.Array:
     return x[:, 0]
 
 
+def _block_energies(params: dict, config: GMNNConfig, system: System, neighbors: Neighbors,
+                    rows: jax.Array | None) -> jax.Array:
+    out = readout(params, descriptor(params, config, system, neighbors, rows)).astype(jnp.float64)
+    n = system.positions.shape[0]
+    centre = jnp.arange(n) if rows is None else jnp.minimum(rows, n - 1)
+    species = system.species[centre]
+    real = system.mask[centre] if rows is None else system.mask[centre] & (rows < n)
+    return jnp.where(real, out * params["scale"][species] + params["shift"][species], 0.0)
+
+
 def atomic_energies(params: dict, config: GMNNConfig, system: System, neighbors: Neighbors) -> jax.Array:
-    """E_i = scale[Z_i] * MLP(G_i) + shift[Z_i] in float64, zero for padding atoms."""
-    out = readout(params, descriptor(params, config, system, neighbors)).astype(jnp.float64)
-    e = out * params["scale"][system.species] + params["shift"][system.species]
-    return jnp.where(system.mask, e, 0.0)
+    """E_i = scale[Z_i] * MLP(G_i) + shift[Z_i] in float64, zero for padding atoms.
+
+    Systems larger than BLOCK_ATOMS are evaluated block by block (lax.map) with rematerialisation, so that
+    the per-pair intermediates of only one block are alive at a time: memory grows linearly with N.
+    """
+    n = system.positions.shape[0]
+    if n <= BLOCK_ATOMS:
+        return _block_energies(params, config, system, neighbors, None)
+    n_blocks = -(-n // BLOCK_ATOMS)
+    rows = jnp.arange(n_blocks * BLOCK_ATOMS).reshape(n_blocks, BLOCK_ATOMS)
+    block = jax.checkpoint(lambda r: _block_energies(params, config, system, neighbors, r))
+    return jax.lax.map(block, rows).reshape(-1)[:n]
 
 
 def energy(params: dict, config: GMNNConfig, system: System, neighbors: Neighbors) -> jax.Array:
