@@ -91,7 +91,8 @@ def memory(model_dir, structure):
     atoms = read(structure)
     atoms.calc = ASECalculator(model_dir=str(model_dir))
     atoms.get_forces()
-    print(json.dumps({"atoms": len(atoms), "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print(json.dumps({"atoms": len(atoms), "peak_rss_MB": hwm / 1024}))
 
 
 if __name__ == "__main__":

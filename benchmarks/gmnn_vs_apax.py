@@ -97,7 +97,16 @@ def ours_memory_child(model_dir: str, structure: str) -> None:
     atoms = read(structure)
     atoms.calc = Calculator(model_dir)
     atoms.get_forces()
-    print(json.dumps({"atoms": len(atoms), "peak_rss_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"atoms": len(atoms), "peak_rss_MB": peak_rss_MB()}))
+
+
+def peak_rss_MB() -> float:
+    """High-water mark of this process's resident memory (VmHWM; ru_maxrss would include the parent's
+    memory inherited through fork before exec)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def memory(model_dirs: dict, work: Path, repeats=(1, 2, 3, 4, 5, 7), apax_max_atoms: int = 20_000) -> dict:
@@ -129,9 +138,15 @@ def main() -> None:
     parser.add_argument("--hidden", default="512,512")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--memory-child", nargs=2)
+    parser.add_argument("--memory-only", help="work directory of an earlier run: redo only the memory part")
     args = parser.parse_args()
     if args.memory_child:
         return ours_memory_child(*args.memory_child)
+    if args.memory_only:
+        work = Path(args.memory_only)
+        results = json.loads((HERE / "results" / "gmnn_vs_apax.json").read_text())
+        results["memory"] = memory({"ilflow": work / "ilflow-model", "apax": work / "apax-model"}, work)
+        return report(results)
     from ase.io import write
 
     from ilflow.data import Dataset
@@ -156,7 +171,11 @@ def main() -> None:
     results["infer_ilflow_s"] = ours_infer(work / "ilflow-model", structures, args.repeats)
     results["infer_apax_s"] = apax("infer", work / "apax-model", structures, args.repeats)
     results["memory"] = memory({"ilflow": work / "ilflow-model", "apax": work / "apax-model"}, work)
+    results["work_dir"] = str(work)
+    report(results)
 
+
+def report(results: dict) -> None:
     ti, ta = results["train_ilflow"], results["train_apax"]
     lines = [
         f"validation force MAE   ilflow {ti['forces_mae_meV_A']:.1f}  apax {ta['forces_mae_meV_A']:.1f} meV/Å"

@@ -1,7 +1,8 @@
-"""ASE calculator for a model directory: energy, forces, stress and, for ensembles, their uncertainties.
+"""ASE calculator for a model directory: energy, forces, stress and, for ensembles, their uncertainties;
+optionally with D3 added at run time (the hybrid model of the study).
 
-The neighbour list (cutoff + skin) is kept between calls and rebuilt only when an atom has moved more
-than half the skin, the cell or the atoms changed, or the list overflowed.
+Neighbour lists (cutoff + skin) are kept between calls and rebuilt only when an atom has moved more than
+half the skin, the cell or the atoms changed, or a list overflowed.
 """
 
 from functools import partial
@@ -10,9 +11,11 @@ import jax
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
+from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_tables
 from ilflow.potentials.ensemble import ensemble_forces
 from ilflow.potentials.forces import voigt
 from ilflow.potentials.gmnn import energy
+from ilflow.potentials.hybrid import HybridNeighbors, hybrid_ensemble_forces
 from ilflow.potentials.model_io import load_model
 from ilflow.potentials.neighbors import allocate, build_neighbors, host_neighbors
 from ilflow.potentials.system import make_system
@@ -23,44 +26,77 @@ def _evaluate(config, params, system, neighbors):
     return ensemble_forces(lambda p, s, n: energy(p, config, s, n), params, system, neighbors)
 
 
+@partial(jax.jit, static_argnums=0)
+def _evaluate_hybrid(configs, params, system, neighbors):
+    return hybrid_ensemble_forces(params, configs, system, neighbors)
+
+
+class _ListCache:
+    """One neighbour list of a given radius, reused while atoms move less than skin/2."""
+
+    def __init__(self, cutoff_A: float, skin_A: float):
+        self.cutoff_A, self.skin_A = cutoff_A, skin_A
+        self.spec = None
+        self.state = None  # (positions, cell, numbers, neighbors)
+        self.rebuilds = 0
+
+    def get(self, atoms, system):
+        radius = self.cutoff_A + self.skin_A
+        if not atoms.pbc.all():
+            self.rebuilds += 1
+            return host_neighbors(atoms, radius)
+        if self.state is not None:
+            pos0, cell0, numbers0, neighbors = self.state
+            if (np.array_equal(atoms.numbers, numbers0) and np.allclose(atoms.cell.array, cell0)
+                    and np.max(np.linalg.norm(atoms.positions - pos0, axis=1)) < self.skin_A / 2):
+                return neighbors
+        if self.spec is None or self.state is None or len(atoms) != len(self.state[2]):
+            self.spec = allocate(system, radius)
+        neighbors, overflow = build_neighbors(system, self.spec)
+        if bool(overflow):
+            self.spec = allocate(system, radius)
+            neighbors, _ = build_neighbors(system, self.spec)
+        self.state = (atoms.positions.copy(), atoms.cell.array.copy(), atoms.numbers.copy(), neighbors)
+        self.rebuilds += 1
+        return neighbors
+
+
 class GMNNCalculator(Calculator):
-    """`GMNNCalculator("model_dir")`; results: energy, forces, stress, energy_uncertainty, forces_uncertainty."""
+    """`GMNNCalculator("model_dir", dispersion={"functional": "b97-3c", "cutoff_A": 20.0})`.
+
+    Results: energy, forces, stress, energy_uncertainty, forces_uncertainty (per component, eV/Å).
+    `dispersion` adds D3(BJ) (keys of `potentials.d3.d3_config`: functional, three_body, cutoff_A,
+    cn_cutoff_A, three_body_cutoff_A, switch widths, tail_correction); uncertainties stay the ensemble's.
+    """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energy_uncertainty", "forces_uncertainty"]
 
-    def __init__(self, model_dir, skin_A: float = 1.0, **kwargs):
+    def __init__(self, model_dir, skin_A: float = 1.0, dispersion: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.config, self.params, self.info = load_model(model_dir)
-        self.skin_A = skin_A
-        self._spec = None
-        self._state = None  # (positions at build, cell, numbers, neighbors)
-        self.rebuilds = 0
+        self.lists = {"gmnn": _ListCache(self.config.cutoff_A, skin_A)}
+        self.d3 = None
+        if dispersion:
+            self.d3 = d3_config(self.config.elements, **dispersion)
+            self.d3_tables = d3_tables(self.d3)
+            self.lists["d3"] = _ListCache(self.d3.pair_cutoff_A, skin_A)
+            if self.d3.s9:
+                self.lists["d3_triples"] = _ListCache(self.d3.three_body_cutoff_A, skin_A)
 
-    def _neighbors(self, atoms, system):
-        cutoff = self.config.cutoff_A + self.skin_A
-        if not atoms.pbc.all():
-            self.rebuilds += 1
-            return host_neighbors(atoms, cutoff)
-        if self._state is not None:
-            pos0, cell0, numbers0, neighbors = self._state
-            if (len(atoms) == len(numbers0) and np.array_equal(atoms.numbers, numbers0)
-                    and np.allclose(atoms.cell.array, cell0)
-                    and np.max(np.linalg.norm(atoms.positions - pos0, axis=1)) < self.skin_A / 2):
-                return neighbors
-        if self._spec is None or len(atoms) != len(self._state[2] if self._state else []):
-            self._spec = allocate(system, cutoff)
-        neighbors, overflow = build_neighbors(system, self._spec)
-        if bool(overflow):
-            self._spec = allocate(system, cutoff)
-            neighbors, _ = build_neighbors(system, self._spec)
-        self._state = (atoms.positions.copy(), atoms.cell.array.copy(), atoms.numbers.copy(), neighbors)
-        self.rebuilds += 1
-        return neighbors
+    @property
+    def rebuilds(self) -> int:
+        return self.lists["gmnn"].rebuilds
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         system = make_system(self.atoms, self.config.elements)
-        out = _evaluate(self.config, self.params, system, self._neighbors(self.atoms, system))
+        nbrs = {name: cache.get(self.atoms, system) for name, cache in self.lists.items()}
+        if self.d3 is None:
+            out = _evaluate(self.config, self.params, system, nbrs["gmnn"])
+        else:
+            neighbors = HybridNeighbors(nbrs["gmnn"], D3Neighbors(nbrs["d3"], nbrs.get("d3_triples")))
+            out = _evaluate_hybrid((self.config, self.d3), {"gmnn": self.params, "d3": self.d3_tables}, system,
+                                   neighbors)
         self.results = {"energy": float(out.energy), "free_energy": float(out.energy),
                         "forces": np.asarray(out.forces), "energy_uncertainty": float(out.energy_std),
                         "forces_uncertainty": np.asarray(out.forces_std)}

@@ -1,0 +1,253 @@
+"""Grimme's DFT-D3 dispersion with Becke-Johnson (rational) damping, optional three-body (ATM) term.
+
+Pure JAX: `d3_energy(tables, config, system, neighbors) -> eV` has the common potential signature, so
+forces and stress come from `forces.energy_forces_stress` like for GMNN. Atomic units inside (bohr,
+hartree), eV and Å outside. Formulas (Grimme et al., J. Chem. Phys. 132, 154104 (2010); J. Comput. Chem.
+32, 1456 (2011)) as implemented by simple-dftd3 1.7.0, which the tests use as the reference:
+
+  CN_i  = sum_j 1 / (1 + exp(-16 ((Rcov_i + Rcov_j) / r_ij - 1)))            (Rcov scaled by 4/3)
+  C6_ij = sum_ab L_ia L_jb C6ref_ij,ab,  L_ia ~ exp(-4 (CN_i - CNref_ia)^2)  (normalised over a)
+  E2    = -1/2 sum_ij C6_ij [s6 / (r^6 + R0^6) + s8 Q_ij / (r^8 + R0^8)],  Q_ij = 3 r4r2_i r4r2_j,
+          R0_ij = a1 sqrt(Q_ij) + a2
+  E3    = 1/6 sum_ijk s9 sqrt(|C6_ij C6_ik C6_jk|) f(r) (3 cos_i cos_j cos_k + 1) / (r_ij r_ik r_jk)^3,
+          f = 1 / (1 + 6 (R0_ijk / (r_ij r_ik r_jk))^(16/3)),  R0_ijk = prod (4/3 rvdw)   (zero damping)
+
+Sums run over periodic images within hard cutoffs (two-body, CN and three-body each its own), or with
+an optional smooth switch x^3 (10 - 15 x + 6 x^2), x = (cutoff - r) / width, on the two-body term.
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+from functools import lru_cache
+from importlib import resources
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ilflow import units
+from ilflow.potentials.gmnn import pair_geometry
+from ilflow.potentials.system import Neighbors, System
+
+# (s6, s8, a1, a2 / bohr) for BJ damping, from simple-dftd3's parameter table (Grimme's published values)
+FUNCTIONALS = {
+    "b97-3c": (1.0, 1.50, 0.37, 4.10),
+    "pbe": (1.0, 0.7875, 0.4289, 4.4407),
+    "pbe0": (1.0, 1.2177, 0.4145, 4.8593),
+    "b3lyp": (1.0, 1.9889, 0.3981, 4.4211),
+    "tpss": (1.0, 1.9435, 0.4535, 4.4752),
+    "revpbe": (1.0, 2.3550, 0.5238, 3.5016),
+    "r2scan": (1.0, 0.78981345, 0.49484001, 5.73083694),
+}
+BLOCK_ATOMS = 256  # centre atoms per block of the pair terms (bounds the memory of long pair lists)
+BLOCK_ATOMS_3 = 32  # centre atoms per block of the three-body term (K^2 triples each)
+
+
+class D3Neighbors(NamedTuple):
+    """Neighbour lists of D3: `pairs` reaching max(two-body, CN cutoff), `triples` the three-body cutoff."""
+
+    pairs: Neighbors
+    triples: Neighbors | None = None
+
+
+@dataclass(frozen=True)
+class D3Config:
+    """Static settings: damping parameters, the elements present, cutoffs (Å)."""
+
+    elements: tuple[int, ...]
+    s6: float = 1.0
+    s8: float = 1.5
+    a1: float = 0.37
+    a2_bohr: float = 4.10
+    s9: float = 0.0  # 1.0 switches the three-body term on
+    functional: str = "b97-3c"
+    cutoff_A: float = 20.0  # two-body
+    cn_cutoff_A: float = 20.0
+    three_body_cutoff_A: float = 8.0
+    switch_width_A: float = 0.0  # smooth switch of the two-body term over [cutoff - width, cutoff]
+    cn_switch_width_A: float = 0.0  # the same for the coordination numbers (simple-dftd3 has none)
+    tail_correction: bool = False  # add the homogeneous-liquid r^-6 and r^-8 tails beyond the two-body cutoff
+
+    @property
+    def pair_cutoff_A(self) -> float:
+        """Radius of the pair list (two-body and CN terms)."""
+        return max(self.cutoff_A, self.cn_cutoff_A)
+
+
+def d3_config(elements, functional: str = "b97-3c", three_body: bool = False, **overrides) -> D3Config:
+    """Parameters by functional name (or explicit s6/s8/a1/a2_bohr in `overrides`)."""
+    key = functional.lower().replace("_", "-")
+    key = "b97-3c" if key in ("b973c", "b97-3c") else key
+    if key not in FUNCTIONALS and not {"s8", "a1", "a2_bohr"} <= set(overrides):
+        raise ValueError(f"no D3(BJ) parameters for {functional!r}; known: {', '.join(FUNCTIONALS)}, "
+                         "or give s6, s8, a1, a2_bohr")
+    s6, s8, a1, a2 = FUNCTIONALS.get(key, (1.0, 0.0, 0.0, 0.0))
+    settings = dict(s6=s6, s8=s8, a1=a1, a2_bohr=a2, s9=1.0 if three_body else 0.0, functional=key)
+    settings.update(overrides)
+    return D3Config(elements=tuple(int(z) for z in elements), **settings)
+
+
+@lru_cache(maxsize=1)
+def _reference() -> dict[str, np.ndarray]:
+    with resources.files("ilflow.potentials").joinpath("data/d3_reference.npz").open("rb") as fh:
+        data = np.load(fh)
+        return {k: np.asarray(data[k]) for k in data.files}
+
+
+def d3_tables(config: D3Config) -> dict:
+    """Reference data of the config's elements, indexed by species index (the 'params' of d3_energy)."""
+    ref = _reference()
+    z = np.asarray(config.elements)
+    if z.max(initial=0) > 94:
+        raise ValueError("D3 reference data cover elements 1-94")
+    return {"c6ref": jnp.asarray(ref["c6ref"][np.ix_(z, z)]), "cnref": jnp.asarray(ref["cnref"][z]),
+            "rcov": jnp.asarray(ref["rcov"][z]), "r4r2": jnp.asarray(ref["r4r2"][z]),
+            "rvdw": jnp.asarray(ref["rvdw"][np.ix_(z, z)])}
+
+
+def _pairs(system: System, neighbors: Neighbors, cutoff_A: float, rows):
+    """Pair distances (bohr), vectors (bohr), validity, and neighbour species of centre atoms `rows`."""
+    vec, valid = pair_geometry(system, neighbors, cutoff_A, rows)
+    r = jnp.sqrt(jnp.sum(vec**2, axis=-1))
+    n = system.positions.shape[0]
+    j = jnp.minimum(neighbors.idx[jnp.minimum(rows, n - 1)], n - 1)
+    return r / units.BOHR_A, vec / units.BOHR_A, valid, j
+
+
+def coordination_numbers(tables: dict, config: D3Config, system: System, neighbors: Neighbors) -> jax.Array:
+    """D3 coordination number of every atom (N,), from the pair list."""
+    n = system.positions.shape[0]
+
+    def block(rows):
+        r, _, valid, j = _pairs(system, neighbors, config.pair_cutoff_A, rows)
+        si = system.species[jnp.minimum(rows, n - 1)]
+        rc = tables["rcov"][si][:, None] + tables["rcov"][system.species[j]]
+        inside = valid & (r <= config.cn_cutoff_A / units.BOHR_A)
+        safe_r = jnp.where(inside, r, 1.0)
+        count = 1.0 / (1.0 + jnp.exp(-16.0 * (rc / safe_r - 1.0)))
+        count = count * _switch(safe_r, config.cn_cutoff_A, config.cn_switch_width_A)
+        return jnp.sum(jnp.where(inside, count, 0.0), axis=1)
+
+    return _blocked(block, n)
+
+
+def reference_weights(tables: dict, species: jax.Array, cn: jax.Array) -> jax.Array:
+    """Normalised Gaussian weights L (N, 5) of the reference systems (shifted by the smallest exponent)."""
+    cnref = tables["cnref"][species]
+    present = cnref != -1.0
+    d2 = jnp.where(present, (cn[:, None] - cnref) ** 2, jnp.inf)
+    w = jnp.where(present, jnp.exp(-4.0 * (d2 - jnp.min(d2, axis=1, keepdims=True))), 0.0)
+    return w / jnp.sum(w, axis=1, keepdims=True)
+
+
+def _c6(tables, weights_i, species_i, weights_j, species_j):
+    """C6 of pairs: weights_i (..., 5) and species_i broadcast against weights_j (..., 5), species_j."""
+    block = tables["c6ref"][species_i, species_j]  # (..., 5, 5)
+    return jnp.einsum("...a,...ab,...b->...", weights_i, block, weights_j)
+
+
+def _switch(r_bohr, cutoff_A: float, width_A: float):
+    """1 inside cutoff - width, 0 at the cutoff, C2-smooth in between (x^3 (10 - 15 x + 6 x^2))."""
+    if width_A <= 0.0:
+        return 1.0
+    x = jnp.clip((cutoff_A / units.BOHR_A - r_bohr) / (width_A / units.BOHR_A), 0.0, 1.0)
+    return x**3 * (10.0 - 15.0 * x + 6.0 * x**2)
+
+
+def d3_energy(tables: dict, config: D3Config, system: System, neighbors: D3Neighbors) -> jax.Array:
+    """Dispersion energy (eV) within the config's cutoffs."""
+    n = system.positions.shape[0]
+    cn = coordination_numbers(tables, config, system, neighbors.pairs)
+    weights = reference_weights(tables, system.species, cn)
+    cut2 = config.cutoff_A / units.BOHR_A
+
+    def two_body(rows):
+        r, _, valid, j = _pairs(system, neighbors.pairs, config.pair_cutoff_A, rows)
+        centre = jnp.minimum(rows, n - 1)
+        si, sj = system.species[centre], system.species[j]
+        c6 = _c6(tables, weights[centre][:, None, :], si[:, None], weights[j], sj)
+        q = 3.0 * tables["r4r2"][si][:, None] * tables["r4r2"][sj]
+        r0 = config.a1 * jnp.sqrt(q) + config.a2_bohr
+        inside = valid & (r <= cut2)
+        rs = jnp.where(inside, r, 1.0)
+        pair = -c6 * (config.s6 / (rs**6 + r0**6) + config.s8 * q / (rs**8 + r0**8)) * _switch(rs, config.cutoff_A, config.switch_width_A)
+        return 0.5 * jnp.sum(jnp.where(inside, pair, 0.0), axis=1)
+
+    energy = jnp.sum(_blocked(two_body, n, BLOCK_ATOMS))
+    if config.tail_correction:
+        energy = energy + tail_energy(tables, config, system, weights)
+    if config.s9:
+        if neighbors.triples is None:
+            raise ValueError("the three-body term needs D3Neighbors.triples (a list within three_body_cutoff_A)")
+        three = lambda rows: _three_body(tables, config, weights, system, neighbors.triples, rows)  # noqa: E731
+        energy = energy + jnp.sum(_blocked(three, n, BLOCK_ATOMS_3))
+    return energy * units.HARTREE_EV
+
+
+def _tail_integrals(config: D3Config) -> tuple[float, float]:
+    """I_p = integral of 4 pi r^2 (1 - switch(r)) r^-p dr from the start of the switch to infinity (bohr^(3-p)), p = 6, 8."""
+    rc = config.cutoff_A / units.BOHR_A
+    w = config.switch_width_A / units.BOHR_A
+    start = rc - w
+    out = []
+    for p in (6, 8):
+        beyond = 4.0 * np.pi / ((p - 3) * rc ** (p - 3))
+        if w > 0:
+            nodes, weights = np.polynomial.legendre.leggauss(32)
+            r = start + (nodes + 1.0) * w / 2.0
+            x = np.clip((rc - r) / w, 0.0, 1.0)
+            off = 1.0 - x**3 * (10.0 - 15.0 * x + 6.0 * x**2)
+            beyond += float(np.sum(weights * w / 2.0 * 4.0 * np.pi * r**2 * off * r ** (-p)))
+        out.append(beyond)
+    return out[0], out[1]
+
+
+def tail_energy(tables: dict, config: D3Config, system: System, weights: jax.Array) -> jax.Array:
+    """Dispersion beyond the cutoff for a homogeneous liquid (Hartree):
+    E_tail = -(1 / 2V) sum_i sum_j [s6 C6_ij I_6 + s8 C8_ij I_8] with every atom j spread uniformly over the box.
+    Damping is negligible there; its volume dependence gives the tail pressure through the strain derivative."""
+    i6, i8 = _tail_integrals(config)
+    n_el = len(config.elements)
+    onehot = jax.nn.one_hot(system.species, n_el, dtype=weights.dtype) * system.mask[:, None]
+    per_element = jnp.einsum("ne,na->ea", onehot, weights)  # (E, 5): sum of reference weights per element
+    c6_sum = jnp.einsum("ea,efab,fb->ef", per_element, tables["c6ref"], per_element)  # sum over atom pairs
+    q = 3.0 * tables["r4r2"][:, None] * tables["r4r2"][None, :]
+    volume = jnp.abs(jnp.linalg.det(system.cell)) / units.BOHR_A**3
+    return -0.5 / volume * jnp.sum(c6_sum * (config.s6 * i6 + config.s8 * q * i8))
+
+
+def _three_body(tables, config, weights, system, neighbors, rows):
+    """ATM energy of the triangles (i, j, k) with i in `rows`, 1/6 per ordered pair of distinct sites (j, k)."""
+    n = system.positions.shape[0]
+    cut3 = config.three_body_cutoff_A / units.BOHR_A
+    r, vec, valid, j = _pairs(system, neighbors, config.three_body_cutoff_A, rows)
+    centre = jnp.minimum(rows, n - 1)
+    near = valid & (r <= cut3)
+    both = near[:, :, None] & near[:, None, :]
+    rjk2 = jnp.sum((vec[:, None, :, :] - vec[:, :, None, :]) ** 2, axis=-1)  # (B, K, K)
+    pre = both & (rjk2 > 2.22e-16)  # three distinct sites
+    rjk = jnp.sqrt(jnp.where(pre, rjk2, 1.0))
+    use = pre & (rjk <= cut3)
+    si, sj = system.species[centre], system.species[j]
+    wi, wj = weights[centre], weights[j]
+    c6ij = _c6(tables, wi[:, None, :], si[:, None], wj, sj)  # (B, K)
+    c6jk = _c6(tables, wj[:, :, None, :], sj[:, :, None], wj[:, None, :, :], sj[:, None, :])  # (B, K, K)
+    c9 = -config.s9 * jnp.sqrt(jnp.abs(c6ij[:, :, None] * c6ij[:, None, :] * c6jk))
+    rvdw = tables["rvdw"]
+    r0 = (4.0 / 3.0) ** 3 * (rvdw[si[:, None, None], sj[:, :, None]] * rvdw[si[:, None, None], sj[:, None, :]]
+                             * rvdw[sj[:, :, None], sj[:, None, :]])
+    rij = jnp.where(near, r, 1.0)
+    a, b, c = rij[:, :, None] ** 2, rij[:, None, :] ** 2, jnp.where(use, rjk, 1.0) ** 2
+    r1 = jnp.sqrt(a * b * c)
+    ang = 0.375 * (a + c - b) * (a - c + b) * (-a + c + b) / r1**5 + 1.0 / r1**3
+    damp = 1.0 / (1.0 + 6.0 * (r0 / r1) ** (16.0 / 3.0))
+    return -jnp.sum(jnp.where(use, c9 * damp * ang, 0.0), axis=(1, 2)) / 6.0
+
+
+def _blocked(fn, n: int, size: int = BLOCK_ATOMS) -> jax.Array:
+    """fn(rows) -> (len(rows),) over all atoms, in blocks of `size` (rematerialised) when N is larger."""
+    if n <= size:
+        return fn(jnp.arange(n))
+    n_blocks = -(-n // size)
+    rows = jnp.arange(n_blocks * size).reshape(n_blocks, size)
+    return jax.lax.map(jax.checkpoint(fn), rows).reshape(-1)[:n]
