@@ -146,3 +146,24 @@ def test_tail_correction_approaches_the_long_cutoff_energy(box_10_pairs):
     short = ours(atoms, d3_config(elements, cutoff_A=10.0, cn_cutoff_A=10.0))[0]
     tail = ours(atoms, d3_config(elements, cutoff_A=10.0, cn_cutoff_A=10.0, tail_correction=True))[0]
     assert abs(tail - long) < 0.2 * abs(short - long)  # the r^-6/r^-8 tail holds most of the missing energy
+
+
+def test_dispersion_free_labels_subtract_d3_and_say_so(box_2_pairs):
+    """Labels with `subtract_d3`: reference minus simple-dftd3's D3, and the settings recorded."""
+    import json
+
+    from ilflow.config.reference import AseReference, SubtractD3
+    from ilflow.reference import make_labeler
+
+    settings = SubtractD3(cutoff_A=12.0, cn_cutoff_A=12.0)
+    plain = make_labeler(AseReference(method="ase", calculator="ase.calculators.lj:LennardJones",
+                                      kwargs={"rc": 6.0}))
+    minus = make_labeler(AseReference(method="ase", calculator="ase.calculators.lj:LennardJones",
+                                      kwargs={"rc": 6.0}, subtract_d3=settings))
+    assert plain.settings_id != minus.settings_id  # labels of the two kinds are never mixed up
+    (full,), (free,) = plain.label([box_2_pairs]), minus.label([box_2_pairs])
+    e_d3, f_d3, s_d3 = reference(box_2_pairs, d3_config(_elements(box_2_pairs), **settings.model_dump()))
+    assert free.get_potential_energy() == pytest.approx(full.get_potential_energy() - e_d3, abs=1e-6)
+    assert np.abs(free.get_forces() - (full.get_forces() - f_d3)).max() < 1e-5
+    assert np.abs(free.get_stress() - (full.get_stress() - s_d3)).max() < 1e-6
+    assert json.loads(free.info["d3_subtracted"])["functional"] == "b97-3c"

@@ -7,6 +7,16 @@ from pydantic import Field
 from ilflow.config.base import PositiveFloat, PositiveInt, Section
 
 
+class SubtractD3(Section):
+    """Remove ilflow's D3(BJ) from every label (dispersion-free labels for a model + D3 at run time)."""
+
+    functional: str = "b97-3c"
+    three_body: bool = False
+    cutoff_A: PositiveFloat = 20.0
+    cn_cutoff_A: PositiveFloat = 20.0
+    three_body_cutoff_A: PositiveFloat = 8.0
+
+
 class XtbReference(Section):
     """GFN-xTB through tblite: the embedded default, cheap and periodic with stress."""
 
@@ -15,6 +25,7 @@ class XtbReference(Section):
     accuracy: PositiveFloat = 1.0
     electronic_temperature_K: PositiveFloat = 300.0
     max_iterations: PositiveInt = 250
+    subtract_d3: SubtractD3 | None = None
 
 
 class Cp2kReference(Section):
@@ -31,6 +42,7 @@ class Cp2kReference(Section):
     overrides: dict[str, Any] = {}  # input sections by path, e.g. {"FORCE_EVAL/DFT/SCF/MAX_SCF": 50}
     timeout_s: PositiveFloat = 86_400.0  # per frame
     keep_workdirs: bool = False  # keep each task's directory (inputs, logs, wavefunction) after success
+    subtract_d3: SubtractD3 | None = None  # or use dispersion: none for CP2K's own dispersion-free labels
 
 
 class AseReference(Section):
@@ -39,6 +51,7 @@ class AseReference(Section):
     method: Literal["ase"]
     calculator: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]  # "module.path:ClassName"
     kwargs: dict[str, Any] = {}
+    subtract_d3: SubtractD3 | None = None
 
 
 Reference = Annotated[Union[XtbReference, Cp2kReference, AseReference], Field(discriminator="method")]

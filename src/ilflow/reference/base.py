@@ -120,4 +120,10 @@ class Labeler:
         if not (np.isfinite(energy) and np.all(np.isfinite(forces))):
             return LabelFailure(atoms.copy(), "crashed", "the reference returned non-finite energy or forces", "",
                                 time.perf_counter() - start)
-        return labelled(atoms, energy, forces, stress, self.method, self.settings_id, time.perf_counter() - start)
+        result = labelled(atoms, energy, forces, stress, self.method, self.settings_id, time.perf_counter() - start)
+        subtract = getattr(getattr(self, "config", None), "subtract_d3", None)
+        if subtract is not None:
+            from ilflow.potentials.d3_calculator import subtract_d3
+
+            result = subtract_d3(result, subtract.model_dump())
+        return result
