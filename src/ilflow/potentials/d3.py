@@ -205,7 +205,11 @@ def _tail_integrals(config: D3Config) -> tuple[float, float]:
 def tail_energy(tables: dict, config: D3Config, system: System, weights: jax.Array) -> jax.Array:
     """Dispersion beyond the cutoff for a homogeneous liquid (Hartree):
     E_tail = -(1 / 2V) sum_i sum_j [s6 C6_ij I_6 + s8 C8_ij I_8] with every atom j spread uniformly over the box.
-    Damping is negligible there; its volume dependence gives the tail pressure through the strain derivative."""
+
+    Pressure: the standard virial tail is P_p = (p/3) E_tail,p / V for an r^-p term (2 E/V for r^-6), not the
+    E/V that d(E_tail)/dV at fixed cutoff gives (it misses the pairs that cross the cutoff as the box is
+    scaled). Each term is therefore written as E_p(V0) (V0 / V)^(p/3) with V0 = V held constant, which has the
+    right value and the right strain derivative. Damping is negligible beyond the cutoff."""
     i6, i8 = _tail_integrals(config)
     n_el = len(config.elements)
     onehot = jax.nn.one_hot(system.species, n_el, dtype=weights.dtype) * system.mask[:, None]
@@ -213,7 +217,10 @@ def tail_energy(tables: dict, config: D3Config, system: System, weights: jax.Arr
     c6_sum = jnp.einsum("ea,efab,fb->ef", per_element, tables["c6ref"], per_element)  # sum over atom pairs
     q = 3.0 * tables["r4r2"][:, None] * tables["r4r2"][None, :]
     volume = jnp.abs(jnp.linalg.det(system.cell)) / units.BOHR_A**3
-    return -0.5 / volume * jnp.sum(c6_sum * (config.s6 * i6 + config.s8 * q * i8))
+    fixed = jax.lax.stop_gradient(volume)
+    e6 = -0.5 / fixed * jnp.sum(c6_sum) * config.s6 * i6
+    e8 = -0.5 / fixed * jnp.sum(c6_sum * q) * config.s8 * i8
+    return e6 * (fixed / volume) ** 2 + e8 * (fixed / volume) ** (8.0 / 3.0)
 
 
 def _three_body(tables, config, weights, system, neighbors, rows):
