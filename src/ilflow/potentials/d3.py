@@ -161,11 +161,16 @@ def d3_energy(tables: dict, config: D3Config, system: System, neighbors: D3Neigh
     weights = reference_weights(tables, system.species, cn)
     cut2 = config.cutoff_A / units.BOHR_A
 
+    # C6_ij = L_i^T C6ref[Z_i, Z_j] L_j: contract each atom's weights with its rows first, (N, E, 5), so a
+    # pair needs 5 + 5 numbers instead of a 5 x 5 block
+    half = jnp.einsum("na,nfab->nfb", weights, tables["c6ref"][system.species])
+
     def two_body(rows):
         r, _, valid, j = _pairs(system, neighbors.pairs, config.pair_cutoff_A, rows)
         centre = jnp.minimum(rows, n - 1)
         si, sj = system.species[centre], system.species[j]
-        c6 = _c6(tables, weights[centre][:, None, :], si[:, None], weights[j], sj)
+        n_el = half.shape[1]
+        c6 = jnp.sum(half.reshape(-1, half.shape[2])[centre[:, None] * n_el + sj] * weights[j], axis=-1)
         q = 3.0 * tables["r4r2"][si][:, None] * tables["r4r2"][sj]
         r0 = config.a1 * jnp.sqrt(q) + config.a2_bohr
         inside = valid & (r <= cut2)
