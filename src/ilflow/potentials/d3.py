@@ -39,7 +39,7 @@ FUNCTIONALS = {
     "revpbe": (1.0, 2.3550, 0.5238, 3.5016),
     "r2scan": (1.0, 0.78981345, 0.49484001, 5.73083694),
 }
-BLOCK_ATOMS = 256  # centre atoms per block of the pair terms (bounds the memory of long pair lists)
+BLOCK_ATOMS = 1024  # centre atoms per block of the pair terms (bounds the memory of long pair lists)
 BLOCK_ATOMS_3 = 32  # centre atoms per block of the three-body term (K^2 triples each)
 
 
@@ -119,16 +119,20 @@ def coordination_numbers(tables: dict, config: D3Config, system: System, neighbo
     n = system.positions.shape[0]
 
     def block(rows):
-        r, _, valid, j = _pairs(system, neighbors, config.pair_cutoff_A, rows)
-        si = system.species[jnp.minimum(rows, n - 1)]
-        rc = tables["rcov"][si][:, None] + tables["rcov"][system.species[j]]
-        inside = valid & (r <= config.cn_cutoff_A / units.BOHR_A)
-        safe_r = jnp.where(inside, r, 1.0)
-        count = 1.0 / (1.0 + jnp.exp(-16.0 * (rc / safe_r - 1.0)))
-        count = count * _switch(safe_r, config.cn_cutoff_A, config.cn_switch_width_A)
-        return jnp.sum(jnp.where(inside, count, 0.0), axis=1)
+        return _cn_of_pairs(tables, config, system, rows, *_pairs(system, neighbors, config.pair_cutoff_A, rows))
 
     return _blocked(block, n)
+
+
+def _cn_of_pairs(tables, config, system, rows, r, vec, valid, j):
+    n = system.positions.shape[0]
+    si = system.species[jnp.minimum(rows, n - 1)]
+    rc = tables["rcov"][si][:, None] + tables["rcov"][system.species[j]]
+    inside = valid & (r <= config.cn_cutoff_A / units.BOHR_A)
+    safe_r = jnp.where(inside, r, 1.0)
+    count = 1.0 / (1.0 + jnp.exp(-16.0 * (rc / safe_r - 1.0)))
+    count = count * _switch(safe_r, config.cn_cutoff_A, config.cn_switch_width_A)
+    return jnp.sum(jnp.where(inside, count, 0.0), axis=1)
 
 
 def reference_weights(tables: dict, species: jax.Array, cn: jax.Array) -> jax.Array:
@@ -157,7 +161,12 @@ def _switch(r_bohr, cutoff_A: float, width_A: float):
 def d3_energy(tables: dict, config: D3Config, system: System, neighbors: D3Neighbors) -> jax.Array:
     """Dispersion energy (eV) within the config's cutoffs."""
     n = system.positions.shape[0]
-    cn = coordination_numbers(tables, config, system, neighbors.pairs)
+    single = n <= BLOCK_ATOMS  # one block: the pair geometry is computed once for CN and two-body terms
+    all_pairs = _pairs(system, neighbors.pairs, config.pair_cutoff_A, jnp.arange(n)) if single else None
+    if single:
+        cn = _cn_of_pairs(tables, config, system, jnp.arange(n), *all_pairs)
+    else:
+        cn = coordination_numbers(tables, config, system, neighbors.pairs)
     weights = reference_weights(tables, system.species, cn)
     cut2 = config.cutoff_A / units.BOHR_A
 
@@ -166,7 +175,7 @@ def d3_energy(tables: dict, config: D3Config, system: System, neighbors: D3Neigh
     half = jnp.einsum("na,nfab->nfb", weights, tables["c6ref"][system.species])
 
     def two_body(rows):
-        r, _, valid, j = _pairs(system, neighbors.pairs, config.pair_cutoff_A, rows)
+        r, _, valid, j = all_pairs if single else _pairs(system, neighbors.pairs, config.pair_cutoff_A, rows)
         centre = jnp.minimum(rows, n - 1)
         si, sj = system.species[centre], system.species[j]
         n_el = half.shape[1]
