@@ -37,3 +37,21 @@ def min_intermolecular_mic(atoms: Atoms, mol_ids: np.ndarray) -> float:
     """Smallest minimum-image distance between atoms of different molecules."""
     d = atoms.get_all_distances(mic=True)
     return float(d[mol_ids[:, None] != mol_ids[None, :]].min())
+
+
+VOIGT_PAIRS = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
+
+
+def strain_derivative_stress(energy_of, atoms: Atoms, h: float) -> np.ndarray:
+    """(1/V) dE/d(strain) by central differences, Voigt order, for `energy_of(atoms) -> eV`."""
+    out = []
+    for i, j in VOIGT_PAIRS:
+        energies = []
+        for sign in (1, -1):
+            eps = np.zeros((3, 3))
+            eps[i, j] = eps[j, i] = sign * (h if i == j else h / 2)
+            strained = atoms.copy()
+            strained.set_cell(atoms.cell.array @ (np.eye(3) + eps), scale_atoms=True)
+            energies.append(energy_of(strained))
+        out.append((energies[0] - energies[1]) / (2 * h) / atoms.get_volume())
+    return np.array(out)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import make_supercell
+from geometry import VOIGT_PAIRS, strain_derivative_stress
 from scipy.spatial.transform import Rotation
 
 from ilflow.potentials.forces import energy_forces_stress
@@ -85,17 +86,9 @@ def test_forces_equal_central_differences(params, box_2_pairs):
 def test_stress_equals_strain_derivative_in_a_small_triclinic_cell(params):
     atoms = _small_triclinic()
     stress = np.asarray(_evaluate(params, atoms).stress)
-    h, volume = 1e-5, atoms.get_volume()
-    for i, j in [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]:
-        energies = []
-        for sign in (1, -1):
-            eps = np.zeros((3, 3))
-            eps[i, j] = eps[j, i] = sign * (h if i == j else h / 2)
-            strained = atoms.copy()
-            strained.set_cell(atoms.cell.array @ (np.eye(3) + eps), scale_atoms=True)
-            energies.append(_energy(params, strained))
-        fd = (energies[0] - energies[1]) / (2 * h) / volume
-        assert stress[i, j] == pytest.approx(fd, rel=1e-5, abs=1e-9), (i, j)
+    fd = strain_derivative_stress(lambda a: _energy(params, a), atoms, h=1e-5)
+    for k, (i, j) in enumerate(VOIGT_PAIRS):
+        assert stress[i, j] == pytest.approx(fd[k], rel=1e-5, abs=1e-9), (i, j)
     assert np.allclose(stress, stress.T, atol=1e-12)
 
 
