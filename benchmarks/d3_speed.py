@@ -1,6 +1,6 @@
 """D3(BJ) speed: ilflow (JAX) against simple-dftd3 and torch-dftd (the study's run-time D3), one run.
 
-  bash benchmarks/setup_torch_env.sh          # torch 2.13.0 CPU + torch-dftd in benchmarks/.venv-torch (once)
+  bash benchmarks/setup_peer_env.sh torch    # torch 2.13.0 CPU + torch-dftd in benchmarks/.venv-torch (once)
   .venv/bin/python benchmarks/d3_speed.py [--repeats 5]
 
 Energy + forces + stress of 300- and 960-atom BMIM-BF4 boxes with two-body cutoff = CN cutoff = 8 and 20 Å,

@@ -1,6 +1,6 @@
 """ilflow GMNN against Apax 0.14 (the study's code) with the same hyperparameters, in one run on one machine.
 
-  bash benchmarks/setup_apax_env.sh                 # Apax in benchmarks/.venv-apax (once)
+  bash benchmarks/setup_peer_env.sh apax             # Apax in benchmarks/.venv-apax (once)
   .venv/bin/python benchmarks/make_bmim_dataset.py   # xTB labels (once, ~20 min)
   .venv/bin/python benchmarks/gmnn_vs_apax.py [--epochs 30] [--hidden 512,512]
 

@@ -171,8 +171,8 @@ def label(
     from ilflow.config.execution import Execution
     from ilflow.config.reference import XtbReference
     from ilflow.data import SPLITS, Dataset, Origin
-    from ilflow.data.store import read_frame_files
     from ilflow.distributed import dask_client
+    from ilflow.io import read_frames
     from ilflow.labelling import label_into_dataset
     from ilflow.reference import make_labeler
 
@@ -189,8 +189,6 @@ def label(
         execution = execution.model_copy(update={"workers": workers, "cluster": "local"})
     all_frames, origins = [], []
     for path in frames:
-        from ilflow.io import read_frames
-
         read = read_frames(path)
         all_frames += read
         origins += [Origin(stage=stage, parent=str(path), frame=k) for k in range(len(read))]

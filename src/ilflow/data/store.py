@@ -8,7 +8,7 @@ the reason and the tail of the program's output. Rows are committed one by one a
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,9 +156,3 @@ def assign_splits(n: int, sizes: dict[str, int], seed: int) -> list[str]:
         start += size
     return labels.tolist()
 
-
-def read_frame_files(paths: Sequence[str | Path]) -> list[Atoms]:
-    """All frames of the given files, in order."""
-    from ilflow.io import read_frames
-
-    return [atoms for path in paths for atoms in read_frames(path)]

@@ -61,9 +61,9 @@ def to_buckets(frames: Sequence[Atoms], elements: tuple[int, ...], cutoff_A: flo
     for n_pad, members in groups.items():
         if not members:
             continue
-        lists = [host_neighbors(a, cutoff_A) for a in members]
+        lists = [host_neighbors(a, cutoff_A, n_pad=n_pad) for a in members]  # built once per structure
         k = max(int(nb.idx.shape[1]) for nb in lists)
-        lists = [host_neighbors(a, cutoff_A, capacity=k, n_pad=n_pad) for a in members]
+        lists = [_widen(nb, k, n_pad) for nb in lists]
         b = len(members)
         out = {name: np.zeros(shape) for name, shape in
                [("positions", (b, n_pad, 3)), ("cell", (b, 3, 3)), ("forces", (b, n_pad, 3)), ("stress", (b, 3, 3))]}
@@ -83,10 +83,18 @@ def to_buckets(frames: Sequence[Atoms], elements: tuple[int, ...], cutoff_A: flo
             if s is not None:
                 out["stress"][m], has_stress[m] = s, True
         buckets.append(Labelled(out["positions"], out["cell"], species, mask,
-                                np.stack([np.asarray(nb.idx) for nb in lists]),
-                                np.stack([np.asarray(nb.shifts) for nb in lists]),
+                                np.stack([idx for idx, _ in lists]),
+                                np.stack([shifts for _, shifts in lists]),
                                 energy, out["forces"], out["stress"], has_stress))
     return buckets
+
+
+def _widen(neighbors, capacity: int, n_pad: int):
+    """The same list with empty slots (index n_pad) appended up to `capacity` columns."""
+    idx, shifts = np.asarray(neighbors.idx), np.asarray(neighbors.shifts)
+    extra = capacity - idx.shape[1]
+    return (np.pad(idx, ((0, 0), (0, extra)), constant_values=n_pad),
+            np.pad(shifts, ((0, 0), (0, extra), (0, 0))))
 
 
 def batches(buckets: list[Labelled], batch_size: int, rng: np.random.Generator | None) -> Iterator[Labelled]:
