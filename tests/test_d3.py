@@ -12,9 +12,8 @@ from dftd3.interface import DispersionModel, RationalDampingParam
 from geometry import strain_derivative_stress
 
 from conftest import BF4, BMIM
-from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_energy, d3_tables
+from ilflow.potentials.d3 import d3_config, d3_energy, d3_tables, host_d3_neighbors
 from ilflow.potentials.forces import energy_forces_stress, voigt
-from ilflow.potentials.neighbors import host_neighbors
 from ilflow.potentials.system import make_system
 from ilflow.system import molecule_from_smiles
 
@@ -39,9 +38,7 @@ def _ours(config, tables, system, neighbors):
 
 
 def ours(atoms: Atoms, config):
-    neighbors = D3Neighbors(host_neighbors(atoms, config.pair_cutoff_A),
-                            host_neighbors(atoms, config.three_body_cutoff_A) if config.s9 else None)
-    out = _ours(config, d3_tables(config), make_system(atoms, config.elements), neighbors)
+    out = _ours(config, d3_tables(config), make_system(atoms, config.elements), host_d3_neighbors(atoms, config))
     return float(out.energy), np.asarray(out.forces), np.asarray(voigt(out.stress))
 
 
@@ -93,6 +90,22 @@ def test_random_triclinic_cells_h_to_kr(seed, three_body):
     config = d3_config(_elements(atoms), functional, three_body=three_body, cutoff_A=12.0, cn_cutoff_A=10.0,
                        three_body_cutoff_A=7.0)
     compare(atoms, config)
+
+
+@pytest.mark.parametrize("three_body", [False, True])
+def test_large_system_path_blocks_and_pairwise_c6(box_2_pairs, monkeypatch, three_body):
+    """Systems above BLOCK_ATOMS / DENSE_C6_ATOMS take the blocked path with per-pair C6: same numbers."""
+    import ilflow.potentials.d3 as d3
+
+    monkeypatch.setattr(d3, "BLOCK_ATOMS", 16)  # 60 atoms -> 4 blocks, the last one partly padding
+    monkeypatch.setattr(d3, "DENSE_C6_ATOMS", 16)
+    jax.clear_caches()
+    try:
+        config = d3_config(_elements(box_2_pairs), "b97-3c", three_body=three_body, cutoff_A=11.0, cn_cutoff_A=9.0,
+                           three_body_cutoff_A=5.0)
+        compare(box_2_pairs, config)
+    finally:
+        jax.clear_caches()
 
 
 def test_smooth_switch_forces_and_stress_match_finite_differences(box_2_pairs):

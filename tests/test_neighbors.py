@@ -7,7 +7,7 @@ from ase import Atoms
 from ase.build import make_supercell
 from ase.neighborlist import neighbor_list
 
-from ilflow.potentials.neighbors import NeighborSpec, allocate, build_neighbors
+from ilflow.potentials.neighbors import NeighborSpec, allocate, build_neighbors, host_neighbors
 from ilflow.potentials.system import make_system
 
 build = jax.jit(build_neighbors, static_argnums=1)
@@ -41,6 +41,25 @@ def test_cell_list_equals_ase(cell, n):
     neighbors, overflow = build(system, spec)
     assert not bool(overflow)
     assert _pairs(neighbors, n) == _pairs_ase(atoms, 6.0)
+
+
+@pytest.mark.parametrize("cell,n,cutoff", [
+    (np.diag([14.6, 14.6, 14.6]), 300, 9.0),
+    (np.array([[4.0, 0, 0], [1.5, 3.8, 0], [-1.0, 0.9, 4.2]]), 7, 9.0),  # own images kept once each
+])
+def test_half_list_holds_every_pair_once(cell, n, cutoff):
+    atoms = _random_atoms(cell, n, seed=n)
+    system = make_system(atoms, (6,), n_pad=n + 3)
+    spec = allocate(system, cutoff, half=True)
+    neighbors, overflow = build(system, spec)
+    assert not bool(overflow) and spec.half
+    half = _pairs(neighbors, n + 3)
+    mirrored = {(j, i, -a, -b, -c) for i, j, a, b, c in half}
+    assert not half & mirrored  # never both entries of a pair
+    assert half | mirrored == _pairs_ase(atoms, cutoff)  # and together every pair of ASE's full list
+    rows = np.bincount([p[0] for p in half], minlength=n)
+    assert rows.max() < 0.75 * np.bincount([p[0] for p in _pairs_ase(atoms, cutoff)]).max()  # balanced rows
+    assert _pairs(host_neighbors(atoms, cutoff, n_pad=n + 3, half=True), n + 3) == half  # the host list is the same
 
 
 def test_padding_atoms_are_never_neighbours():

@@ -34,8 +34,8 @@ def _evaluate_hybrid(configs, params, system, neighbors):
 class _ListCache:
     """One neighbour list of a given radius, reused while atoms move less than skin/2."""
 
-    def __init__(self, cutoff_A: float, skin_A: float):
-        self.cutoff_A, self.skin_A = cutoff_A, skin_A
+    def __init__(self, cutoff_A: float, skin_A: float, half: bool = False):
+        self.cutoff_A, self.skin_A, self.half = cutoff_A, skin_A, half
         self.spec = None
         self.state = None  # (positions, cell, numbers, neighbors)
         self.rebuilds = 0
@@ -44,17 +44,17 @@ class _ListCache:
         radius = self.cutoff_A + self.skin_A
         if not atoms.pbc.all():
             self.rebuilds += 1
-            return host_neighbors(atoms, radius)
+            return host_neighbors(atoms, radius, half=self.half)
         if self.state is not None:
             pos0, cell0, numbers0, neighbors = self.state
             if (np.array_equal(atoms.numbers, numbers0) and np.allclose(atoms.cell.array, cell0)
                     and np.max(np.linalg.norm(atoms.positions - pos0, axis=1)) < self.skin_A / 2):
                 return neighbors
         if self.spec is None or self.state is None or len(atoms) != len(self.state[2]):
-            self.spec = allocate(system, radius)
+            self.spec = allocate(system, radius, half=self.half)
         neighbors, overflow = build_neighbors(system, self.spec)
         if bool(overflow):
-            self.spec = allocate(system, radius)
+            self.spec = allocate(system, radius, half=self.half)
             neighbors, _ = build_neighbors(system, self.spec)
         self.state = (atoms.positions.copy(), atoms.cell.array.copy(), atoms.numbers.copy(), neighbors)
         self.rebuilds += 1
@@ -79,7 +79,7 @@ class GMNNCalculator(Calculator):
         if dispersion:
             self.d3 = d3_config(self.config.elements, **dispersion)
             self.d3_tables = d3_tables(self.d3)
-            self.lists["d3"] = _ListCache(self.d3.pair_cutoff_A, skin_A)
+            self.lists["d3"] = _ListCache(self.d3.pair_cutoff_A, skin_A, half=True)
             if self.d3.s9:
                 self.lists["d3_triples"] = _ListCache(self.d3.three_body_cutoff_A, skin_A)
 

@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ilflow import units
-from ilflow.potentials.gmnn import pair_geometry
+from ilflow.potentials.pairs import pair_geometry
+from ilflow.potentials.neighbors import host_neighbors
 from ilflow.potentials.system import Neighbors, System
 
 # (s6, s8, a1, a2 / bohr) for BJ damping, from simple-dftd3's parameter table (Grimme's published values)
@@ -41,10 +42,12 @@ FUNCTIONALS = {
 }
 BLOCK_ATOMS = 1024  # centre atoms per block of the pair terms (bounds the memory of long pair lists)
 BLOCK_ATOMS_3 = 32  # centre atoms per block of the three-body term (K^2 triples each)
+DENSE_C6_ATOMS = 2048  # up to this many atoms C6 of all atom pairs is one (N, N) matrix
 
 
 class D3Neighbors(NamedTuple):
-    """Neighbour lists of D3: `pairs` reaching max(two-body, CN cutoff), `triples` the three-body cutoff."""
+    """Neighbour lists of D3: `pairs` a half list (each pair once) reaching max(two-body, CN cutoff),
+    `triples` a full list within the three-body cutoff. `host_d3_neighbors` and the calculators make them."""
 
     pairs: Neighbors
     triples: Neighbors | None = None
@@ -72,6 +75,12 @@ class D3Config:
     def pair_cutoff_A(self) -> float:
         """Radius of the pair list (two-body and CN terms)."""
         return max(self.cutoff_A, self.cn_cutoff_A)
+
+
+def host_d3_neighbors(atoms, config: D3Config) -> D3Neighbors:
+    """The lists of one ASE Atoms (NumPy/ASE; for single frames, labels and tests)."""
+    return D3Neighbors(host_neighbors(atoms, config.pair_cutoff_A, half=True),
+                       host_neighbors(atoms, config.three_body_cutoff_A) if config.s9 else None)
 
 
 def d3_config(elements, functional: str = "b97-3c", three_body: bool = False, **overrides) -> D3Config:
@@ -105,34 +114,25 @@ def d3_tables(config: D3Config) -> dict:
             "rvdw": jnp.asarray(ref["rvdw"][np.ix_(z, z)])}
 
 
-def _pairs(system: System, neighbors: Neighbors, cutoff_A: float, rows):
-    """Pair distances (bohr), vectors (bohr), validity, and neighbour species of centre atoms `rows`."""
+def _pairs(system: System, neighbors: Neighbors, cutoff_A: float, rows=None):
+    """Pair distances (bohr), vectors (bohr), validity, and neighbour indices of centre atoms `rows` (all)."""
     vec, valid = pair_geometry(system, neighbors, cutoff_A, rows)
     r = jnp.sqrt(jnp.sum(vec**2, axis=-1))
     n = system.positions.shape[0]
-    j = jnp.minimum(neighbors.idx[jnp.minimum(rows, n - 1)], n - 1)
+    j = jnp.minimum(neighbors.idx if rows is None else neighbors.idx[jnp.minimum(rows, n - 1)], n - 1)
     return r / units.BOHR_A, vec / units.BOHR_A, valid, j
 
 
-def coordination_numbers(tables: dict, config: D3Config, system: System, neighbors: Neighbors) -> jax.Array:
-    """D3 coordination number of every atom (N,), from the pair list."""
-    n = system.positions.shape[0]
-
-    def block(rows):
-        return _cn_of_pairs(tables, config, system, rows, *_pairs(system, neighbors, config.pair_cutoff_A, rows))
-
-    return _blocked(block, n)
-
-
 def _cn_of_pairs(tables, config, system, rows, r, vec, valid, j):
+    """Contribution (N,) of the pairs of centre atoms `rows` to every atom's coordination number."""
     n = system.positions.shape[0]
-    si = system.species[jnp.minimum(rows, n - 1)]
-    rc = tables["rcov"][si][:, None] + tables["rcov"][system.species[j]]
+    centre = jnp.minimum(rows, n - 1)
+    rc = tables["rcov"][system.species[centre]][:, None] + tables["rcov"][system.species[j]]
     inside = valid & (r <= config.cn_cutoff_A / units.BOHR_A)
     safe_r = jnp.where(inside, r, 1.0)
     count = 1.0 / (1.0 + jnp.exp(-16.0 * (rc / safe_r - 1.0)))
-    count = count * _switch(safe_r, config.cn_cutoff_A, config.cn_switch_width_A)
-    return jnp.sum(jnp.where(inside, count, 0.0), axis=1)
+    count = jnp.where(inside, count * _switch(safe_r, config.cn_cutoff_A, config.cn_switch_width_A), 0.0)
+    return jnp.zeros(n, count.dtype).at[centre].add(jnp.sum(count, axis=1)).at[j].add(count)
 
 
 def reference_weights(tables: dict, species: jax.Array, cn: jax.Array) -> jax.Array:
@@ -150,6 +150,20 @@ def _c6(tables, weights_i, species_i, weights_j, species_j):
     return jnp.einsum("...a,...ab,...b->...", weights_i, block, weights_j)
 
 
+def _pair_c6(tables: dict, species: jax.Array, weights: jax.Array):
+    """C6_ij = L_i^T C6ref[Z_i, Z_j] L_j as a function (centre (B,), j (B, K)) -> (B, K).
+
+    Each atom's weights are contracted with its rows of the reference first, (N, E, 5). Up to DENSE_C6_ATOMS
+    atoms, C6 of all atom pairs is then one (N, N) matrix product and a pair needs one number (the images of
+    a pair share it); beyond, a pair contracts 5 + 5 numbers."""
+    half = jnp.einsum("na,nfab->nfb", weights, tables["c6ref"][species])
+    n, n_el = half.shape[:2]
+    if n <= DENSE_C6_ATOMS:
+        matrix = jnp.einsum("nfb,mb,mf->nm", half, weights, jax.nn.one_hot(species, n_el, dtype=weights.dtype))
+        return lambda centre, j: matrix[centre[:, None], j]
+    return lambda centre, j: jnp.sum(half[centre[:, None], species[j]] * weights[j], axis=-1)
+
+
 def _switch(r_bohr, cutoff_A: float, width_A: float):
     """1 inside cutoff - width, 0 at the cutoff, C2-smooth in between (x^3 (10 - 15 x + 6 x^2))."""
     if width_A <= 0.0:
@@ -159,42 +173,36 @@ def _switch(r_bohr, cutoff_A: float, width_A: float):
 
 
 def d3_energy(tables: dict, config: D3Config, system: System, neighbors: D3Neighbors) -> jax.Array:
-    """Dispersion energy (eV) within the config's cutoffs."""
+    """Dispersion energy (eV) within the config's cutoffs; `neighbors.pairs` is a half list."""
     n = system.positions.shape[0]
     single = n <= BLOCK_ATOMS  # one block: the pair geometry is computed once for CN and two-body terms
-    all_pairs = _pairs(system, neighbors.pairs, config.pair_cutoff_A, jnp.arange(n)) if single else None
-    if single:
-        cn = _cn_of_pairs(tables, config, system, jnp.arange(n), *all_pairs)
-    else:
-        cn = coordination_numbers(tables, config, system, neighbors.pairs)
+    pairs = (lambda rows, p=_pairs(system, neighbors.pairs, config.pair_cutoff_A): p) if single \
+        else (lambda rows: _pairs(system, neighbors.pairs, config.pair_cutoff_A, rows))
+    cn = _sum_over_blocks(lambda rows: _cn_of_pairs(tables, config, system, rows, *pairs(rows)), n)
     weights = reference_weights(tables, system.species, cn)
+    c6_of = _pair_c6(tables, system.species, weights)
+    q_table = 3.0 * tables["r4r2"][:, None] * tables["r4r2"][None, :]
+    r0_table = config.a1 * jnp.sqrt(q_table) + config.a2_bohr
     cut2 = config.cutoff_A / units.BOHR_A
 
-    # C6_ij = L_i^T C6ref[Z_i, Z_j] L_j: contract each atom's weights with its rows first, (N, E, 5), so a
-    # pair needs 5 + 5 numbers instead of a 5 x 5 block
-    half = jnp.einsum("na,nfab->nfb", weights, tables["c6ref"][system.species])
-
     def two_body(rows):
-        r, _, valid, j = all_pairs if single else _pairs(system, neighbors.pairs, config.pair_cutoff_A, rows)
+        r, _, valid, j = pairs(rows)
         centre = jnp.minimum(rows, n - 1)
-        si, sj = system.species[centre], system.species[j]
-        n_el = half.shape[1]
-        c6 = jnp.sum(half.reshape(-1, half.shape[2])[centre[:, None] * n_el + sj] * weights[j], axis=-1)
-        q = 3.0 * tables["r4r2"][si][:, None] * tables["r4r2"][sj]
-        r0 = config.a1 * jnp.sqrt(q) + config.a2_bohr
+        si, sj = system.species[centre][:, None], system.species[j]
+        q, r0 = q_table[si, sj], r0_table[si, sj]
         inside = valid & (r <= cut2)
         rs = jnp.where(inside, r, 1.0)
-        pair = -c6 * (config.s6 / (rs**6 + r0**6) + config.s8 * q / (rs**8 + r0**8)) * _switch(rs, config.cutoff_A, config.switch_width_A)
-        return 0.5 * jnp.sum(jnp.where(inside, pair, 0.0), axis=1)
+        pair = -c6_of(centre, j) * (config.s6 / (rs**6 + r0**6) + config.s8 * q / (rs**8 + r0**8))
+        return jnp.sum(jnp.where(inside, pair * _switch(rs, config.cutoff_A, config.switch_width_A), 0.0))
 
-    energy = jnp.sum(_blocked(two_body, n, BLOCK_ATOMS))
+    energy = _sum_over_blocks(two_body, n)
     if config.tail_correction:
         energy = energy + tail_energy(tables, config, system, weights)
     if config.s9:
         if neighbors.triples is None:
             raise ValueError("the three-body term needs D3Neighbors.triples (a list within three_body_cutoff_A)")
         three = lambda rows: _three_body(tables, config, weights, system, neighbors.triples, rows)  # noqa: E731
-        energy = energy + jnp.sum(_blocked(three, n, BLOCK_ATOMS_3))
+        energy = energy + _sum_over_blocks(three, n, BLOCK_ATOMS_3)
     return energy * units.HARTREE_EV
 
 
@@ -262,13 +270,15 @@ def _three_body(tables, config, weights, system, neighbors, rows):
     r1 = jnp.sqrt(a * b * c)
     ang = 0.375 * (a + c - b) * (a - c + b) * (-a + c + b) / r1**5 + 1.0 / r1**3
     damp = 1.0 / (1.0 + 6.0 * (r0 / r1) ** (16.0 / 3.0))
-    return -jnp.sum(jnp.where(use, c9 * damp * ang, 0.0), axis=(1, 2)) / 6.0
+    return -jnp.sum(jnp.where(use, c9 * damp * ang, 0.0)) / 6.0
 
 
-def _blocked(fn, n: int, size: int = BLOCK_ATOMS) -> jax.Array:
-    """fn(rows) -> (len(rows),) over all atoms, in blocks of `size` (rematerialised) when N is larger."""
+def _sum_over_blocks(fn, n: int, size: int | None = None) -> jax.Array:
+    """Sum of fn(rows) over all atoms, in blocks of `size` (default BLOCK_ATOMS) centre atoms, rematerialised,
+    when N is larger."""
+    size = BLOCK_ATOMS if size is None else size
     if n <= size:
         return fn(jnp.arange(n))
     n_blocks = -(-n // size)
     rows = jnp.arange(n_blocks * size).reshape(n_blocks, size)
-    return jax.lax.map(jax.checkpoint(fn), rows).reshape(-1)[:n]
+    return jnp.sum(jax.lax.map(jax.checkpoint(fn), rows), axis=0)

@@ -8,9 +8,8 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_energy, d3_tables
+from ilflow.potentials.d3 import d3_config, d3_energy, d3_tables, host_d3_neighbors
 from ilflow.potentials.forces import energy_forces_stress, voigt
-from ilflow.potentials.neighbors import host_neighbors
 from ilflow.potentials.system import make_system
 
 
@@ -24,9 +23,7 @@ def d3_results(atoms: Atoms, **settings) -> tuple[float, np.ndarray, np.ndarray 
 
     `settings`: keys of `d3_config` (functional, three_body, cutoff_A, cn_cutoff_A, ...)."""
     config = d3_config(sorted(set(int(z) for z in atoms.numbers)), **settings)
-    neighbors = D3Neighbors(host_neighbors(atoms, config.pair_cutoff_A),
-                            host_neighbors(atoms, config.three_body_cutoff_A) if config.s9 else None)
-    out = _evaluate(config, d3_tables(config), make_system(atoms, config.elements), neighbors)
+    out = _evaluate(config, d3_tables(config), make_system(atoms, config.elements), host_d3_neighbors(atoms, config))
     stress = np.asarray(voigt(out.stress)) if atoms.pbc.all() else None
     return float(out.energy), np.asarray(out.forces), stress
 

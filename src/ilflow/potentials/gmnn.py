@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ilflow.potentials.pairs import pair_geometry
 from ilflow.potentials.system import Neighbors, System
 
 BLOCK_ATOMS = 1024  # atoms per block of the descriptor for large systems (bounds memory)
@@ -52,21 +53,6 @@ def init_params(config: GMNNConfig, key: jax.Array) -> dict:
     ]
     return {"beta": beta, "layers": layers,
             "scale": jnp.ones((n_el,), jnp.float64), "shift": jnp.zeros((n_el,), jnp.float64)}
-
-
-def pair_geometry(system: System, neighbors: Neighbors, cutoff_A: float, rows: jax.Array | None = None):
-    """Pair vectors (R, K, 3) in float64 of the centre atoms `rows` (default all), padding replaced by a
-    far-away dummy, and the pair mask."""
-    n = system.positions.shape[0]
-    rows = jnp.arange(n) if rows is None else rows
-    centre = jnp.minimum(rows, n - 1)
-    j = neighbors.idx[centre]
-    safe_j = jnp.minimum(j, n - 1)
-    vec = system.positions[safe_j] - system.positions[centre][:, None, :] + neighbors.shifts[centre] @ system.cell
-    valid = (j < n) & (system.mask[centre] & (rows < n))[:, None] & system.mask[safe_j]
-    far = jnp.array([2.0 * cutoff_A + 1.0, 0.0, 0.0], vec.dtype)
-    vec = jnp.where(valid[..., None], vec, far)
-    return vec, valid
 
 
 def radial_functions(params: dict, config: GMNNConfig, r: jax.Array, species_i: jax.Array,

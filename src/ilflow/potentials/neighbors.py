@@ -1,6 +1,10 @@
 """Neighbour lists in the dense format of `Neighbors`, correct for any triclinic cell (periodic images
 included, so cells smaller than twice the cutoff work) and for padding atoms.
 
+A list is either full (every pair twice, i -> j and j -> i; GMNN) or half (every pair once; D3's long pair
+lists, where it halves the work). `keeps_half` decides which of the two entries of a pair a half list keeps,
+balanced so that every row gets about half of its neighbours.
+
 Two builders give the same lists:
 - `host_neighbors`: NumPy/ASE, for fixed data (training sets) and isolated molecules.
 - `build_neighbors`: jitted JAX cell list with fixed capacities (`NeighborSpec`) and an overflow flag;
@@ -21,11 +25,27 @@ from ilflow.potentials.system import Neighbors, System
 BLOCK_ATOMS = 2048  # atoms per block of the candidate search (bounds its memory)
 
 
-def host_neighbors(atoms, cutoff_A: float, capacity: int | None = None, n_pad: int | None = None) -> Neighbors:
-    """Dense neighbour list of one ASE Atoms (all pairs closer than `cutoff_A`, own images included)."""
+def keeps_half(i, j, shift, n: int):
+    """True for the one entry of each pair (i -> j at image `shift`, and j -> i at -shift) a half list keeps:
+    j - i (mod n) in (0, n/2), ties at n/2 to i < j, and an atom's own images with shift > 0 lexicographically.
+    n: the number of real atoms (they come first; padding atoms are never neighbours).
+    Works on NumPy and JAX arrays alike; `shift` has a trailing axis of 3."""
+    d = (j - i) % n
+    s0, s1, s2 = shift[..., 0], shift[..., 1], shift[..., 2]
+    positive = (s0 > 0) | ((s0 == 0) & ((s1 > 0) | ((s1 == 0) & (s2 > 0))))
+    return ((d > 0) & (2 * d < n)) | ((2 * d == n) & (i < j)) | ((d == 0) & positive)
+
+
+def host_neighbors(atoms, cutoff_A: float, capacity: int | None = None, n_pad: int | None = None,
+                   half: bool = False) -> Neighbors:
+    """Dense neighbour list of one ASE Atoms (all pairs closer than `cutoff_A`, own images included);
+    `half`: each pair once (see `keeps_half`)."""
     n = len(atoms)
     n_pad = n if n_pad is None else n_pad
     i, j, S = neighbor_list("ijS", atoms, cutoff_A, self_interaction=False)
+    if half:
+        keep = keeps_half(i, j, S, n)
+        i, j, S = i[keep], j[keep], S[keep]
     counts = np.bincount(i, minlength=n)
     capacity = int(counts.max(initial=0)) if capacity is None else capacity
     if counts.max(initial=0) > capacity:
@@ -48,6 +68,7 @@ class NeighborSpec(NamedTuple):
     reach: tuple[int, int, int]  # bins searched on each side per direction
     bin_capacity: int  # atoms per bin
     capacity: int  # neighbours per atom
+    half: bool = False  # each pair once (`keeps_half`)
 
 
 def _widths(cell: np.ndarray) -> np.ndarray:
@@ -56,13 +77,24 @@ def _widths(cell: np.ndarray) -> np.ndarray:
     return np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
 
 
-def allocate(system: System, cutoff_A: float, margin: float = 1.3) -> NeighborSpec:
+def _bins_and_reach(widths: np.ndarray, cutoff_A: float, n_atoms: int):
+    """Bins per direction and search reach that minimise the candidates per atom, stencil x bin occupancy.
+    Bins of about cutoff/2 usually win; for cells smaller than the cutoff one bin with images does."""
+    best = None
+    for per_cutoff in (1, 2, 3, 4):
+        bins = tuple(int(max(1, math.floor(w * per_cutoff / cutoff_A))) for w in widths)
+        reach = tuple(int(math.ceil(cutoff_A / (w / b))) for w, b in zip(widths, bins))
+        candidates = np.prod([2 * r + 1 for r in reach]) * (1.3 * n_atoms / np.prod(bins) + 2)
+        if best is None or candidates < best[0]:
+            best = (candidates, bins, reach)
+    return best[1], best[2]
+
+
+def allocate(system: System, cutoff_A: float, margin: float = 1.3, half: bool = False) -> NeighborSpec:
     """Capacities for `system` with room to spare (`margin`), from a host-side count."""
     cell = np.asarray(system.cell)
-    widths = _widths(cell)
-    bins = tuple(int(max(1, math.floor(w / cutoff_A))) for w in widths)
-    reach = tuple(int(math.ceil(cutoff_A / (w / b))) for w, b in zip(widths, bins))
     mask = np.asarray(system.mask)
+    bins, reach = _bins_and_reach(_widths(cell), cutoff_A, int(mask.sum()))
     frac = np.asarray(system.positions)[mask] @ np.linalg.inv(cell)
     frac -= np.floor(frac)
     b = np.minimum((frac * bins).astype(int), np.array(bins) - 1)
@@ -71,9 +103,11 @@ def allocate(system: System, cutoff_A: float, margin: float = 1.3) -> NeighborSp
     from ase import Atoms
 
     atoms = Atoms(positions=np.asarray(system.positions)[mask], cell=cell, pbc=True)
-    i = neighbor_list("i", atoms, cutoff_A, self_interaction=False)
+    i, j, S = neighbor_list("ijS", atoms, cutoff_A, self_interaction=False)
+    if half:  # real atoms are the first ones in every System ilflow makes
+        i = i[keeps_half(i, j, S, len(atoms))]
     capacity = int(math.ceil(margin * np.bincount(i, minlength=len(atoms)).max(initial=0))) + 1
-    return NeighborSpec(float(cutoff_A), bins, reach, bin_capacity, capacity)
+    return NeighborSpec(float(cutoff_A), bins, reach, bin_capacity, capacity, half)
 
 
 def _stencil(reach: tuple[int, int, int]) -> np.ndarray:
@@ -88,6 +122,7 @@ def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.
     bins no longer cover the cutoff; the list is then incomplete and must be rebuilt with a new spec.
     """
     n = system.positions.shape[0]
+    n_real = jnp.sum(system.mask)  # real atoms come first in every System
     nbx, nby, nbz = spec.bins
     n_bins = nbx * nby * nbz
     bins = jnp.array(spec.bins)
@@ -130,6 +165,8 @@ def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.
         dist2 = jnp.sum(vec**2, axis=-1)
         self_pair = (cand == rows_c[:, None]) & jnp.all(cand_shift == 0, axis=-1)
         valid = (cand < n) & ~self_pair & (dist2 < spec.cutoff_A**2) & system.mask[rows_c][:, None] & (rows < n)[:, None]
+        if spec.half:
+            valid = valid & keeps_half(rows_c[:, None], cand, shift, n_real)
         count = jnp.sum(valid, axis=1)
         slot = jnp.cumsum(valid, axis=1) - 1
         keep = valid & (slot < spec.capacity)
