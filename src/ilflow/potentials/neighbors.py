@@ -77,29 +77,35 @@ def _widths(cell: np.ndarray) -> np.ndarray:
     return np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
 
 
-def _bins_and_reach(widths: np.ndarray, cutoff_A: float, n_atoms: int):
-    """Bins per direction and search reach that minimise the candidates per atom, stencil x bin occupancy.
-    Bins of about cutoff/2 usually win; for cells smaller than the cutoff one bin with images does."""
+def _bin_capacity(frac: np.ndarray, bins: tuple[int, int, int], margin: float) -> int:
+    """Atoms per bin with room to spare, from wrapped fractional coordinates (host side)."""
+    b = np.minimum((frac * bins).astype(int), np.array(bins) - 1)
+    flat = (b[:, 0] * bins[1] + b[:, 1]) * bins[2] + b[:, 2]
+    return int(math.ceil(margin * np.bincount(flat, minlength=int(np.prod(bins))).max(initial=0))) + 1
+
+
+def _bins_reach_capacity(cell: np.ndarray, frac: np.ndarray, cutoff_A: float, margin: float):
+    """Bins per direction, search reach and bin capacity with the fewest candidates per atom (stencil size x
+    bin capacity). Bins of about cutoff/2 usually win; for cells smaller than the cutoff one bin with images."""
+    widths = _widths(cell)
     best = None
     for per_cutoff in (1, 2, 3, 4):
         bins = tuple(int(max(1, math.floor(w * per_cutoff / cutoff_A))) for w in widths)
         reach = tuple(int(math.ceil(cutoff_A / (w / b))) for w, b in zip(widths, bins))
-        candidates = np.prod([2 * r + 1 for r in reach]) * (1.3 * n_atoms / np.prod(bins) + 2)
+        capacity = _bin_capacity(frac, bins, margin)
+        candidates = np.prod([2 * r + 1 for r in reach]) * capacity
         if best is None or candidates < best[0]:
-            best = (candidates, bins, reach)
-    return best[1], best[2]
+            best = (candidates, bins, reach, capacity)
+    return best[1:]
 
 
 def allocate(system: System, cutoff_A: float, margin: float = 1.3, half: bool = False) -> NeighborSpec:
     """Capacities for `system` with room to spare (`margin`), from a host-side count."""
     cell = np.asarray(system.cell)
     mask = np.asarray(system.mask)
-    bins, reach = _bins_and_reach(_widths(cell), cutoff_A, int(mask.sum()))
     frac = np.asarray(system.positions)[mask] @ np.linalg.inv(cell)
     frac -= np.floor(frac)
-    b = np.minimum((frac * bins).astype(int), np.array(bins) - 1)
-    flat = (b[:, 0] * bins[1] + b[:, 1]) * bins[2] + b[:, 2]
-    bin_capacity = int(math.ceil(margin * np.bincount(flat, minlength=int(np.prod(bins))).max())) + 1
+    bins, reach, bin_capacity = _bins_reach_capacity(cell, frac, cutoff_A, margin)
     from ase import Atoms
 
     atoms = Atoms(positions=np.asarray(system.positions)[mask], cell=cell, pbc=True)
@@ -151,30 +157,37 @@ def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.
     n_blocks = -(-n // block)
     rows_all = jnp.arange(n_blocks * block).reshape(n_blocks, block)
 
+    wrapped = system.positions - image @ system.cell
+    far = jnp.full((1, 3), 1e6 * (spec.cutoff_A + 1.0), wrapped.dtype)  # empty bin slots: never in range
+    table_positions = jnp.concatenate([wrapped, far])[table]  # (n_bins + 1, C, 3), read bin by bin
+    n_slots = stencil.shape[0] * spec.bin_capacity
+
     def one_block(rows):
         rows_c = jnp.minimum(rows, n - 1)
         target = b3[rows_c][:, None, :] + stencil[None, :, :]  # (b, M, 3)
-        wrap = jnp.floor_divide(target, bins)
+        wrap = jnp.floor_divide(target, bins)  # lattice translation of each visited bin
         tb = target - wrap * bins
         tflat = (tb[..., 0] * nby + tb[..., 1]) * nbz + tb[..., 2]
-        cand = table[tflat].reshape(block, -1)  # (b, M * C)
-        cand_shift = jnp.repeat(wrap, spec.bin_capacity, axis=1).astype(system.positions.dtype)
-        safe = jnp.minimum(cand, n - 1)
-        shift = cand_shift - image[safe] + image[rows_c][:, None, :]  # relative to the original positions
-        vec = system.positions[safe] - system.positions[rows_c][:, None, :] + shift @ system.cell
-        dist2 = jnp.sum(vec**2, axis=-1)
-        self_pair = (cand == rows_c[:, None]) & jnp.all(cand_shift == 0, axis=-1)
-        valid = (cand < n) & ~self_pair & (dist2 < spec.cutoff_A**2) & system.mask[rows_c][:, None] & (rows < n)[:, None]
-        if spec.half:
-            valid = valid & keeps_half(rows_c[:, None], cand, shift, n_real)
-        count = jnp.sum(valid, axis=1)
-        slot = jnp.cumsum(valid, axis=1) - 1
-        keep = valid & (slot < spec.capacity)
-        slot = jnp.where(keep, slot, spec.capacity)  # dropped into a scratch column
-        local = jnp.broadcast_to(jnp.arange(block)[:, None], slot.shape)
-        idx = jnp.full((block, spec.capacity + 1), n, dtype=jnp.int32).at[local, slot].set(jnp.where(keep, cand, n))
-        shifts = jnp.zeros((block, spec.capacity + 1, 3)).at[local, slot].set(jnp.where(keep[..., None], shift, 0.0))
-        return idx[:, :-1], shifts[:, :-1], jnp.max(count)
+        offset = wrap.astype(wrapped.dtype) @ system.cell  # (b, M, 3)
+        vec = table_positions[tflat] + (offset - wrapped[rows_c][:, None, :])[:, :, None, :]  # (b, M, C, 3)
+        dist2 = jnp.sum(vec**2, axis=-1).reshape(block, n_slots)
+        cand = table[tflat].reshape(block, n_slots)
+        own_image = jnp.repeat(jnp.all(wrap == 0, axis=-1), spec.bin_capacity, axis=1)
+        valid = ((cand < n) & ~((cand == rows_c[:, None]) & own_image) & (dist2 < spec.cutoff_A**2)
+                 & system.mask[rows_c][:, None] & (rows < n)[:, None])
+        if spec.half:  # the shift matters only for an atom's own images, where it is the bin's translation
+            valid = valid & keeps_half(rows_c[:, None], cand, jnp.repeat(wrap, spec.bin_capacity, axis=1), n_real)
+        # compact each row without a scatter: slot k holds the candidate where the running count reaches k + 1
+        running = jnp.cumsum(valid, axis=1, dtype=jnp.int32)
+        where = jax.vmap(lambda c: jnp.searchsorted(c, jnp.arange(1, spec.capacity + 1, dtype=jnp.int32)))(running)
+        filled = where < n_slots
+        where = jnp.minimum(where, n_slots - 1)
+        j = jnp.take_along_axis(cand, where, axis=1)
+        safe = jnp.minimum(j, n - 1)
+        shift = (jnp.take_along_axis(wrap, (where // spec.bin_capacity)[..., None], axis=1)
+                 - image[safe] + image[rows_c][:, None, :])  # relative to the original positions
+        idx = jnp.where(filled, j, n).astype(jnp.int32)
+        return idx, jnp.where(filled[..., None], shift, 0.0), running[:, -1].max()
 
     idx, shifts, counts = jax.lax.map(one_block, rows_all)
     idx = idx.reshape(-1, spec.capacity)[:n]
