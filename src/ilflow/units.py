@@ -24,3 +24,6 @@ HARTREE_EV = float(_ase_units.Hartree)  # 1 Hartree in eV
 BOHR_A = float(_ase_units.Bohr)  # 1 bohr in Å
 HARTREE_PER_BOHR_EV_A = HARTREE_EV / BOHR_A  # 1 Hartree/bohr in eV/Å
 GPA_EV_A3 = float(_ase_units.GPa)  # 1 GPa in eV/Å^3
+FS = float(_ase_units.fs)  # 1 fs in ASE's time unit, Å sqrt(amu / eV) (the MD engine's internal time unit)
+KB_EV_K = float(_ase_units.kB)  # Boltzmann constant, eV/K
+BAR_EV_A3 = float(_ase_units.bar)  # 1 bar in eV/Å^3
