@@ -1,0 +1,124 @@
+"""What the MD engine integrates: a force field = an evaluation function plus the neighbour lists it needs.
+
+`evaluate(system, lists) -> Evaluation` is pure JAX; `lists` maps a list name to a `Neighbors`. The lists
+are kept in a `NeighborState` inside the jitted loop: rebuilt in place when atoms (or the cell) moved by
+more than the skin allows, with an overflow flag that the host checks once per chunk.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ilflow.potentials.neighbors import NeighborSpec, allocate, build_neighbors
+from ilflow.potentials.system import Neighbors, System
+
+
+class Evaluation(NamedTuple):
+    energy: jax.Array  # eV
+    forces: jax.Array  # (N, 3) eV/Å
+    stress: jax.Array  # (3, 3) eV/Å^3, ASE sign
+    uncertainty: jax.Array  # largest ensemble force standard deviation (paper eqn 8), eV/Å; 0 without ensemble
+
+
+class ListSpec(NamedTuple):
+    cutoff_A: float
+    half: bool = False
+
+
+@dataclass(frozen=True)
+class ForceField:
+    """evaluate(system, lists) and the lists it reads: name -> (cutoff, half)."""
+
+    evaluate: Callable[[System, dict[str, Neighbors]], Evaluation]
+    lists: tuple[tuple[str, ListSpec], ...]
+    skin_A: float = 1.0
+    name: str = "force field"
+    elements: tuple[int, ...] | None = None  # atomic numbers in species-index order (None: those of the structure)
+
+
+class NeighborState(NamedTuple):
+    lists: dict  # name -> Neighbors
+    positions: jax.Array  # positions at the last build (Å)
+    cell: jax.Array  # cell at the last build
+    overflow: jax.Array  # bool: some build since the chunk started overflowed
+    builds: jax.Array  # int: number of builds
+
+
+def allocate_lists(force_field: ForceField, system: System, margin: float = 1.3) -> dict[str, NeighborSpec]:
+    """Host side: capacities for `system` (static; changing them recompiles)."""
+    return {name: allocate(system, spec.cutoff_A + force_field.skin_A, margin=margin, half=spec.half)
+            for name, spec in force_field.lists}
+
+
+def build_lists(specs: dict[str, NeighborSpec], system: System, builds=0) -> NeighborState:
+    built = {name: build_neighbors(system, spec) for name, spec in specs.items()}
+    overflow = jnp.any(jnp.array([flag for _, flag in built.values()]))
+    return NeighborState({name: nb for name, (nb, _) in built.items()}, system.positions, system.cell, overflow,
+                         jnp.asarray(builds) + 1)
+
+
+def _needs_rebuild(specs, state: NeighborState, system: System, skin_A: float) -> jax.Array:
+    """A pair can cross the list's radius only if 2 max|dR| + |S|max |d cell| exceeds the skin."""
+    moved = jnp.where(system.mask, jnp.sum((system.positions - state.positions) ** 2, axis=-1), 0.0)
+    reach = max(max(spec.reach) for spec in specs.values()) + 1.0
+    cell_change = jnp.sqrt(3.0) * reach * jnp.max(jnp.linalg.norm(system.cell - state.cell, axis=1))
+    return 2.0 * jnp.sqrt(jnp.max(moved)) + cell_change > skin_A
+
+
+def update_lists(specs, state: NeighborState, system: System, skin_A: float) -> NeighborState:
+    """The lists, rebuilt if needed for `system` (jit-friendly); the overflow flag accumulates."""
+    def rebuild(_):
+        new = build_lists(specs, system, state.builds)
+        return new._replace(overflow=new.overflow | state.overflow)
+
+    return jax.lax.cond(_needs_rebuild(specs, state, system, skin_A), rebuild, lambda _: state, None)
+
+
+def lennard_jones(config=None, skin_A: float = 1.0) -> ForceField:
+    """LJ (potentials.lj), for tests and examples."""
+    from ilflow.potentials.forces import energy_forces_stress
+    from ilflow.potentials.lj import LJConfig, lj_energy
+
+    config = config or LJConfig()
+
+    def evaluate(system, lists):
+        out = energy_forces_stress(lambda p, s, n: lj_energy(p, config, s, n), None, system, lists["lj"])
+        return Evaluation(out.energy, out.forces, out.stress, jnp.zeros(()))
+
+    return ForceField(evaluate, (("lj", ListSpec(config.cutoff_A)),), skin_A, "Lennard-Jones")
+
+
+def from_model(model_dir, dispersion: dict | None = None, skin_A: float = 1.0) -> ForceField:
+    """A trained GMNN ensemble (uncertainty = eqn 8), optionally + D3 at run time (the study's hybrid)."""
+    from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_tables
+    from ilflow.potentials.ensemble import ensemble_forces
+    from ilflow.potentials.gmnn import energy
+    from ilflow.potentials.hybrid import HybridNeighbors, hybrid_ensemble_forces
+    from ilflow.potentials.model_io import load_model
+
+    config, params, _ = load_model(model_dir)
+    lists = [("gmnn", ListSpec(config.cutoff_A))]
+    if not dispersion:
+        def evaluate(system, nb):
+            out = ensemble_forces(lambda p, s, n: energy(p, config, s, n), params, system, nb["gmnn"])
+            return Evaluation(out.energy, out.forces, out.stress, out.force_uncertainty)
+
+        return ForceField(evaluate, tuple(lists), skin_A, f"GMNN ensemble of {np.shape(params['scale'])[0]}",
+                          config.elements)
+    d3 = d3_config(config.elements, **dispersion)
+    tables = d3_tables(d3)
+    lists.append(("d3", ListSpec(d3.pair_cutoff_A, half=True)))
+    if d3.s9:
+        lists.append(("d3_triples", ListSpec(d3.three_body_cutoff_A)))
+
+    def evaluate_hybrid(system, nb):
+        neighbors = HybridNeighbors(nb["gmnn"], D3Neighbors(nb["d3"], nb.get("d3_triples")))
+        out = hybrid_ensemble_forces({"gmnn": params, "d3": tables}, (config, d3), system, neighbors)
+        return Evaluation(out.energy, out.forces, out.stress, out.force_uncertainty)
+
+    return ForceField(evaluate_hybrid, tuple(lists), skin_A, f"GMNN ensemble + D3({d3.functional}, {d3.cutoff_A} Å)",
+                      config.elements)

@@ -1,0 +1,87 @@
+"""Trajectories in H5MD 1.1 (de Buyl et al. 2014), readable by h5py, MDAnalysis and znh5md.
+
+/particles/all: position, box/edges (triclinic: value is (frames, 3, 3)), optional velocity, species
+(atomic numbers) and mass; /observables: per-frame scalars (energies, temperature, pressure, uncertainty).
+Every element has value/step/time; units as attributes. Frames are appended and flushed chunk by chunk; on
+restart the file is cut back to the frames the checkpoint knows, so nothing is duplicated.
+"""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ilflow import __version__
+
+OBSERVABLE_UNITS = {"potential_energy": "eV", "kinetic_energy": "eV", "conserved_energy": "eV", "temperature": "K",
+                    "pressure": "bar", "force_uncertainty": "eV/Angstrom", "density": "g/cm^3"}
+
+
+class H5MDWriter:
+    def __init__(self, path: str | Path, numbers: np.ndarray, masses: np.ndarray, velocities: bool = False):
+        self.path = Path(path)
+        self.velocities = velocities
+        new = not self.path.exists()
+        self.file = h5py.File(self.path, "a")
+        if new:
+            self._create(np.asarray(numbers), np.asarray(masses))
+
+    def _create(self, numbers, masses):
+        f = self.file
+        h5md = f.create_group("h5md")
+        h5md.attrs["version"] = np.array([1, 1])
+        h5md.create_group("author").attrs["name"] = "ilflow"
+        creator = h5md.create_group("creator")
+        creator.attrs["name"], creator.attrs["version"] = "ilflow", __version__
+        particles = f.create_group("particles/all")
+        box = particles.create_group("box")
+        box.attrs["dimension"] = 3
+        box.attrs["boundary"] = np.array([b"periodic"] * 3)
+        n = len(numbers)
+        self._element(box, "edges", (3, 3), "Angstrom")
+        self._element(particles, "position", (n, 3), "Angstrom")
+        if self.velocities:
+            self._element(particles, "velocity", (n, 3), "Angstrom fs-1")
+        particles.create_dataset("species", data=numbers.astype(np.int32))
+        particles.create_dataset("mass", data=masses.astype(float)).attrs["unit"] = "amu"
+        for name, unit in OBSERVABLE_UNITS.items():
+            self._element(f.require_group("observables"), name, (), unit)
+
+    @staticmethod
+    def _element(group, name, shape, unit):
+        g = group.create_group(name)
+        g.create_dataset("value", shape=(0, *shape), maxshape=(None, *shape), dtype=float,
+                         chunks=(max(1, 4096 // max(1, int(np.prod(shape)))), *shape)).attrs["unit"] = unit
+        g.create_dataset("step", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,))
+        g.create_dataset("time", shape=(0,), maxshape=(None,), dtype=float, chunks=(4096,)).attrs["unit"] = "fs"
+
+    def _elements(self):
+        names = ["particles/all/box/edges", "particles/all/position"] + (
+            ["particles/all/velocity"] if self.velocities else []) + [f"observables/{k}" for k in OBSERVABLE_UNITS]
+        return [self.file[name] for name in names]
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.file["particles/all/position/step"].shape[0])
+
+    def append(self, frames: dict[str, np.ndarray]) -> None:
+        """frames: step, time_fs, cell, positions, [velocities], and one array per observable."""
+        values = {"particles/all/box/edges": frames["cell"], "particles/all/position": frames["positions"],
+                  "particles/all/velocity": frames.get("velocities")}
+        values.update({f"observables/{k}": frames[k] for k in OBSERVABLE_UNITS})
+        for group in self._elements():
+            data = np.asarray(values[group.name.lstrip("/")])
+            start = group["step"].shape[0]
+            for key, arr in (("value", data), ("step", frames["step"]), ("time", frames["time_fs"])):
+                group[key].resize(start + len(arr), axis=0)
+                group[key][start:] = arr
+        self.file.flush()
+
+    def truncate(self, n_frames: int) -> None:
+        for group in self._elements():
+            for key in ("value", "step", "time"):
+                group[key].resize(min(n_frames, group[key].shape[0]), axis=0)
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()

@@ -1,0 +1,167 @@
+"""Integrators as init/step pairs over `MDState` (JAX-MD style), for any force field.
+
+force(system, aux) -> (Evaluation, aux) evaluates the potential; `aux` (the neighbour lists) is threaded
+through untouched by the integrators. Times are in ASE units (units.FS per fs).
+
+- nve: velocity Verlet.
+- langevin: BAOAB splitting (Leimkuhler & Matthews 2013), friction in 1/ps.
+- nose_hoover: Nose-Hoover chain (Martyna, Klein & Tuckerman 1992; Martyna et al. 1996) with Suzuki-Yoshida
+  factorisation of the chain propagator; conserved quantity includes the chain's energy.
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ilflow import units
+from ilflow.md.state import Control, MDState, degrees_of_freedom, kinetic_energy, maxwell_boltzmann
+
+SUZUKI_YOSHIDA = {1: (1.0,), 3: (0.828981543588751, -0.657963087177502, 0.828981543588751),
+                  5: (0.2967324292201065, 0.2967324292201065, -0.186929716880426, 0.2967324292201065,
+                      0.2967324292201065)}
+
+
+def _kick(state: MDState, dt):
+    return state._replace(momenta=jnp.where(state.system.mask[:, None],
+                                            state.momenta + dt * state.evaluation.forces, 0.0))
+
+
+def _drift(state: MDState, dt):
+    positions = state.system.positions + dt * state.momenta / state.masses[:, None]
+    return state._replace(system=state.system._replace(positions=positions))
+
+
+def _evaluate(state: MDState, force, aux):
+    evaluation, aux = force(state.system, aux)
+    return state._replace(evaluation=evaluation), aux
+
+
+def initial_state(system, masses, key, temperature_K: float, force, aux, thermostat=()):
+    """State at rest in the potential with Maxwell-Boltzmann momenta at `temperature_K`."""
+    key, sub = jax.random.split(key)
+    momenta = maxwell_boltzmann(sub, masses, system.mask, temperature_K)
+    evaluation, aux = force(system, aux)
+    return MDState(system, momenta, masses, evaluation, thermostat, key, jnp.asarray(0)), aux
+
+
+@dataclass(frozen=True)
+class NVE:
+    """Velocity Verlet."""
+
+    timestep_fs: float
+
+    def init(self, system, masses, key, temperature_K, force, aux):
+        return initial_state(system, masses, key, temperature_K, force, aux)
+
+    def step(self, state: MDState, control: Control, force, aux):
+        dt = self.timestep_fs * units.FS
+        state = _drift(_kick(state, 0.5 * dt), dt)
+        state, aux = _evaluate(state, force, aux)
+        return _kick(state, 0.5 * dt)._replace(step=state.step + 1), aux
+
+    def conserved(self, state: MDState, control: Control):
+        return state.evaluation.energy + kinetic_energy(state.momenta, state.masses, state.system.mask)
+
+
+@dataclass(frozen=True)
+class Langevin:
+    """BAOAB Langevin dynamics; friction in 1/ps. No conserved quantity (reports the total energy)."""
+
+    timestep_fs: float
+    friction_per_ps: float = 1.0
+
+    def init(self, system, masses, key, temperature_K, force, aux):
+        return initial_state(system, masses, key, temperature_K, force, aux)
+
+    def step(self, state: MDState, control: Control, force, aux):
+        dt = self.timestep_fs * units.FS
+        gamma = self.friction_per_ps / (1000.0 * units.FS)
+        state = _drift(_kick(state, 0.5 * dt), 0.5 * dt)
+        key, sub = jax.random.split(state.key)
+        c1 = jnp.exp(-gamma * dt)
+        kt = units.KB_EV_K * control.temperature_K
+        noise = jax.random.normal(sub, state.momenta.shape) * jnp.sqrt(state.masses * kt)[:, None]
+        momenta = jnp.where(state.system.mask[:, None], c1 * state.momenta + jnp.sqrt(1.0 - c1**2) * noise, 0.0)
+        state = _drift(state._replace(momenta=momenta, key=key), 0.5 * dt)
+        state, aux = _evaluate(state, force, aux)
+        return _kick(state, 0.5 * dt)._replace(step=state.step + 1), aux
+
+    def conserved(self, state: MDState, control: Control):
+        return state.evaluation.energy + kinetic_energy(state.momenta, state.masses, state.system.mask)
+
+
+class Chain(NamedTuple):
+    positions: jax.Array  # (M,) dimensionless thermostat coordinates
+    velocities: jax.Array  # (M,) 1 / ASE time
+    masses: jax.Array  # (M,) eV ASE-time^2
+
+
+@dataclass(frozen=True)
+class NoseHoover:
+    """Nose-Hoover chain NVT: chain length, relaxation time tau (fs), Suzuki-Yoshida order (1, 3, 5)."""
+
+    timestep_fs: float
+    tau_fs: float = 100.0
+    chain_length: int = 3
+    sy_order: int = 3
+    substeps: int = 1
+
+    def _masses(self, mask, temperature_K):
+        kt = units.KB_EV_K * temperature_K
+        tau = self.tau_fs * units.FS
+        q = jnp.full((self.chain_length,), kt * tau**2)
+        return q.at[0].set(degrees_of_freedom(mask) * kt * tau**2)
+
+    def init(self, system, masses, key, temperature_K, force, aux):
+        zeros = jnp.zeros(self.chain_length)
+        chain = Chain(zeros, zeros, self._masses(system.mask, temperature_K))
+        return initial_state(system, masses, key, temperature_K, force, aux, chain)
+
+    def _half_chain(self, state: MDState, kt, dt):
+        """exp(iL_NHC dt/2): updates the chain and scales the momenta."""
+        chain = state.thermostat._replace(masses=self._masses(state.system.mask, kt / units.KB_EV_K))
+        q, v, x = chain.masses, chain.velocities, chain.positions
+        ndof = degrees_of_freedom(state.system.mask)
+        ke2 = 2.0 * kinetic_energy(state.momenta, state.masses, state.system.mask)
+        m = self.chain_length
+        scale = 1.0
+        for w in SUZUKI_YOSHIDA[self.sy_order]:
+            for _ in range(self.substeps):
+                d = w * dt / self.substeps  # this sub-step's length (the whole update spans dt)
+                g_last = (q[m - 2] * v[m - 2] ** 2 - kt) / q[m - 1] if m > 1 else (ke2 - ndof * kt) / q[0]
+                v = v.at[m - 1].add(0.25 * d * g_last)
+                for k in range(m - 2, -1, -1):
+                    a = jnp.exp(-0.125 * d * v[k + 1])
+                    g = (ke2 - ndof * kt) / q[0] if k == 0 else (q[k - 1] * v[k - 1] ** 2 - kt) / q[k]
+                    v = v.at[k].set((v[k] * a + 0.25 * d * g) * a)
+                s = jnp.exp(-0.5 * d * v[0])
+                scale = scale * s
+                ke2 = ke2 * s**2
+                x = x + 0.5 * d * v
+                for k in range(m - 1):
+                    a = jnp.exp(-0.125 * d * v[k + 1])
+                    g = (ke2 - ndof * kt) / q[0] if k == 0 else (q[k - 1] * v[k - 1] ** 2 - kt) / q[k]
+                    v = v.at[k].set((v[k] * a + 0.25 * d * g) * a)
+                g_last = (q[m - 2] * v[m - 2] ** 2 - kt) / q[m - 1] if m > 1 else (ke2 - ndof * kt) / q[0]
+                v = v.at[m - 1].add(0.25 * d * g_last)
+        return state._replace(momenta=state.momenta * scale, thermostat=Chain(x, v, q))
+
+    def step(self, state: MDState, control: Control, force, aux):
+        dt = self.timestep_fs * units.FS
+        kt = units.KB_EV_K * control.temperature_K
+        state = self._half_chain(state, kt, dt)
+        state = _drift(_kick(state, 0.5 * dt), dt)
+        state, aux = _evaluate(state, force, aux)
+        state = self._half_chain(_kick(state, 0.5 * dt), kt, dt)
+        return state._replace(step=state.step + 1), aux
+
+    def conserved(self, state: MDState, control: Control):
+        """Extended energy (eV), conserved at constant target temperature."""
+        chain = state.thermostat
+        kt = units.KB_EV_K * control.temperature_K
+        ndof = degrees_of_freedom(state.system.mask)
+        return (state.evaluation.energy + kinetic_energy(state.momenta, state.masses, state.system.mask)
+                + jnp.sum(0.5 * chain.masses * chain.velocities**2) + ndof * kt * chain.positions[0]
+                + kt * jnp.sum(chain.positions[1:]))
