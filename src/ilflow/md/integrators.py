@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 
 from ilflow import units
-from ilflow.md.state import Control, MDState, degrees_of_freedom, kinetic_energy, maxwell_boltzmann
+from ilflow.md.state import (Control, MDState, degrees_of_freedom, kinetic_energy, maxwell_boltzmann,
+                             remove_com_momentum)
 
 SUZUKI_YOSHIDA = {1: (1.0,), 3: (0.828981543588751, -0.657963087177502, 0.828981543588751),
                   5: (0.2967324292201065, 0.2967324292201065, -0.186929716880426, 0.2967324292201065,
@@ -67,7 +68,9 @@ class NVE:
 
 @dataclass(frozen=True)
 class Langevin:
-    """BAOAB Langevin dynamics; friction in 1/ps. No conserved quantity (reports the total energy)."""
+    """BAOAB Langevin dynamics; friction in 1/ps. The noise has no centre-of-mass part (its mass-weighted
+    projection), so the total momentum stays zero and 3N - 3 degrees of freedom are thermalised.
+    No conserved quantity (reports the total energy)."""
 
     timestep_fs: float
     friction_per_ps: float = 1.0
@@ -83,6 +86,7 @@ class Langevin:
         c1 = jnp.exp(-gamma * dt)
         kt = units.KB_EV_K * control.temperature_K
         noise = jax.random.normal(sub, state.momenta.shape) * jnp.sqrt(state.masses * kt)[:, None]
+        noise = remove_com_momentum(noise, state.masses, state.system.mask)  # the centre of mass stays at rest
         momenta = jnp.where(state.system.mask[:, None], c1 * state.momenta + jnp.sqrt(1.0 - c1**2) * noise, 0.0)
         state = _drift(state._replace(momenta=momenta, key=key), 0.5 * dt)
         state, aux = _evaluate(state, force, aux)

@@ -108,12 +108,13 @@ def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, ou
     settings_id = _settings_id(force_field, integrator, settings)
     checkpoint = out / "checkpoint.npz"
     margin = 1.3
+    start_K = float(settings.schedule(0).temperature_K)
 
     def initial(specs):
         lists = build_lists(specs, system)
         force = _make_chunk(force_field, specs, integrator, settings, 1)[1]
         state, lists = integrator.init(system, masses, jax.random.PRNGKey(settings.seed),
-                                       float(settings.schedule(0).temperature_K), force, lists)
+                                       start_K, force, lists)
         return state, lists, jnp.asarray(0), jnp.asarray(-1)
 
     if checkpoint.exists():

@@ -1,0 +1,146 @@
+"""The MD engine against analytic results: NVE energy conservation shrinking as dt^2, canonical kinetic-energy
+mean and variance from Langevin and Nose-Hoover chains, bitwise restarts, and checks that stop at the first
+failing step."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase.lattice.cubic import FaceCenteredCubic
+
+from ilflow import units
+from ilflow.md import NVE, Checks, Evaluation, ForceField, Langevin, NoseHoover, RunSettings, Schedule, lennard_jones, run_md
+from ilflow.md.force_field import allocate_lists, build_lists, update_lists
+from ilflow.md.state import Control, degrees_of_freedom, kinetic_energy
+from ilflow.potentials.system import make_system
+
+
+def argon(size=2, seed=0):
+    """FCC argon (32 atoms for size 2), slightly rattled so that no symmetry survives."""
+    atoms = FaceCenteredCubic("Ar", size=(size,) * 3, latticeconstant=5.4)
+    atoms.rattle(0.05, seed=seed)
+    return atoms
+
+
+def trajectory(integrator, atoms, steps, temperature_K, seed=0):
+    """Per-step conserved quantity and kinetic energy (eV) from the integrator's init/step pair."""
+    force_field = lennard_jones()
+    system = make_system(atoms, (18,))
+    specs = allocate_lists(force_field, system, margin=2.0)
+    control = Control(jnp.asarray(temperature_K), jnp.asarray(1.0))
+
+    def force(s, lists):
+        lists = update_lists(specs, lists, s, force_field.skin_A)
+        return force_field.evaluate(s, lists.lists), lists
+
+    state, lists = integrator.init(system, jnp.asarray(atoms.get_masses()), jax.random.PRNGKey(seed), temperature_K,
+                                   force, build_lists(specs, system))
+
+    @jax.jit
+    def run(state, lists):
+        def body(carry, _):
+            s, nl = integrator.step(carry[0], control, force, carry[1])
+            return (s, nl), (integrator.conserved(s, control), kinetic_energy(s.momenta, s.masses, s.system.mask))
+        return jax.lax.scan(body, (state, lists), None, length=steps)
+
+    (state, lists), (conserved, kinetic) = run(state, lists)
+    assert not bool(lists.overflow)
+    return np.asarray(conserved), np.asarray(kinetic), state
+
+
+def test_nve_energy_error_shrinks_as_dt_squared():
+    atoms = argon()
+    spread = {}
+    for dt in (8.0, 4.0):
+        conserved, _, _ = trajectory(NVE(dt), atoms, int(4000 / dt), 40.0)  # the same 4 ps
+        spread[dt] = np.std(conserved) / len(atoms)
+        assert abs(conserved[-1] - conserved[0]) / len(atoms) < 2e-5  # eV/atom over 4 ps
+    assert 3.0 < spread[8.0] / spread[4.0] < 5.0  # velocity Verlet: shadow-energy error ~ dt^2
+
+
+@pytest.mark.parametrize("integrator", [Langevin(10.0, friction_per_ps=5.0), NoseHoover(10.0, tau_fs=100.0)],
+                         ids=["langevin", "nose-hoover-chain"])
+def test_thermostats_give_canonical_kinetic_energy(integrator):
+    """<K> = f kT / 2 and var(K) = f (kT)^2 / 2 with f = 3N - 3 degrees of freedom."""
+    atoms = argon(seed=1)
+    temperature = 60.0
+    _, kinetic, state = trajectory(integrator, atoms, 40000, temperature, seed=2)
+    kinetic = kinetic[4000:]
+    f = float(degrees_of_freedom(state.system.mask))
+    kt = units.KB_EV_K * temperature
+    blocks = kinetic.reshape(36, -1).mean(axis=1)  # block averages for the statistical error of the mean
+    error = blocks.std() / np.sqrt(len(blocks))
+    assert abs(kinetic.mean() - 0.5 * f * kt) < max(4 * error, 0.005 * f * kt)
+    assert kinetic.var() == pytest.approx(0.5 * f * kt**2, rel=0.15)
+
+
+def test_restart_is_bitwise_identical(tmp_path):
+    atoms = argon()
+    settings = RunSettings(steps=200, frame_every=20, frames_per_chunk=2, schedule=Schedule(50.0), velocities=True)
+    run_md(lennard_jones(), atoms, Langevin(5.0), settings, tmp_path / "straight")
+    first = run_md(lennard_jones(), atoms, Langevin(5.0), RunSettings(**{**settings.__dict__, "steps": 80}),
+                   tmp_path / "restarted")
+    assert first["steps_done"] == 80
+    summary = run_md(lennard_jones(), atoms, Langevin(5.0), settings, tmp_path / "restarted")
+    assert summary["steps_done"] == 200
+    import h5py
+
+    with h5py.File(tmp_path / "straight" / "trajectory.h5") as a, h5py.File(tmp_path / "restarted" / "trajectory.h5") as b:
+        for name in ("particles/all/position", "particles/all/velocity", "observables/potential_energy"):
+            assert np.array_equal(a[name + "/value"][:], b[name + "/value"][:])
+            assert np.array_equal(a[name + "/step"][:], np.arange(0, 201, 20))
+
+
+def _uncertain_lj():
+    """LJ whose 'uncertainty' is the largest force component: known at every step."""
+    lj = lennard_jones()
+
+    def evaluate(system, lists):
+        out = lj.evaluate(system, lists)
+        return Evaluation(out.energy, out.forces, out.stress, jnp.max(jnp.abs(out.forces)))
+
+    return ForceField(evaluate, lj.lists, lj.skin_A, "LJ with force uncertainty")
+
+
+def test_uncertainty_stop_fires_at_the_first_crossing(tmp_path):
+    import h5py
+
+    atoms = argon()
+    base = dict(frame_every=1, frames_per_chunk=50, schedule=Schedule(80.0))
+    run_md(_uncertain_lj(), atoms, Langevin(5.0), RunSettings(steps=300, **base), tmp_path / "free")
+    with h5py.File(tmp_path / "free" / "trajectory.h5") as f:
+        uncertainty = f["observables/force_uncertainty/value"][:]
+        positions = f["particles/all/position/value"][:]
+    threshold = float(np.quantile(uncertainty[1:], 0.8))
+    first = int(np.argmax(uncertainty[1:] > threshold)) + 1  # frame k = step k
+    base["frame_every"] = 10  # frames less often than checks: the stop frame is still written
+    summary = run_md(_uncertain_lj(), atoms, Langevin(5.0),
+                     RunSettings(steps=300, checks=Checks(max_uncertainty_eV_A=threshold), **base), tmp_path / "stop")
+    assert summary["stop_reason"] == "uncertainty" and summary["stop_step"] == first
+    assert summary["steps_done"] == first
+    with h5py.File(tmp_path / "stop" / "trajectory.h5") as f:
+        steps = f["particles/all/position/step"][:]
+        assert steps[-1] == first and np.all(np.diff(steps) > 0)
+        assert np.array_equal(f["particles/all/position/value"][-1], positions[first])
+    assert json.loads((tmp_path / "stop" / "summary.json").read_text())["stop_step"] == first
+
+
+def test_broken_molecule_and_blow_up_stop_the_run(tmp_path, box_2_pairs):
+    from ilflow.md.checks import first_failure
+    from ilflow.md.integrators import initial_state
+
+    checks = Checks.with_topology(box_2_pairs, max_temperature_K=1000.0)
+    assert len(checks.bonds) == 2 * 25 + 2 * 4  # BMIM+ has 25 bonds, BF4- 4
+    system = make_system(box_2_pairs, (1, 5, 6, 7, 9))
+    zero = Evaluation(jnp.zeros(()), jnp.zeros((60, 3)), jnp.zeros((3, 3)), jnp.zeros(()))
+    state, _ = initial_state(system, jnp.asarray(box_2_pairs.get_masses()), jax.random.PRNGKey(0), 300.0,
+                             lambda s, a: (zero, a), None)
+    assert int(first_failure(checks, state)) == 0
+    stretched = state._replace(system=system._replace(positions=system.positions.at[checks.bonds[0][0]].add(2.0)))
+    assert int(first_failure(checks, stretched)) == 4
+    hot = state._replace(momenta=state.momenta * 3.0)  # 2700 K
+    assert int(first_failure(checks, hot)) == 3
+    nan = state._replace(evaluation=zero._replace(energy=jnp.asarray(np.nan)))
+    assert int(first_failure(checks, nan)) == 2
