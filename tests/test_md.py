@@ -87,8 +87,8 @@ def test_restart_is_bitwise_identical(tmp_path):
     assert summary["steps_done"] == 200
     import h5py
 
-    with h5py.File(tmp_path / "straight" / "trajectory.h5") as a, h5py.File(tmp_path / "restarted" / "trajectory.h5") as b:
-        for name in ("particles/all/position", "particles/all/velocity", "observables/potential_energy"):
+    with h5py.File(tmp_path / "straight" / "trajectory.h5md") as a, h5py.File(tmp_path / "restarted" / "trajectory.h5md") as b:
+        for name in ("particles/trajectory/position", "particles/trajectory/velocity", "observables/potential_energy"):
             assert np.array_equal(a[name + "/value"][:], b[name + "/value"][:])
             assert np.array_equal(a[name + "/step"][:], np.arange(0, 201, 20))
 
@@ -110,9 +110,9 @@ def test_uncertainty_stop_fires_at_the_first_crossing(tmp_path):
     atoms = argon()
     base = dict(frame_every=1, frames_per_chunk=50, schedule=Schedule(80.0))
     run_md(_uncertain_lj(), atoms, Langevin(5.0), RunSettings(steps=300, **base), tmp_path / "free")
-    with h5py.File(tmp_path / "free" / "trajectory.h5") as f:
+    with h5py.File(tmp_path / "free" / "trajectory.h5md") as f:
         uncertainty = f["observables/force_uncertainty/value"][:]
-        positions = f["particles/all/position/value"][:]
+        positions = f["particles/trajectory/position/value"][:]
     threshold = float(np.quantile(uncertainty[1:], 0.8))
     first = int(np.argmax(uncertainty[1:] > threshold)) + 1  # frame k = step k
     base["frame_every"] = 10  # frames less often than checks: the stop frame is still written
@@ -120,10 +120,10 @@ def test_uncertainty_stop_fires_at_the_first_crossing(tmp_path):
                      RunSettings(steps=300, checks=Checks(max_uncertainty_eV_A=threshold), **base), tmp_path / "stop")
     assert summary["stop_reason"] == "uncertainty" and summary["stop_step"] == first
     assert summary["steps_done"] == first
-    with h5py.File(tmp_path / "stop" / "trajectory.h5") as f:
-        steps = f["particles/all/position/step"][:]
+    with h5py.File(tmp_path / "stop" / "trajectory.h5md") as f:
+        steps = f["particles/trajectory/position/step"][:]
         assert steps[-1] == first and np.all(np.diff(steps) > 0)
-        assert np.array_equal(f["particles/all/position/value"][-1], positions[first])
+        assert np.array_equal(f["particles/trajectory/position/value"][-1], positions[first])
     assert json.loads((tmp_path / "stop" / "summary.json").read_text())["stop_step"] == first
 
 
@@ -144,3 +144,25 @@ def test_broken_molecule_and_blow_up_stop_the_run(tmp_path, box_2_pairs):
     assert int(first_failure(checks, hot)) == 3
     nan = state._replace(evaluation=zero._replace(energy=jnp.asarray(np.nan)))
     assert int(first_failure(checks, nan)) == 2
+
+
+def test_trajectory_opens_with_h5py_and_mdanalysis(tmp_path):
+    import h5py
+    import MDAnalysis as mda
+
+    atoms = argon()
+    summary = run_md(lennard_jones(), atoms, NoseHoover(5.0), RunSettings(steps=100, frame_every=25,
+                                                                         schedule=Schedule(40.0)), tmp_path)
+    path = tmp_path / "trajectory.h5md"
+    universe = mda.Universe(str(path), topology_format="MINIMAL", format="H5MD", n_atoms=len(atoms))
+    assert len(universe.trajectory) == summary["frames"] == 5
+    with h5py.File(path) as f:
+        assert f["h5md"].attrs["version"].tolist() == [1, 1]
+        assert f["particles/trajectory/species"][:].tolist() == atoms.numbers.tolist()
+        for k, ts in enumerate(universe.trajectory):
+            assert np.allclose(ts.positions, f["particles/trajectory/position/value"][k], atol=1e-4)  # float32
+            assert ts.time == pytest.approx(k * 25 * 5.0 / 1000.0)  # ps
+            assert np.allclose(ts.dimensions, [*atoms.cell.lengths(), 90, 90, 90], atol=1e-4)
+        temperature = f["observables/temperature/value"][:]
+    assert summary["mean_temperature_K"] == pytest.approx(temperature[1:].mean())
+    assert summary["steps_done"] == 100 and summary["stop_reason"] is None and summary["ns_per_day"] > 0

@@ -1,6 +1,6 @@
 """Trajectories in H5MD 1.1 (de Buyl et al. 2014), readable by h5py, MDAnalysis and znh5md.
 
-/particles/all: position, box/edges (triclinic: value is (frames, 3, 3)), optional velocity, species
+/particles/trajectory: position, box/edges (triclinic: value is (frames, 3, 3)), optional velocity, species
 (atomic numbers) and mass; /observables: per-frame scalars (energies, temperature, pressure, uncertainty).
 Every element has value/step/time; units as attributes. Frames are appended and flushed chunk by chunk; on
 restart the file is cut back to the frames the checkpoint knows, so nothing is duplicated.
@@ -33,7 +33,7 @@ class H5MDWriter:
         h5md.create_group("author").attrs["name"] = "ilflow"
         creator = h5md.create_group("creator")
         creator.attrs["name"], creator.attrs["version"] = "ilflow", __version__
-        particles = f.create_group("particles/all")
+        particles = f.create_group("particles/trajectory")
         box = particles.create_group("box")
         box.attrs["dimension"] = 3
         box.attrs["boundary"] = np.array([b"periodic"] * 3)
@@ -56,18 +56,18 @@ class H5MDWriter:
         g.create_dataset("time", shape=(0,), maxshape=(None,), dtype=float, chunks=(4096,)).attrs["unit"] = "fs"
 
     def _elements(self):
-        names = ["particles/all/box/edges", "particles/all/position"] + (
-            ["particles/all/velocity"] if self.velocities else []) + [f"observables/{k}" for k in OBSERVABLE_UNITS]
+        names = ["particles/trajectory/box/edges", "particles/trajectory/position"] + (
+            ["particles/trajectory/velocity"] if self.velocities else []) + [f"observables/{k}" for k in OBSERVABLE_UNITS]
         return [self.file[name] for name in names]
 
     @property
     def n_frames(self) -> int:
-        return int(self.file["particles/all/position/step"].shape[0])
+        return int(self.file["particles/trajectory/position/step"].shape[0])
 
     def append(self, frames: dict[str, np.ndarray]) -> None:
         """frames: step, time_fs, cell, positions, [velocities], and one array per observable."""
-        values = {"particles/all/box/edges": frames["cell"], "particles/all/position": frames["positions"],
-                  "particles/all/velocity": frames.get("velocities")}
+        values = {"particles/trajectory/box/edges": frames["cell"], "particles/trajectory/position": frames["positions"],
+                  "particles/trajectory/velocity": frames.get("velocities")}
         values.update({f"observables/{k}": frames[k] for k in OBSERVABLE_UNITS})
         for group in self._elements():
             data = np.asarray(values[group.name.lstrip("/")])

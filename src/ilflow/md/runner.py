@@ -2,7 +2,7 @@
 
 A chunk is `frames_per_chunk` frames of `frame_every` steps, one jitted lax.scan with no host round trip.
 After a chunk the host checks the neighbour-list overflow flag (then reallocates and redoes the chunk),
-appends the frames to `trajectory.h5`, and writes `checkpoint.npz` atomically. Running again in the same
+appends the frames to `trajectory.h5md`, and writes `checkpoint.npz` atomically. Running again in the same
 directory continues from the checkpoint, bit for bit as if never interrupted. The first failing check stops
 the run at that step; its frame is the last one written. `summary.json` has the run's figures.
 """
@@ -135,7 +135,7 @@ def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, ou
         meta = {"frames": 0}
         timings = []
 
-    writer = H5MDWriter(out / "trajectory.h5", atoms.numbers, atoms.get_masses(), settings.velocities)
+    writer = H5MDWriter(out / "trajectory.h5md", atoms.numbers, atoms.get_masses(), settings.velocities)
     writer.truncate(meta["frames"])  # frames written after the last checkpoint are written again
     if writer.n_frames == 0:
         first = jax.tree_util.tree_map(lambda x: np.asarray(x)[None], _frame(carry[0], integrator, settings.schedule))
@@ -171,7 +171,7 @@ def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, ou
         writer.close()
         if bar:
             bar[0].stop()
-    summary = _summary(out / "trajectory.h5", carry, timings, integrator, len(atoms), settings)
+    summary = _summary(out / "trajectory.h5md", carry, timings, integrator, len(atoms), settings)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
