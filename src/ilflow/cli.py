@@ -249,6 +249,55 @@ def train(
                   (f", stress MAE {table['stress_mae_meV_A3']:.2f} meV/Å3" if "stress_mae_meV_A3" in table else ""))
 
 
+SIMULATE = "Simulation"
+
+
+@app.command(rich_help_panel=SIMULATE)
+def md(
+    model: Annotated[Path, typer.Option(help="Model directory (a trained GMNN ensemble).")],
+    structure: Annotated[Path, typer.Option(help="Starting structure (extxyz, periodic).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (trajectory.h5md, summary.json); "
+                                      "running again continues it.")] = Path("md"),
+    ensemble: Annotated[str, typer.Option(help="nve, nvt (Nose-Hoover chain) or langevin.")] = "nvt",
+    temperature_K: Annotated[float, typer.Option(help="Target (and starting) temperature, K.")] = 300.0,
+    timestep_fs: Annotated[float, typer.Option(help="Time step, fs.")] = 0.5,
+    steps: Annotated[int, typer.Option(help="Number of steps (a multiple of --frame-every).")] = 1000,
+    frame_every: Annotated[int, typer.Option(help="Write a frame every this many steps.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the starting velocities and the Langevin noise.")] = 0,
+    tau_fs: Annotated[float, typer.Option(help="Nose-Hoover relaxation time, fs.")] = 100.0,
+    friction_per_ps: Annotated[float, typer.Option(help="Langevin friction, 1/ps.")] = 1.0,
+    max_uncertainty_eV_A: Annotated[float, typer.Option(help="Stop when the ensemble force uncertainty (eqn 8) "
+                                                        "exceeds this, eV/Å; 0 switches the check off.")] = 0.5,
+    dispersion: Annotated[Optional[str], typer.Option(help="Add D3(BJ) with this functional's parameters "
+                                                      "(e.g. b97-3c).")] = None,
+    d3_cutoff_A: Annotated[float, typer.Option(help="D3 two-body and CN cutoff, Å.")] = 20.0,
+    velocities: Annotated[bool, typer.Option(help="Also write velocities.")] = False,
+) -> None:
+    """Molecular dynamics with a trained model (optionally + D3), checkpointed; stops at the first frame whose
+    force uncertainty exceeds the threshold, a blow-up or a broken molecule."""
+    from ilflow.io import read_frames
+    from ilflow.md import NVE, Checks, Langevin, NoseHoover, RunSettings, Schedule, from_model, run_md
+
+    integrators = {"nve": lambda: NVE(timestep_fs), "nvt": lambda: NoseHoover(timestep_fs, tau_fs),
+                   "langevin": lambda: Langevin(timestep_fs, friction_per_ps)}
+    if ensemble not in integrators:
+        raise ConfigError(f"--ensemble {ensemble!r}: choose one of {', '.join(integrators)}")
+    if timestep_fs <= 0 or temperature_K < 0:
+        raise ConfigError("--timestep-fs must be positive and --temperature-K not negative")
+    atoms = read_frames(structure, -1)[0]
+    force_field = from_model(model, {"functional": dispersion, "cutoff_A": d3_cutoff_A, "cn_cutoff_A": d3_cutoff_A}
+                             if dispersion else None)
+    checks = Checks.with_topology(atoms, max_uncertainty_eV_A=max_uncertainty_eV_A or None,
+                                  max_temperature_K=max(5.0 * temperature_K, 2000.0))
+    settings = RunSettings(steps=steps, frame_every=frame_every, seed=seed, schedule=Schedule(temperature_K),
+                           checks=checks, velocities=velocities)
+    console.print(f"{force_field.name}, {len(atoms)} atoms, {ensemble} at {temperature_K} K, {steps} x {timestep_fs} fs")
+    summary = run_md(force_field, atoms, integrators[ensemble](), settings, out, progress=True)
+    stop = f"stopped by {summary['stop_reason']} at step {summary['stop_step']}" if summary["stop_reason"] else "done"
+    console.print(f"{out}: {summary['steps_done']} steps, {stop}; mean T {summary['mean_temperature_K'] or 0:.1f} K, "
+                  f"{summary['ns_per_day']:.3f} ns/day")
+
+
 def _open_dataset(db: str):
     from ilflow.data import Dataset
 

@@ -99,11 +99,16 @@ def _save_checkpoint(path: Path, carry, meta: dict) -> None:
 def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir, progress: bool = False) -> dict:
     """Run (or continue) MD of `atoms` in `out_dir`; returns the summary (also in summary.json)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if settings.steps % settings.frame_every:
-        raise IlflowError(f"steps ({settings.steps}) must be a multiple of frame_every ({settings.frame_every})")
+    if settings.steps < 1 or settings.frame_every < 1 or settings.steps % settings.frame_every:
+        raise IlflowError(f"steps ({settings.steps}) must be a positive multiple of frame_every ({settings.frame_every})")
+    if not atoms.pbc.all():
+        raise IlflowError("the structure must be periodic in all three directions (a cell and pbc=True)")
     elements = force_field.elements or tuple(sorted({int(z) for z in atoms.numbers}))
-    system = make_system(atoms, elements)
+    try:
+        system = make_system(atoms, elements)
+    except ValueError as exc:
+        raise IlflowError(f"structure: {exc}; use a model trained on these elements") from None
+    out.mkdir(parents=True, exist_ok=True)
     masses = jnp.asarray(atoms.get_masses())
     settings_id = _settings_id(force_field, integrator, settings)
     checkpoint = out / "checkpoint.npz"

@@ -1,0 +1,61 @@
+"""`ilflow md`: a short run with a (random) model writes trajectory and summary; bad input exits 2 and writes nothing."""
+
+import json
+
+import jax
+import pytest
+from ase.build import bulk
+from ase.io import write
+
+from conftest import run_cli
+from ilflow.potentials import GMNNConfig, init_params, save_model
+
+
+@pytest.fixture(scope="module")
+def model_and_box(tmp_path_factory, box_2_pairs):
+    root = tmp_path_factory.mktemp("md-cli")
+    config = GMNNConfig(elements=(1, 5, 6, 7, 9), hidden=(16, 16))
+    params = jax.vmap(lambda k: init_params(config, k))(jax.random.split(jax.random.PRNGKey(0), 2))
+    params["scale"] = params["scale"] * 0.01  # gentle random forces
+    save_model(root / "model", config, params)
+    write(root / "box.extxyz", box_2_pairs)
+    return root
+
+
+def test_md_run_writes_trajectory_and_summary(model_and_box):
+    root = model_and_box
+    args = ["md", "--model", str(root / "model"), "--structure", str(root / "box.extxyz"), "--steps", "20",
+            "--frame-every", "10", "--max-uncertainty-eV-A", "0", "--out", str(root / "run")]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((root / "run" / "summary.json").read_text())
+    assert summary["steps_done"] == 20 and summary["frames"] == 3 and summary["atoms"] == 60
+    again = run_cli(*args)  # continues from the checkpoint: nothing left to do
+    assert again.returncode == 0 and json.loads((root / "run" / "summary.json").read_text())["frames"] == 3
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--ensemble", "nph"], "--ensemble 'nph'"),
+    (["--steps", "15", "--frame-every", "10"], "multiple of frame_every"),
+])
+def test_md_bad_options(model_and_box, tmp_path, extra, message):
+    root = model_and_box
+    result = run_cli("md", "--model", str(root / "model"), "--structure", str(root / "box.extxyz"),
+                     "--out", str(tmp_path / "run"), *extra)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_md_elements_the_model_does_not_know(model_and_box, tmp_path):
+    write(tmp_path / "argon.extxyz", bulk("Ar", "fcc", a=5.3, cubic=True))
+    result = run_cli("md", "--model", str(model_and_box / "model"), "--structure", str(tmp_path / "argon.extxyz"),
+                     "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "Ar" in result.stderr and "structure" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_md_model_directory_missing(model_and_box, tmp_path):
+    result = run_cli("md", "--model", str(tmp_path / "nothing"), "--structure", str(model_and_box / "box.extxyz"),
+                     "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "not a model directory" in result.stderr
+    assert not (tmp_path / "run").exists()
