@@ -258,7 +258,7 @@ def md(
     structure: Annotated[Path, typer.Option(help="Starting structure (extxyz, periodic).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (trajectory.h5md, summary.json); "
                                       "running again continues it.")] = Path("md"),
-    ensemble: Annotated[str, typer.Option(help="nve, nvt (Nose-Hoover chain) or langevin.")] = "nvt",
+    ensemble: Annotated[str, typer.Option(help="nve, nvt (Nose-Hoover chain), langevin or npt (MTK, isotropic).")] = "nvt",
     temperature_K: Annotated[float, typer.Option(help="Target (and starting) temperature, K.")] = 300.0,
     timestep_fs: Annotated[float, typer.Option(help="Time step, fs.")] = 0.5,
     steps: Annotated[int, typer.Option(help="Number of steps (a multiple of --frame-every).")] = 1000,
@@ -266,6 +266,8 @@ def md(
     seed: Annotated[int, typer.Option(help="Seed of the starting velocities and the Langevin noise.")] = 0,
     tau_fs: Annotated[float, typer.Option(help="Nose-Hoover relaxation time, fs.")] = 100.0,
     friction_per_ps: Annotated[float, typer.Option(help="Langevin friction, 1/ps.")] = 1.0,
+    pressure_bar: Annotated[float, typer.Option(help="NPT target pressure, bar.")] = 1.0,
+    tau_barostat_fs: Annotated[float, typer.Option(help="NPT barostat relaxation time, fs.")] = 1000.0,
     max_uncertainty_eV_A: Annotated[float, typer.Option(help="Stop when the ensemble force uncertainty (eqn 8) "
                                                         "exceeds this, eV/Å; 0 switches the check off.")] = 0.5,
     dispersion: Annotated[Optional[str], typer.Option(help="Add D3(BJ) with this functional's parameters "
@@ -276,10 +278,11 @@ def md(
     """Molecular dynamics with a trained model (optionally + D3), checkpointed; stops at the first frame whose
     force uncertainty exceeds the threshold, a blow-up or a broken molecule."""
     from ilflow.io import read_frames
-    from ilflow.md import NVE, Checks, Langevin, NoseHoover, RunSettings, Schedule, from_model, run_md
+    from ilflow.md import NVE, Checks, Langevin, MTKNPT, NoseHoover, RunSettings, Schedule, from_model, run_md
 
     integrators = {"nve": lambda: NVE(timestep_fs), "nvt": lambda: NoseHoover(timestep_fs, tau_fs),
-                   "langevin": lambda: Langevin(timestep_fs, friction_per_ps)}
+                   "langevin": lambda: Langevin(timestep_fs, friction_per_ps),
+                   "npt": lambda: MTKNPT(timestep_fs, tau_fs, tau_barostat_fs)}
     if ensemble not in integrators:
         raise ConfigError(f"--ensemble {ensemble!r}: choose one of {', '.join(integrators)}")
     if timestep_fs <= 0 or temperature_K < 0:
@@ -289,7 +292,7 @@ def md(
                              if dispersion else None)
     checks = Checks.with_topology(atoms, max_uncertainty_eV_A=max_uncertainty_eV_A or None,
                                   max_temperature_K=max(5.0 * temperature_K, 2000.0))
-    settings = RunSettings(steps=steps, frame_every=frame_every, seed=seed, schedule=Schedule(temperature_K),
+    settings = RunSettings(steps=steps, frame_every=frame_every, seed=seed, schedule=Schedule(temperature_K, pressure_bar),
                            checks=checks, velocities=velocities)
     console.print(f"{force_field.name}, {len(atoms)} atoms, {ensemble} at {temperature_K} K, {steps} x {timestep_fs} fs")
     summary = run_md(force_field, atoms, integrators[ensemble](), settings, out, progress=True)

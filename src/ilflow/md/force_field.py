@@ -62,11 +62,15 @@ def build_lists(specs: dict[str, NeighborSpec], system: System, builds=0) -> Nei
 
 
 def _needs_rebuild(specs, state: NeighborState, system: System, skin_A: float) -> jax.Array:
-    """A pair can cross the list's radius only if 2 max|dR| + |S|max |d cell| exceeds the skin."""
-    moved = jnp.where(system.mask, jnp.sum((system.positions - state.positions) ** 2, axis=-1), 0.0)
-    reach = max(max(spec.reach) for spec in specs.values()) + 1.0
-    cell_change = jnp.sqrt(3.0) * reach * jnp.max(jnp.linalg.norm(system.cell - state.cell, axis=1))
-    return 2.0 * jnp.sqrt(jnp.max(moved)) + cell_change > skin_A
+    """True if a pair outside a list's radius R could now be within R - skin. With the cell deformed by
+    F (cell = cell_0 F) every listed vector is v_0 F + (d_j - d_i), d the displacement beyond the affine
+    one, so the bound is 2 max|d| + R |F - I| (spectral norm) < skin."""
+    deform = jnp.linalg.solve(state.cell, system.cell)
+    moved = system.positions - state.positions @ deform
+    moved = jnp.where(system.mask, jnp.sum(moved**2, axis=-1), 0.0)
+    radius = max(spec.cutoff_A for spec in specs.values())
+    strain = jnp.linalg.norm(deform - jnp.eye(3), ord=2)
+    return 2.0 * jnp.sqrt(jnp.max(moved)) + radius * strain > skin_A
 
 
 def update_lists(specs, state: NeighborState, system: System, skin_A: float) -> NeighborState:

@@ -10,19 +10,14 @@ through untouched by the integrators. Times are in ASE units (units.FS per fs).
 """
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from ilflow import units
+from ilflow.md.chains import chain_energy, half_chain_step, new_chain
 from ilflow.md.state import (Control, MDState, degrees_of_freedom, kinetic_energy, maxwell_boltzmann,
                              remove_com_momentum)
-
-SUZUKI_YOSHIDA = {1: (1.0,), 3: (0.828981543588751, -0.657963087177502, 0.828981543588751),
-                  5: (0.2967324292201065, 0.2967324292201065, -0.186929716880426, 0.2967324292201065,
-                      0.2967324292201065)}
-
 
 def _kick(state: MDState, dt):
     return state._replace(momenta=jnp.where(state.system.mask[:, None],
@@ -96,12 +91,6 @@ class Langevin:
         return state.evaluation.energy + kinetic_energy(state.momenta, state.masses, state.system.mask)
 
 
-class Chain(NamedTuple):
-    positions: jax.Array  # (M,) dimensionless thermostat coordinates
-    velocities: jax.Array  # (M,) 1 / ASE time
-    masses: jax.Array  # (M,) eV ASE-time^2
-
-
 @dataclass(frozen=True)
 class NoseHoover:
     """Nose-Hoover chain NVT: chain length, relaxation time tau (fs), Suzuki-Yoshida order (1, 3, 5)."""
@@ -112,45 +101,17 @@ class NoseHoover:
     sy_order: int = 3
     substeps: int = 1
 
-    def _masses(self, mask, temperature_K):
-        kt = units.KB_EV_K * temperature_K
-        tau = self.tau_fs * units.FS
-        q = jnp.full((self.chain_length,), kt * tau**2)
-        return q.at[0].set(degrees_of_freedom(mask) * kt * tau**2)
-
     def init(self, system, masses, key, temperature_K, force, aux):
-        zeros = jnp.zeros(self.chain_length)
-        chain = Chain(zeros, zeros, self._masses(system.mask, temperature_K))
+        kt = units.KB_EV_K * temperature_K
+        chain = new_chain(self.chain_length, degrees_of_freedom(system.mask), kt, self.tau_fs * units.FS)
         return initial_state(system, masses, key, temperature_K, force, aux, chain)
 
     def _half_chain(self, state: MDState, kt, dt):
-        """exp(iL_NHC dt/2): updates the chain and scales the momenta."""
-        chain = state.thermostat._replace(masses=self._masses(state.system.mask, kt / units.KB_EV_K))
-        q, v, x = chain.masses, chain.velocities, chain.positions
         ndof = degrees_of_freedom(state.system.mask)
         ke2 = 2.0 * kinetic_energy(state.momenta, state.masses, state.system.mask)
-        m = self.chain_length
-        scale = 1.0
-        for w in SUZUKI_YOSHIDA[self.sy_order]:
-            for _ in range(self.substeps):
-                d = w * dt / self.substeps  # this sub-step's length (the whole update spans dt)
-                g_last = (q[m - 2] * v[m - 2] ** 2 - kt) / q[m - 1] if m > 1 else (ke2 - ndof * kt) / q[0]
-                v = v.at[m - 1].add(0.25 * d * g_last)
-                for k in range(m - 2, -1, -1):
-                    a = jnp.exp(-0.125 * d * v[k + 1])
-                    g = (ke2 - ndof * kt) / q[0] if k == 0 else (q[k - 1] * v[k - 1] ** 2 - kt) / q[k]
-                    v = v.at[k].set((v[k] * a + 0.25 * d * g) * a)
-                s = jnp.exp(-0.5 * d * v[0])
-                scale = scale * s
-                ke2 = ke2 * s**2
-                x = x + 0.5 * d * v
-                for k in range(m - 1):
-                    a = jnp.exp(-0.125 * d * v[k + 1])
-                    g = (ke2 - ndof * kt) / q[0] if k == 0 else (q[k - 1] * v[k - 1] ** 2 - kt) / q[k]
-                    v = v.at[k].set((v[k] * a + 0.25 * d * g) * a)
-                g_last = (q[m - 2] * v[m - 2] ** 2 - kt) / q[m - 1] if m > 1 else (ke2 - ndof * kt) / q[0]
-                v = v.at[m - 1].add(0.25 * d * g_last)
-        return state._replace(momenta=state.momenta * scale, thermostat=Chain(x, v, q))
+        chain, scale = half_chain_step(state.thermostat, ke2, ndof, kt, self.tau_fs * units.FS, dt, self.sy_order,
+                                       self.substeps)
+        return state._replace(momenta=state.momenta * scale, thermostat=chain)
 
     def step(self, state: MDState, control: Control, force, aux):
         dt = self.timestep_fs * units.FS
@@ -163,9 +124,6 @@ class NoseHoover:
 
     def conserved(self, state: MDState, control: Control):
         """Extended energy (eV), conserved at constant target temperature."""
-        chain = state.thermostat
         kt = units.KB_EV_K * control.temperature_K
-        ndof = degrees_of_freedom(state.system.mask)
         return (state.evaluation.energy + kinetic_energy(state.momenta, state.masses, state.system.mask)
-                + jnp.sum(0.5 * chain.masses * chain.velocities**2) + ndof * kt * chain.positions[0]
-                + kt * jnp.sum(chain.positions[1:]))
+                + chain_energy(state.thermostat, degrees_of_freedom(state.system.mask), kt))
