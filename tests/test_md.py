@@ -137,13 +137,14 @@ def test_broken_molecule_and_blow_up_stop_the_run(tmp_path, box_2_pairs):
     zero = Evaluation(jnp.zeros(()), jnp.zeros((60, 3)), jnp.zeros((3, 3)), jnp.zeros(()))
     state, _ = initial_state(system, jnp.asarray(box_2_pairs.get_masses()), jax.random.PRNGKey(0), 300.0,
                              lambda s, a: (zero, a), None)
-    assert int(first_failure(checks, state)) == 0
+    control = Control(jnp.asarray(300.0), jnp.asarray(1.0))
+    assert int(first_failure(checks, state, control)) == 0
     stretched = state._replace(system=system._replace(positions=system.positions.at[checks.bonds[0][0]].add(2.0)))
-    assert int(first_failure(checks, stretched)) == 4
+    assert int(first_failure(checks, stretched, control)) == 4
     hot = state._replace(momenta=state.momenta * 3.0)  # 2700 K
-    assert int(first_failure(checks, hot)) == 3
+    assert int(first_failure(checks, hot, control)) == 3
     nan = state._replace(evaluation=zero._replace(energy=jnp.asarray(np.nan)))
-    assert int(first_failure(checks, nan)) == 2
+    assert int(first_failure(checks, nan, control)) == 2
 
 
 def test_trajectory_opens_with_h5py_and_mdanalysis(tmp_path):
@@ -185,3 +186,41 @@ def test_mtk_npt_holds_the_target_pressure_and_conserves_its_energy(tmp_path):
     assert volume.std() > 0.002 * volume.mean()  # the box does breathe
     assert (conserved.max() - conserved.min()) / len(atoms) < 1e-4  # eV/atom over 80 ps
     assert summary["stop_reason"] is None and summary["steps_done"] == 8000
+
+
+def _fcc_energy_per_atom(a):
+    from ilflow.md.force_field import allocate_lists, build_lists
+
+    atoms = FaceCenteredCubic("Ar", size=(3, 3, 3), latticeconstant=a)
+    force_field = lennard_jones()
+    system = make_system(atoms, (18,))
+    lists = build_lists(allocate_lists(force_field, system), system)
+    return float(force_field.evaluate(system, lists.lists).energy) / len(atoms)
+
+
+@pytest.mark.parametrize("relax_cell", [False, True])
+def test_fire_relaxes_to_the_lattice_minimum(tmp_path, relax_cell):
+    """Rattled FCC argon: positions-only FIRE returns to the perfect lattice energy; with the cell it reaches
+    the lattice constant of the minimum of E(a), found here by a parabola through a fine scan."""
+    from ilflow.md.fire import FIRE
+
+    start = FaceCenteredCubic("Ar", size=(3, 3, 3), latticeconstant=5.6)
+    start.rattle(0.1, seed=1)
+    checks = Checks(converged_fmax_eV_A=1e-4, converged_pressure_bar=1.0 if relax_cell else None)
+    settings = RunSettings(steps=3000, frame_every=10, frames_per_chunk=20, schedule=Schedule(0.0, 0.0), checks=checks)
+    summary = run_md(lennard_jones(), start, FIRE(relax_cell=relax_cell), settings, tmp_path)
+    assert summary["stop_reason"] == "converged"
+    import h5py
+
+    with h5py.File(tmp_path / "trajectory.h5md") as f:
+        energy = f["observables/potential_energy/value"][-1] / len(start)
+        a = f["particles/trajectory/box/edges/value"][-1][0, 0] / 3
+    if not relax_cell:
+        assert energy == pytest.approx(_fcc_energy_per_atom(5.6), abs=1e-7)
+        return
+    grid = np.linspace(5.20, 5.34, 15)
+    scan = np.array([_fcc_energy_per_atom(x) for x in grid])
+    k = int(np.argmin(scan))
+    c2, c1, _ = np.polyfit(grid[k - 2:k + 3], scan[k - 2:k + 3], 2)
+    assert a == pytest.approx(-c1 / (2 * c2), abs=2e-3)
+    assert energy == pytest.approx(scan.min(), abs=1e-5)

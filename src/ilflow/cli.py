@@ -258,7 +258,8 @@ def md(
     structure: Annotated[Path, typer.Option(help="Starting structure (extxyz, periodic).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (trajectory.h5md, summary.json); "
                                       "running again continues it.")] = Path("md"),
-    ensemble: Annotated[str, typer.Option(help="nve, nvt (Nose-Hoover chain), langevin or npt (MTK, isotropic).")] = "nvt",
+    ensemble: Annotated[str, typer.Option(help="nve, nvt (Nose-Hoover chain), langevin, npt (MTK, isotropic) or "
+                                          "relax (FIRE).")] = "nvt",
     temperature_K: Annotated[float, typer.Option(help="Target (and starting) temperature, K.")] = 300.0,
     timestep_fs: Annotated[float, typer.Option(help="Time step, fs.")] = 0.5,
     steps: Annotated[int, typer.Option(help="Number of steps (a multiple of --frame-every).")] = 1000,
@@ -268,6 +269,8 @@ def md(
     friction_per_ps: Annotated[float, typer.Option(help="Langevin friction, 1/ps.")] = 1.0,
     pressure_bar: Annotated[float, typer.Option(help="NPT target pressure, bar.")] = 1.0,
     tau_barostat_fs: Annotated[float, typer.Option(help="NPT barostat relaxation time, fs.")] = 1000.0,
+    relax_cell: Annotated[bool, typer.Option(help="relax: also the volume, toward --pressure-bar.")] = False,
+    fmax_eV_A: Annotated[float, typer.Option(help="relax: stop when every force component is below this, eV/Å.")] = 0.01,
     max_uncertainty_eV_A: Annotated[float, typer.Option(help="Stop when the ensemble force uncertainty (eqn 8) "
                                                         "exceeds this, eV/Å; 0 switches the check off.")] = 0.5,
     dispersion: Annotated[Optional[str], typer.Option(help="Add D3(BJ) with this functional's parameters "
@@ -278,11 +281,12 @@ def md(
     """Molecular dynamics with a trained model (optionally + D3), checkpointed; stops at the first frame whose
     force uncertainty exceeds the threshold, a blow-up or a broken molecule."""
     from ilflow.io import read_frames
-    from ilflow.md import NVE, Checks, Langevin, MTKNPT, NoseHoover, RunSettings, Schedule, from_model, run_md
+    from ilflow.md import FIRE, NVE, Checks, Langevin, MTKNPT, NoseHoover, RunSettings, Schedule, from_model, run_md
 
     integrators = {"nve": lambda: NVE(timestep_fs), "nvt": lambda: NoseHoover(timestep_fs, tau_fs),
                    "langevin": lambda: Langevin(timestep_fs, friction_per_ps),
-                   "npt": lambda: MTKNPT(timestep_fs, tau_fs, tau_barostat_fs)}
+                   "npt": lambda: MTKNPT(timestep_fs, tau_fs, tau_barostat_fs),
+                   "relax": lambda: FIRE(relax_cell=relax_cell)}
     if ensemble not in integrators:
         raise ConfigError(f"--ensemble {ensemble!r}: choose one of {', '.join(integrators)}")
     if timestep_fs <= 0 or temperature_K < 0:
@@ -290,8 +294,11 @@ def md(
     atoms = read_frames(structure, -1)[0]
     force_field = from_model(model, {"functional": dispersion, "cutoff_A": d3_cutoff_A, "cn_cutoff_A": d3_cutoff_A}
                              if dispersion else None)
+    relaxing = ensemble == "relax"
     checks = Checks.with_topology(atoms, max_uncertainty_eV_A=max_uncertainty_eV_A or None,
-                                  max_temperature_K=max(5.0 * temperature_K, 2000.0))
+                                  max_temperature_K=None if relaxing else max(5.0 * temperature_K, 2000.0),
+                                  converged_fmax_eV_A=fmax_eV_A if relaxing else None,
+                                  converged_pressure_bar=100.0 if relaxing and relax_cell else None)
     settings = RunSettings(steps=steps, frame_every=frame_every, seed=seed, schedule=Schedule(temperature_K, pressure_bar),
                            checks=checks, velocities=velocities)
     console.print(f"{force_field.name}, {len(atoms)} atoms, {ensemble} at {temperature_K} K, {steps} x {timestep_fs} fs")

@@ -3,10 +3,11 @@
 from ilflow.md.checks import Checks
 from ilflow.md.force_field import Evaluation, ForceField, from_model, lennard_jones
 from ilflow.md.integrators import NVE, Langevin, NoseHoover
+from ilflow.md.fire import FIRE
 from ilflow.md.npt import MTKNPT
 from ilflow.md.modifiers import Schedule, TemperatureRamp
 from ilflow.md.runner import RunSettings, run_md
 from ilflow.md.state import Control, MDState
 
-__all__ = ["MTKNPT", "NVE", "Checks", "Control", "Evaluation", "ForceField", "Langevin", "MDState", "NoseHoover",
+__all__ = ["FIRE", "MTKNPT", "NVE", "Checks", "Control", "Evaluation", "ForceField", "Langevin", "MDState", "NoseHoover",
            "RunSettings", "Schedule", "TemperatureRamp", "from_model", "lennard_jones", "run_md"]

@@ -65,7 +65,7 @@ def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunS
 
         def advance(_):
             new, new_lists = integrator.step(state, settings.schedule(state.step), force, lists)
-            failed = first_failure(settings.checks, new)
+            failed = first_failure(settings.checks, new, settings.schedule(new.step))
             return new, new_lists, failed, jnp.where(failed > 0, new.step, at)
 
         return jax.lax.cond(code > 0, lambda _: carry, advance, None), None
