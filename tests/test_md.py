@@ -224,3 +224,45 @@ def test_fire_relaxes_to_the_lattice_minimum(tmp_path, relax_cell):
     c2, c1, _ = np.polyfit(grid[k - 2:k + 3], scan[k - 2:k + 3], 2)
     assert a == pytest.approx(-c1 / (2 * c2), abs=2e-3)
     assert energy == pytest.approx(scan.min(), abs=1e-5)
+
+
+def test_box_ramp_follows_eqn_9_and_keeps_molecules_rigid(tmp_path, box_2_pairs):
+    """L(s) = L0 + min(p n / n_ramp, 1)(L1 - L0) + A sin(2 pi n p) at every frame (the study's box ramp with
+    3 oscillations, done after half of one), computed here with NumPy; bond lengths unchanged by the scaling."""
+    import h5py
+
+    from ilflow.md.modifiers import EdgeRamp, scale_molecules_rigidly
+    from ilflow.md.integrators import initial_state
+    from ilflow.system.topology import find_molecules, unwrap_molecules
+
+    atoms = argon()
+    l0 = atoms.get_volume() ** (1 / 3)
+    ramp = EdgeRamp(l0, l0 * 1.1, amplitude_A=0.3, oscillations=3, ramp_oscillations=0.5, steps=600)
+    settings = RunSettings(steps=600, frame_every=20, frames_per_chunk=10, schedule=Schedule(40.0, edge_ramp=ramp))
+    run_md(lennard_jones(), atoms, NoseHoover(5.0), settings, tmp_path)
+    with h5py.File(tmp_path / "trajectory.h5md") as f:
+        steps = f["particles/trajectory/box/edges/step"][:]
+        edges = np.abs(np.linalg.det(f["particles/trajectory/box/edges/value"][:])) ** (1 / 3)
+    p = steps / 600
+    expected = l0 + np.minimum(p * 3 / 0.5, 1.0) * (0.1 * l0) + 0.3 * np.sin(2 * np.pi * 3 * p)
+    assert np.allclose(edges, expected, rtol=0, atol=1e-10)
+
+    ids = find_molecules(box_2_pairs)
+    whole = box_2_pairs.copy()
+    whole.positions = unwrap_molecules(box_2_pairs, ids)
+    system = make_system(whole, (1, 5, 6, 7, 9))
+    zero = Evaluation(jnp.zeros(()), jnp.zeros((60, 3)), jnp.zeros((3, 3)), jnp.zeros(()))
+    state, _ = initial_state(system, jnp.asarray(whole.get_masses()), jax.random.PRNGKey(0), 0.0,
+                             lambda s, a: (zero, a), None)
+    edge = whole.get_volume() ** (1 / 3) * 1.2
+    scaled = scale_molecules_rigidly(state, edge, jnp.asarray(ids), int(ids.max()) + 1)
+    before, after = np.asarray(system.positions), np.asarray(scaled.system.positions)
+    for mol in np.unique(ids):
+        members = np.flatnonzero(ids == mol)
+        d0 = np.linalg.norm(before[members][:, None] - before[members][None], axis=-1)
+        d1 = np.linalg.norm(after[members][:, None] - after[members][None], axis=-1)
+        assert np.allclose(d0, d1, atol=1e-12)
+        com0 = np.average(before[members], axis=0, weights=whole.get_masses()[members])
+        com1 = np.average(after[members], axis=0, weights=whole.get_masses()[members])
+        assert np.allclose(com1, com0 * 1.2, atol=1e-10)
+    assert abs(np.linalg.det(np.asarray(scaled.system.cell)) ** (1 / 3) - edge) < 1e-10

@@ -22,7 +22,7 @@ from ilflow.errors import IlflowError
 from ilflow.md.checks import STOP_REASONS, Checks, first_failure
 from ilflow.md.force_field import ForceField, allocate_lists, build_lists, update_lists
 from ilflow.md.h5md import H5MDWriter
-from ilflow.md.modifiers import Schedule
+from ilflow.md.modifiers import Schedule, scale_molecules_rigidly
 from ilflow.md.state import kinetic_energy, pressure_bar, temperature_K
 from ilflow.potentials.neighbors import NeighborSpec
 from ilflow.potentials.system import make_system
@@ -55,7 +55,10 @@ def _frame(state, integrator, schedule):
             "density": mass * units.AMU_IN_G / (volume * units.ANGSTROM3_IN_CM3)}
 
 
-def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunSettings, n_frames: int):
+def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunSettings, n_frames: int,
+                molecules=None):
+    edge_ramp = settings.schedule.edge_ramp
+
     def force(system, lists):
         lists = update_lists(specs, lists, system, force_field.skin_A)
         return force_field.evaluate(system, lists.lists), lists
@@ -64,7 +67,10 @@ def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunS
         state, lists, code, at = carry
 
         def advance(_):
-            new, new_lists = integrator.step(state, settings.schedule(state.step), force, lists)
+            now = state
+            if edge_ramp is not None:  # the box of this step, then the integrator (forces follow in its step)
+                now = scale_molecules_rigidly(state, edge_ramp(state.step + 1), *molecules)
+            new, new_lists = integrator.step(now, settings.schedule(state.step), force, lists)
             failed = first_failure(settings.checks, new, settings.schedule(new.step))
             return new, new_lists, failed, jnp.where(failed > 0, new.step, at)
 
@@ -108,6 +114,17 @@ def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, ou
         system = make_system(atoms, elements)
     except ValueError as exc:
         raise IlflowError(f"structure: {exc}; use a model trained on these elements") from None
+    molecules = None
+    if settings.schedule.edge_ramp is not None:
+        if getattr(integrator, "tau_barostat_fs", None) is not None:
+            raise IlflowError("a box-edge ramp sets the volume; use it with nve, nvt or langevin, not npt")
+        from ilflow.system.topology import find_molecules, unwrap_molecules
+
+        ids = find_molecules(atoms)
+        atoms = atoms.copy()
+        atoms.positions = unwrap_molecules(atoms, ids)  # whole molecules; MD never wraps them again
+        system = system._replace(positions=jnp.asarray(atoms.positions))
+        molecules = (jnp.asarray(ids), int(ids.max()) + 1)
     out.mkdir(parents=True, exist_ok=True)
     masses = jnp.asarray(atoms.get_masses())
     settings_id = _settings_id(force_field, integrator, settings)
@@ -152,7 +169,7 @@ def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, ou
             n_frames = min(settings.frames_per_chunk, (settings.steps - int(carry[0].step)) // settings.frame_every)
             key = (tuple(specs.items()), n_frames)
             if key not in chunks:
-                chunks[key] = _make_chunk(force_field, specs, integrator, settings, n_frames)[0]
+                chunks[key] = _make_chunk(force_field, specs, integrator, settings, n_frames, molecules)[0]
             t0 = time.perf_counter()
             new_carry, frames = chunks[key](carry)
             jax.block_until_ready(new_carry)
