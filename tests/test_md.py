@@ -169,18 +169,25 @@ def test_trajectory_opens_with_h5py_and_mdanalysis(tmp_path):
     assert summary["steps_done"] == 100 and summary["stop_reason"] is None and summary["ns_per_day"] > 0
 
 
-def test_mtk_npt_holds_the_target_pressure_and_conserves_its_energy(tmp_path):
+@pytest.mark.parametrize("coupling", ["isotropic", "orthorhombic"])
+def test_mtk_npt_holds_the_target_pressure_and_conserves_its_energy(tmp_path, coupling):
     import h5py
 
     from ilflow.md.npt import MTKNPT
 
     atoms = argon(size=3, seed=3)
     settings = RunSettings(steps=8000, frame_every=10, frames_per_chunk=200, schedule=Schedule(60.0, 500.0))
-    summary = run_md(lennard_jones(), atoms, MTKNPT(10.0, tau_fs=200.0, tau_barostat_fs=1000.0), settings, tmp_path)
+    integrator = MTKNPT(10.0, tau_fs=200.0, tau_barostat_fs=1000.0, coupling=coupling)
+    summary = run_md(lennard_jones(), atoms, integrator, settings, tmp_path)
     with h5py.File(tmp_path / "trajectory.h5md") as f:
         pressure = f["observables/pressure/value"][100:]
         conserved = f["observables/conserved_energy/value"][:]
-        volume = np.abs(np.linalg.det(f["particles/trajectory/box/edges/value"][:]))
+        cells = f["particles/trajectory/box/edges/value"][:]
+        volume = np.abs(np.linalg.det(cells))
+    edges = np.diagonal(cells, axis1=1, axis2=2)
+    assert np.allclose(cells - np.einsum("fk,kl->fkl", edges, np.eye(3)), 0.0)  # stays orthorhombic
+    spread = np.std(edges[:, 0] / edges[:, 1])
+    assert spread > 1e-3 if coupling == "orthorhombic" else spread < 1e-12  # edges independent, or locked
     blocks = pressure[: len(pressure) // 10 * 10].reshape(10, -1).mean(axis=1)
     assert abs(pressure.mean() - 500.0) < 4.0 * blocks.std() / np.sqrt(10)  # the target on average
     assert volume.std() > 0.002 * volume.mean()  # the box does breathe

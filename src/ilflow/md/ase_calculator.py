@@ -1,0 +1,48 @@
+"""Any `ForceField` as an ASE calculator (for ASE's integrators and optimisers, and the benchmarks that drive
+our potentials through ASE as the study did). The lists are kept between calls and rebuilt like in our MD."""
+
+import jax
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+
+from ilflow.md.force_field import ForceField, allocate_lists, build_lists, update_lists
+from ilflow.potentials.forces import voigt
+from ilflow.potentials.system import make_system
+
+
+class ForceFieldCalculator(Calculator):
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, force_field: ForceField, **kwargs):
+        super().__init__(**kwargs)
+        self.force_field = force_field
+        self.specs = None
+        self.lists = None
+        self._evaluate = None
+
+    def _compile(self):
+        specs, ff = self.specs, self.force_field
+
+        @jax.jit
+        def evaluate(system, lists):
+            lists = update_lists(specs, lists, system, ff.skin_A)
+            return ff.evaluate(system, lists.lists), lists
+
+        self._evaluate = evaluate
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        elements = self.force_field.elements or tuple(sorted({int(z) for z in self.atoms.numbers}))
+        system = make_system(self.atoms, elements)
+        if self.lists is None or "numbers" in system_changes:
+            self.specs = allocate_lists(self.force_field, system)
+            self.lists = build_lists(self.specs, system)
+            self._compile()
+        out, lists = self._evaluate(system, self.lists)
+        if bool(lists.overflow):
+            self.specs = allocate_lists(self.force_field, system, margin=1.6)
+            self._compile()
+            out, lists = self._evaluate(system, build_lists(self.specs, system))
+        self.lists = lists._replace(overflow=jax.numpy.asarray(False))
+        self.results = {"energy": float(out.energy), "free_energy": float(out.energy),
+                        "forces": np.asarray(out.forces), "stress": np.asarray(voigt(out.stress))}
