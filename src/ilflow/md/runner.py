@@ -72,7 +72,8 @@ def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunS
                 now = scale_molecules_rigidly(state, edge_ramp(state.step + 1), *molecules)
             new, new_lists = integrator.step(now, settings.schedule(state.step), force, lists)
             failed = first_failure(settings.checks, new, settings.schedule(new.step))
-            return new, new_lists, failed, jnp.where(failed > 0, new.step, at)
+            return (new, new_lists, jnp.asarray(failed, jnp.int32),
+                    jnp.asarray(jnp.where(failed > 0, new.step, at), jnp.int32))
 
         return jax.lax.cond(code > 0, lambda _: carry, advance, None), None
 
@@ -137,7 +138,9 @@ def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, ou
         force = _make_chunk(force_field, specs, integrator, settings, 1)[1]
         state, lists = integrator.init(system, masses, jax.random.PRNGKey(settings.seed),
                                        start_K, force, lists)
-        return state, lists, jnp.asarray(0), jnp.asarray(-1)
+        carry = (state, lists, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
+        # strong dtypes everywhere, as the chunk returns them: otherwise the second chunk compiles again
+        return jax.tree_util.tree_map(lambda x: jnp.array(x, dtype=jnp.asarray(x).dtype), carry)
 
     if checkpoint.exists():
         data = np.load(checkpoint)
