@@ -73,13 +73,18 @@ def _needs_rebuild(specs, state: NeighborState, system: System, skin_A: float) -
     return 2.0 * jnp.sqrt(jnp.max(moved)) + radius * strain > skin_A
 
 
-def update_lists(specs, state: NeighborState, system: System, skin_A: float) -> NeighborState:
-    """The lists, rebuilt if needed for `system` (jit-friendly); the overflow flag accumulates."""
+def update_lists(specs, state: NeighborState, system: System, skin_A: float, axis_name=None) -> NeighborState:
+    """The lists, rebuilt if needed for `system` (jit-friendly); the overflow flag accumulates.
+    Under vmap over replicas (`axis_name`), all replicas rebuild together when one needs it, so that the
+    rebuild stays a branch taken only then (a per-replica predicate would turn it into a select: every step)."""
     def rebuild(_):
         new = build_lists(specs, system, state.builds)
         return new._replace(overflow=new.overflow | state.overflow)
 
-    return jax.lax.cond(_needs_rebuild(specs, state, system, skin_A), rebuild, lambda _: state, None)
+    need = _needs_rebuild(specs, state, system, skin_A)
+    if axis_name is not None:
+        need = jax.lax.psum(need.astype(jnp.int32), axis_name) > 0
+    return jax.lax.cond(need, rebuild, lambda _: state, None)
 
 
 def lennard_jones(config=None, skin_A: float = 1.0) -> ForceField:

@@ -23,6 +23,7 @@ from ilflow.md.checks import STOP_REASONS, Checks, first_failure
 from ilflow.md.force_field import ForceField, allocate_lists, build_lists, update_lists
 from ilflow.md.h5md import H5MDWriter
 from ilflow.md.modifiers import Schedule, scale_molecules_rigidly
+from ilflow.md.state import Control
 from ilflow.md.state import kinetic_energy, pressure_bar, temperature_K
 from ilflow.potentials.neighbors import NeighborSpec
 from ilflow.potentials.system import make_system
@@ -40,9 +41,8 @@ class RunSettings:
     velocities: bool = False  # also write velocities
 
 
-def _frame(state, integrator, schedule):
+def _frame(state, integrator, control):
     mask = state.system.mask
-    control = schedule(state.step)
     volume = jnp.abs(jnp.linalg.det(state.system.cell))
     mass = jnp.sum(jnp.where(mask, state.masses, 0.0))
     return {"step": state.step, "time_fs": state.step * integrator.timestep_fs, "cell": state.system.cell,
@@ -55,39 +55,54 @@ def _frame(state, integrator, schedule):
             "density": mass * units.AMU_IN_G / (volume * units.ANGSTROM3_IN_CM3)}
 
 
+def _control_at(schedule: Schedule, step, target):
+    """The schedule's control; per-replica constant targets (temperature, pressure) replace constants, not ramps."""
+    control = schedule(step)
+    if target is None:
+        return control
+    return Control(control.temperature_K if schedule.temperature_ramp else target[0],
+                   control.pressure_bar if schedule.pressure_ramp else target[1])
+
+
 def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunSettings, n_frames: int,
-                molecules=None):
+                molecules=None, replicas: bool = False):
+    """chunk(carry, target) -> (carry, frames); with `replicas`, both carry and target have a leading replica axis."""
     edge_ramp = settings.schedule.edge_ramp
+    axis = "replica" if replicas else None
 
     def force(system, lists):
-        lists = update_lists(specs, lists, system, force_field.skin_A)
+        lists = update_lists(specs, lists, system, force_field.skin_A, axis)
         return force_field.evaluate(system, lists.lists), lists
 
-    def one_step(carry, _):
-        state, lists, code, at = carry
+    def one_chunk(carry, target):
+        def one_step(carry, _):
+            state, lists, code, at = carry
 
-        def advance(_):
-            now = state
-            if edge_ramp is not None:  # the box of this step, then the integrator (forces follow in its step)
-                now = scale_molecules_rigidly(state, edge_ramp(state.step + 1), *molecules)
-            new, new_lists = integrator.step(now, settings.schedule(state.step), force, lists)
-            failed = first_failure(settings.checks, new, settings.schedule(new.step))
-            return (new, new_lists, jnp.asarray(failed, jnp.int32),
-                    jnp.asarray(jnp.where(failed > 0, new.step, at), jnp.int32))
+            def advance(_):
+                now = state
+                if edge_ramp is not None:  # the box of this step, then the integrator (forces follow in its step)
+                    now = scale_molecules_rigidly(state, edge_ramp(state.step + 1), *molecules)
+                new, new_lists = integrator.step(now, _control_at(settings.schedule, state.step, target), force, lists)
+                failed = first_failure(settings.checks, new, _control_at(settings.schedule, new.step, target))
+                return (new, new_lists, jnp.asarray(failed, jnp.int32),
+                        jnp.asarray(jnp.where(failed > 0, new.step, at), jnp.int32))
 
-        return jax.lax.cond(code > 0, lambda _: carry, advance, None), None
+            if replicas:  # a stopped replica keeps its state (the step is computed and dropped)
+                new = advance(None)
+                return jax.tree_util.tree_map(lambda old, nw: jnp.where(code > 0, old, nw), carry, new), None
+            return jax.lax.cond(code > 0, lambda _: carry, advance, None), None
 
-    def one_frame(carry, _):
-        carry, _ = jax.lax.scan(one_step, carry, None, length=settings.frame_every)
-        return carry, _frame(carry[0], integrator, settings.schedule)
+        def one_frame(carry, _):
+            carry, _ = jax.lax.scan(one_step, carry, None, length=settings.frame_every)
+            state = carry[0]
+            return carry, _frame(state, integrator, _control_at(settings.schedule, state.step, target))
 
-    @jax.jit
-    def chunk(carry):
         state, lists, code, at = carry
         return jax.lax.scan(one_frame, (state, lists._replace(overflow=jnp.asarray(False)), code, at), None,
                             length=n_frames)
 
-    return chunk, force
+    chunk = jax.vmap(one_chunk, axis_name="replica") if replicas else one_chunk
+    return jax.jit(chunk), force
 
 
 def _settings_id(force_field, integrator, settings: RunSettings) -> str:
@@ -105,7 +120,25 @@ def _save_checkpoint(path: Path, carry, meta: dict) -> None:
 
 def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir, progress: bool = False) -> dict:
     """Run (or continue) MD of `atoms` in `out_dir`; returns the summary (also in summary.json)."""
-    out = Path(out_dir)
+    return _run(force_field, atoms, integrator, settings, Path(out_dir), None, progress)[0]
+
+
+def run_replicas(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir,
+                 temperatures_K=None, seeds=None, pressures_bar=None, progress: bool = False) -> list[dict]:
+    """Independent replicas of `atoms` in one vmapped run: one per seed and/or state point (constant
+    temperature and pressure targets; ramps of the schedule apply to all). Replica k writes to
+    `out_dir/replica-k/`; the checkpoint of all of them is `out_dir/checkpoint.npz`."""
+    sizes = {len(x) for x in (temperatures_K, seeds, pressures_bar) if x is not None}
+    if len(sizes) != 1:
+        raise IlflowError("give temperatures_K, seeds and/or pressures_bar with one value per replica (same lengths)")
+    n = sizes.pop()
+    replicas = [(settings.seed + k if seeds is None else int(seeds[k]),
+                 settings.schedule.temperature_K if temperatures_K is None else float(temperatures_K[k]),
+                 settings.schedule.pressure_bar if pressures_bar is None else float(pressures_bar[k])) for k in range(n)]
+    return _run(force_field, atoms, integrator, settings, Path(out_dir), replicas, progress)
+
+
+def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, replicas, progress: bool) -> list[dict]:
     if settings.steps < 1 or settings.frame_every < 1 or settings.steps % settings.frame_every:
         raise IlflowError(f"steps ({settings.steps}) must be a positive multiple of frame_every ({settings.frame_every})")
     if not atoms.pbc.all():
@@ -126,19 +159,29 @@ def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, ou
         atoms.positions = unwrap_molecules(atoms, ids)  # whole molecules; MD never wraps them again
         system = system._replace(positions=jnp.asarray(atoms.positions))
         molecules = (jnp.asarray(ids), int(ids.max()) + 1)
-    out.mkdir(parents=True, exist_ok=True)
+    batched = replicas is not None
+    runs = [out / f"replica-{k}" for k in range(len(replicas))] if batched else [out]
+    targets = jnp.asarray([[t, p] for _, t, p in replicas]) if batched else None
+    for path in runs:
+        path.mkdir(parents=True, exist_ok=True)
     masses = jnp.asarray(atoms.get_masses())
-    settings_id = _settings_id(force_field, integrator, settings)
+    settings_id = _settings_id(force_field, integrator, settings) + (repr(replicas) if batched else "")
     checkpoint = out / "checkpoint.npz"
     margin = 1.3
     start_K = float(settings.schedule(0).temperature_K)
 
     def initial(specs):
-        lists = build_lists(specs, system)
         force = _make_chunk(force_field, specs, integrator, settings, 1)[1]
-        state, lists = integrator.init(system, masses, jax.random.PRNGKey(settings.seed),
-                                       start_K, force, lists)
-        carry = (state, lists, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
+
+        def one(seed, temperature):
+            state, lists = integrator.init(system, masses, jax.random.PRNGKey(seed), temperature, force,
+                                           build_lists(specs, system))
+            return (state, lists, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
+
+        if batched:
+            carry = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[one(seed, t) for seed, t, _ in replicas])
+        else:
+            carry = one(settings.seed, start_K)
         # strong dtypes everywhere, as the chunk returns them: otherwise the second chunk compiles again
         return jax.tree_util.tree_map(lambda x: jnp.array(x, dtype=jnp.asarray(x).dtype), carry)
 
@@ -150,55 +193,75 @@ def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, ou
                               "same settings, or choose a new output directory")
         specs = {k: NeighborSpec(v[0], tuple(v[1]), tuple(v[2]), *v[3:]) for k, v in meta["specs"].items()}
         margin = meta["margin"]
-        template = jax.eval_shape(lambda: initial(specs))
-        treedef = jax.tree_util.tree_structure(template)
+        treedef = jax.tree_util.tree_structure(jax.eval_shape(lambda: initial(specs)))
         carry = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"leaf{k}"]) for k in range(treedef.num_leaves)])
         timings = meta["chunk_seconds"]
     else:
         specs = allocate_lists(force_field, system, margin)
         carry = initial(specs)
-        meta = {"frames": 0}
+        meta = {"frames": [0] * len(runs)}
         timings = []
 
-    writer = H5MDWriter(out / "trajectory.h5md", atoms.numbers, atoms.get_masses(), settings.velocities)
-    writer.truncate(meta["frames"])  # frames written after the last checkpoint are written again
-    if writer.n_frames == 0:
-        first = jax.tree_util.tree_map(lambda x: np.asarray(x)[None], _frame(carry[0], integrator, settings.schedule))
-        writer.append(first)
+    def replica(tree, k):
+        return jax.tree_util.tree_map(lambda x: x[k], tree) if batched else tree
+
+    writers = [H5MDWriter(path / "trajectory.h5md", atoms.numbers, atoms.get_masses(), settings.velocities)
+               for path in runs]
     chunks = {}
-    bar = _progress(progress, settings.steps, int(carry[0].step))
+    step_now = lambda c: int(np.max(np.asarray(c[0].step)))  # noqa: E731  (replicas step together)
+    running = lambda c: bool(np.any(np.asarray(c[2]) == 0))  # noqa: E731
+    bar = _progress(progress, settings.steps, step_now(carry))
     try:
-        while int(carry[0].step) < settings.steps and int(carry[2]) == 0:
-            n_frames = min(settings.frames_per_chunk, (settings.steps - int(carry[0].step)) // settings.frame_every)
+        for k, writer in enumerate(writers):
+            writer.truncate(meta["frames"][k])  # frames written after the last checkpoint are written again
+            if writer.n_frames == 0:
+                target = None if not batched else targets[k]
+                state = replica(carry, k)[0]
+                first = _frame(state, integrator, _control_at(settings.schedule, state.step, target))
+                writer.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[None], first))
+        while step_now(carry) < settings.steps and running(carry):
+            n_frames = min(settings.frames_per_chunk, (settings.steps - step_now(carry)) // settings.frame_every)
             key = (tuple(specs.items()), n_frames)
             if key not in chunks:
-                chunks[key] = _make_chunk(force_field, specs, integrator, settings, n_frames, molecules)[0]
+                chunks[key] = _make_chunk(force_field, specs, integrator, settings, n_frames, molecules, batched)[0]
             t0 = time.perf_counter()
-            new_carry, frames = chunks[key](carry)
+            new_carry, frames = chunks[key](carry, targets)
             jax.block_until_ready(new_carry)
-            if bool(new_carry[1].overflow):  # a list was too small somewhere in the chunk: bigger lists, redo it
+            if bool(np.any(np.asarray(new_carry[1].overflow))):  # a list was too small: bigger lists, redo the chunk
                 margin *= 1.25
-                specs = allocate_lists(force_field, carry[0].system, margin)
-                carry = (carry[0], build_lists(specs, carry[0].system, carry[1].builds), carry[2], carry[3])
+                specs = allocate_lists(force_field, replica(carry, 0)[0].system, margin)
+                rebuilt = jax.vmap(lambda s: build_lists(specs, s))(carry[0].system) if batched else \
+                    build_lists(specs, carry[0].system)
+                carry = (carry[0], rebuilt._replace(builds=carry[1].builds + 1), carry[2], carry[3])
                 continue
             timings.append([n_frames * settings.frame_every, time.perf_counter() - t0])
             frames = jax.tree_util.tree_map(np.asarray, frames)
-            steps = frames["step"]
-            keep = np.concatenate([[True], steps[1:] > steps[:-1]])  # after a stop the state is frozen
-            writer.append({k: v[keep] for k, v in frames.items()})
+            for k, writer in enumerate(writers):
+                mine = replica(frames, k)
+                steps = mine["step"]
+                keep = np.concatenate([[True], steps[1:] > steps[:-1]])  # after a stop the state is frozen
+                if int(replica(carry, k)[2]) == 0:  # nothing new from a replica that had stopped before
+                    writer.append({name: v[keep] for name, v in mine.items()})
             carry = new_carry
-            meta = {"settings_id": settings_id, "n_atoms": len(atoms), "frames": writer.n_frames, "margin": margin,
-                    "specs": {k: list(v) for k, v in specs.items()}, "chunk_seconds": timings}
+            meta = {"settings_id": settings_id, "n_atoms": len(atoms), "frames": [w.n_frames for w in writers],
+                    "margin": margin, "specs": {k: list(v) for k, v in specs.items()}, "chunk_seconds": timings}
             _save_checkpoint(checkpoint, carry, meta)
             if bar:
-                bar[0].update(bar[1], completed=int(carry[0].step), ns_day=_ns_per_day(timings, integrator))
+                bar[0].update(bar[1], completed=step_now(carry), ns_day=_ns_per_day(timings, integrator))
     finally:
-        writer.close()
+        for writer in writers:
+            writer.close()
         if bar:
             bar[0].stop()
-    summary = _summary(out / "trajectory.h5md", carry, timings, integrator, len(atoms), settings)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    return summary
+    summaries = []
+    for k, path in enumerate(runs):
+        summary = _summary(path / "trajectory.h5md", replica(carry, k), timings, integrator, len(atoms), settings)
+        if batched:
+            summary.update(replica=k, seed=replicas[k][0], target_temperature_K=replicas[k][1],
+                           target_pressure_bar=replicas[k][2], replicas=len(runs))
+        atomic_write_text(path / "summary.json", json.dumps(summary, indent=2) + "\n")
+        summaries.append(summary)
+    return summaries
 
 
 def _ns_per_day(timings, integrator) -> float:
