@@ -3,6 +3,7 @@
   apax_side.py train TRAIN.extxyz VAL.extxyz OUT_DIR EPOCHS HIDDEN   (HIDDEN like 512,512)
   apax_side.py infer MODEL_DIR STRUCTURES.extxyz REPEATS
   apax_side.py memory MODEL_DIR STRUCTURE.extxyz
+  apax_side.py md MODEL_DIR STRUCTURE.extxyz STEPS     (Apax's JAX-MD driver, NVT; seconds per step)
 """
 
 import json
@@ -95,5 +96,29 @@ def memory(model_dir, structure):
     print(json.dumps({"atoms": len(atoms), "peak_rss_MB": hwm / 1024}))
 
 
+def md(model_dir, structure, steps):
+    """Seconds per step of Apax's MD (NVT Nose-Hoover chain, 0.5 fs): the difference of a long and a short run,
+    so that compilation and set-up cancel."""
+    import tempfile
+
+    import yaml
+    from apax.md.simulate import run_md
+
+    model_config = yaml.safe_load((Path(model_dir) / "config.yaml").read_text())
+    steps = int(steps)
+    wall = {}
+    for n in (steps, 2 * steps):
+        sim_dir = tempfile.mkdtemp(prefix="apax-md-")
+        md_config = {"seed": 1, "ensemble": {"name": "nvt", "dt": 0.5,
+                                             "temperature_schedule": {"name": "constant", "T0": 300.0}},
+                     "duration": n * 0.5, "n_inner": steps, "sampling_rate": steps, "buffer_size": 10,
+                     "initial_structure": str(Path(structure).resolve()), "sim_dir": sim_dir, "restart": False,
+                     "checkpoint_interval": 10 * n, "disable_pbar": True}
+        t0 = time.perf_counter()
+        run_md(model_config, md_config)
+        wall[n] = time.perf_counter() - t0
+    print(json.dumps({"s_per_step": (wall[2 * steps] - wall[steps]) / steps, "wall_s": wall}))
+
+
 if __name__ == "__main__":
-    {"train": train, "infer": infer, "memory": memory}[sys.argv[1]](*sys.argv[2:])
+    {"train": train, "infer": infer, "memory": memory, "md": md}[sys.argv[1]](*sys.argv[2:])
