@@ -5,7 +5,7 @@ machine, equal model size (2-member ensemble, 2 x 512 readout), NVT Nose-Hoover 
   .venv/bin/python benchmarks/md_vs_apax.py [--pairs 8 16 32] [--steps 50]
 
 Apax is trained for one epoch on benchmarks/data/bmim_xtb.db (its speed does not depend on the weights);
-seconds per step from the difference of a 2S- and an S-step run (compilation cancels). ilflow: steady chunks.
+seconds per step from the difference of a 3S- and an S-step run in Apax's log (compilation cancels). ilflow: steady chunks.
 Writes benchmarks/results/md_vs_apax.json.
 """
 
