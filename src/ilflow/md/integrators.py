@@ -42,14 +42,21 @@ def initial_state(system, masses, key, temperature_K: float, force, aux, thermos
     return MDState(system, momenta, masses, evaluation, thermostat, key, jnp.asarray(0)), aux
 
 
-@dataclass(frozen=True)
-class NVE:
-    """Velocity Verlet."""
-
-    timestep_fs: float
+class _NoExtendedVariables:
+    """init and conserved energy (potential + kinetic) of integrators without thermostat variables."""
 
     def init(self, system, masses, key, temperature_K, force, aux):
         return initial_state(system, masses, key, temperature_K, force, aux)
+
+    def conserved(self, state: MDState, control: Control):
+        return state.evaluation.energy + kinetic_energy(state.momenta, state.masses, state.system.mask)
+
+
+@dataclass(frozen=True)
+class NVE(_NoExtendedVariables):
+    """Velocity Verlet."""
+
+    timestep_fs: float
 
     def step(self, state: MDState, control: Control, force, aux):
         dt = self.timestep_fs * units.FS
@@ -57,21 +64,15 @@ class NVE:
         state, aux = _evaluate(state, force, aux)
         return _kick(state, 0.5 * dt)._replace(step=state.step + 1), aux
 
-    def conserved(self, state: MDState, control: Control):
-        return state.evaluation.energy + kinetic_energy(state.momenta, state.masses, state.system.mask)
-
 
 @dataclass(frozen=True)
-class Langevin:
+class Langevin(_NoExtendedVariables):
     """BAOAB Langevin dynamics; friction in 1/ps. The noise has no centre-of-mass part (its mass-weighted
     projection), so the total momentum stays zero and 3N - 3 degrees of freedom are thermalised.
     No conserved quantity (reports the total energy)."""
 
     timestep_fs: float
     friction_per_ps: float = 1.0
-
-    def init(self, system, masses, key, temperature_K, force, aux):
-        return initial_state(system, masses, key, temperature_K, force, aux)
 
     def step(self, state: MDState, control: Control, force, aux):
         dt = self.timestep_fs * units.FS
@@ -86,9 +87,6 @@ class Langevin:
         state = _drift(state._replace(momenta=momenta, key=key), 0.5 * dt)
         state, aux = _evaluate(state, force, aux)
         return _kick(state, 0.5 * dt)._replace(step=state.step + 1), aux
-
-    def conserved(self, state: MDState, control: Control):
-        return state.evaluation.energy + kinetic_energy(state.momenta, state.masses, state.system.mask)
 
 
 @dataclass(frozen=True)
