@@ -294,3 +294,19 @@ def test_replicas_run_together_and_each_is_its_own_run(tmp_path):
         assert np.allclose(a["particles/trajectory/position/value"][:], b["particles/trajectory/position/value"][:],
                            atol=1e-8)
     assert summaries[0]["mean_temperature_K"] < 45.0 < 75.0 < summaries[1]["mean_temperature_K"]
+
+
+def test_schedules_follow_eqn_9():
+    """T(s) = T0 + p (T1 - T0) + A sin(2 pi n p) (the study's 230 -> 500 K, A = 150 K, 10 oscillations) and a
+    linear pressure ramp, at every step, against NumPy."""
+    from ilflow.md import PressureRamp, TemperatureRamp
+
+    n = 5000
+    schedule = Schedule(temperature_ramp=TemperatureRamp(230.0, 500.0, 150.0, 10, n),
+                        pressure_ramp=PressureRamp(1.0, 1000.0, n))
+    steps = np.arange(n + 1)
+    controls = jax.vmap(schedule)(jnp.asarray(steps))
+    p = steps / n
+    assert np.allclose(controls.temperature_K, 230.0 + p * 270.0 + 150.0 * np.sin(2 * np.pi * 10 * p), atol=1e-9)
+    assert np.allclose(controls.pressure_bar, 1.0 + p * 999.0, atol=1e-9)
+    assert float(controls.temperature_K[n // 40]) == pytest.approx(230.0 + 270.0 / 40 + 150.0)  # first crest
