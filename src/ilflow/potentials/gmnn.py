@@ -4,7 +4,7 @@ energy(params, config, system, neighbors) -> eV. Descriptor and network run in `
 (float32 by default); per-element scale/shift and the sum over atoms in float64.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
