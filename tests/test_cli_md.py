@@ -59,3 +59,33 @@ def test_md_model_directory_missing(model_and_box, tmp_path):
                      "--out", str(tmp_path / "run"))
     assert result.returncode == 2 and "not a model directory" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_md_modifiers_from_yaml_reach_the_target_density(model_and_box, tmp_path, box_2_pairs):
+    """box_ramp to a density: the last frame's box holds the structure's mass at exactly that density."""
+    import h5py
+    import numpy as np
+
+    from ilflow import units
+
+    (tmp_path / "ramps.yaml").write_text("temperature_ramp: {start_K: 300, end_K: 400, amplitude_K: 20, oscillations: 2}\n"
+                                         "box_ramp: {end_density_g_cm3: 1.05}\n")
+    result = run_cli("md", "--model", str(model_and_box / "model"), "--structure", str(model_and_box / "box.extxyz"),
+                     "--steps", "20", "--frame-every", "10", "--max-uncertainty-eV-A", "0", "--ensemble", "langevin",
+                     "--modifiers", str(tmp_path / "ramps.yaml"), "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    with h5py.File(tmp_path / "run" / "trajectory.h5md") as f:
+        edges = f["particles/trajectory/box/edges/value"][:]
+    volumes = [abs(np.linalg.det(e)) for e in edges]
+    mass = float(np.sum(box_2_pairs.get_masses()))
+    assert volumes[0] == pytest.approx(box_2_pairs.get_volume(), rel=1e-9)
+    assert volumes[-1] == pytest.approx(units.volume_A3_for_density(mass, 1.05), rel=1e-9)
+
+
+def test_md_modifiers_file_with_a_typo(model_and_box, tmp_path):
+    (tmp_path / "ramps.yaml").write_text("temperature_ramp:\n  start_K: 300\n  end: 400\n")
+    result = run_cli("md", "--model", str(model_and_box / "model"), "--structure", str(model_and_box / "box.extxyz"),
+                     "--modifiers", str(tmp_path / "ramps.yaml"), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "ramps.yaml:3: temperature_ramp.end: unknown key" in result.stderr and "end_K" in result.stderr
+    assert not (tmp_path / "run").exists()

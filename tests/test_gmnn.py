@@ -135,3 +135,35 @@ def test_float32_network_is_close_to_float64(params, box_2_pairs):
     assert out32.energy.dtype == jnp.float64
     assert float(out32.energy) == pytest.approx(float(out64.energy), abs=1e-4 * len(box_2_pairs))
     assert np.abs(np.asarray(out32.forces) - np.asarray(out64.forces)).max() < 1e-3
+
+
+def test_moments_equal_the_explicit_tensor_contractions():
+    """Psi_L built from the 20 distinct monomials = the full tensors sum_k R_s u^(x L) contracted as in
+    Zaverkin & Kästner 2020 (written out here with numpy, one contraction per feature block)."""
+    from ilflow.potentials.gmnn import gaussian_moments
+
+    rng = np.random.default_rng(3)
+    s = 3
+    radial = rng.normal(size=(4, 6, s))
+    unit = rng.normal(size=(4, 6, 3))
+    unit /= np.linalg.norm(unit, axis=-1, keepdims=True)
+    ours = np.asarray(gaussian_moments(jnp.asarray(radial), jnp.asarray(unit), s))
+    p0 = radial.sum(1)
+    p1 = np.einsum("nks,nka->nsa", radial, unit)
+    p2 = np.einsum("nks,nka,nkb->nsab", radial, unit, unit)
+    p3 = np.einsum("nks,nka,nkb,nkc->nsabc", radial, unit, unit, unit)
+    pairs = [(a, b) for a in range(s) for b in range(a, s)]
+    triples = [(a, b, c) for a in range(s) for b in range(a, s) for c in range(b, s)]
+    expected = np.concatenate([
+        p0,
+        np.stack([np.einsum("na,na->n", p1[:, a], p1[:, b]) for a, b in pairs], 1),
+        np.stack([np.einsum("nij,nij->n", p2[:, a], p2[:, b]) for a, b in pairs], 1),
+        np.stack([np.einsum("nijk,nijk->n", p3[:, a], p3[:, b]) for a, b in pairs], 1),
+        np.stack([np.einsum("nij,njk,nki->n", p2[:, a], p2[:, b], p2[:, c]) for a, b, c in triples], 1),
+        np.stack([np.einsum("ni,nj,nij->n", p1[:, a], p1[:, b], p2[:, c]) for a, b in pairs for c in range(s)], 1),
+        np.stack([np.einsum("nijk,nijl,nkl->n", p3[:, a], p3[:, b], p2[:, c]) for a, b in pairs for c in range(s)], 1),
+        np.stack([np.einsum("nijk,nij,nk->n", p3[:, a], p2[:, b], p1[:, c])
+                  for a in range(s) for b in range(s) for c in range(s)], 1),
+    ], axis=1)
+    assert ours.shape == expected.shape == (4, GMNNConfig(elements=(1,), n_radial=s).n_features)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)

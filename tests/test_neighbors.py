@@ -88,3 +88,25 @@ def test_supercell_lists_are_consistent():
     system = make_system(big, (6,))
     neighbors, overflow = build(system, allocate(system, 5.5))
     assert not bool(overflow) and _pairs(neighbors, len(big)) == _pairs_ase(big, 5.5)
+
+
+def test_trimmed_list_holds_the_pairs_within_the_cutoff_after_atoms_moved():
+    """A list built at 6.5 Å, atoms then moved by up to 0.2 Å: trimming to 6.0 Å gives ASE's 6.0 Å list of the
+    new positions; a capacity below the largest row is flagged."""
+    from ilflow.potentials.neighbors import trim_neighbors
+
+    cell = np.array([[20.0, 0, 0], [6.0, 18.0, 0], [-3.0, 4.0, 21.0]])
+    atoms = _random_atoms(cell, 500, seed=11)
+    system = make_system(atoms, (6,), n_pad=504)
+    spec = allocate(system, 6.5, trim_cutoff_A=6.0)
+    neighbors, overflow = build(system, spec)
+    assert not bool(overflow) and spec.trim_capacity < spec.capacity
+    moved = atoms.copy()
+    moved.positions += np.random.default_rng(2).uniform(-0.2 / np.sqrt(3), 0.2 / np.sqrt(3), (500, 3))
+    now = make_system(moved, (6,), n_pad=504)
+    trimmed, overflow = jax.jit(trim_neighbors, static_argnums=2)(now, neighbors, spec)
+    assert not bool(overflow) and trimmed.idx.shape == (504, spec.trim_capacity)
+    assert _pairs(trimmed, 504) == _pairs_ase(moved, 6.0)
+    largest = np.bincount(neighbor_list("i", moved, 6.0)).max()
+    _, overflow = trim_neighbors(now, neighbors, spec._replace(trim_capacity=int(largest) - 1))
+    assert bool(overflow)

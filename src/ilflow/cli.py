@@ -277,11 +277,17 @@ def md(
                                                       "(e.g. b97-3c).")] = None,
     d3_cutoff_A: Annotated[float, typer.Option(help="D3 two-body and CN cutoff, Å.")] = 20.0,
     velocities: Annotated[bool, typer.Option(help="Also write velocities.")] = False,
+    modifiers: Annotated[Optional[Path], typer.Option(
+        help="YAML with temperature_ramp {start_K, end_K, amplitude_K, oscillations}, box_ramp {end_edge_A or "
+             "end_density_g_cm3, amplitude_A, oscillations, ramp_oscillations} and/or pressure_ramp {start_bar, "
+             "end_bar}, applied over the whole run (paper eqn 9).")] = None,
 ) -> None:
     """Molecular dynamics with a trained model (optionally + D3), checkpointed; stops at the first frame whose
     force uncertainty exceeds the threshold, a blow-up or a broken molecule."""
     from ilflow.io import read_frames
-    from ilflow.md import FIRE, NVE, Checks, Langevin, MTKNPT, NoseHoover, RunSettings, Schedule, from_model, run_md
+    from ilflow.config.loader import read_yaml
+    from ilflow.config.modifiers import Modifiers
+    from ilflow.md import FIRE, NVE, Checks, Langevin, MTKNPT, NoseHoover, RunSettings, from_model, run_md, schedule_from
 
     integrators = {"nve": lambda: NVE(timestep_fs), "nvt": lambda: NoseHoover(timestep_fs, tau_fs),
                    "langevin": lambda: Langevin(timestep_fs, friction_per_ps),
@@ -291,6 +297,7 @@ def md(
         raise ConfigError(f"--ensemble {ensemble!r}: choose one of {', '.join(integrators)}")
     if timestep_fs <= 0 or temperature_K < 0:
         raise ConfigError("--timestep-fs must be positive and --temperature-K not negative")
+    ramps = read_yaml(modifiers, Modifiers, "modifiers file") if modifiers else None
     atoms = read_frames(structure, -1)[0]
     force_field = from_model(model, {"functional": dispersion, "cutoff_A": d3_cutoff_A, "cn_cutoff_A": d3_cutoff_A}
                              if dispersion else None)
@@ -299,7 +306,8 @@ def md(
                                   max_temperature_K=None if relaxing else max(5.0 * temperature_K, 2000.0),
                                   converged_fmax_eV_A=fmax_eV_A if relaxing else None,
                                   converged_pressure_bar=100.0 if relaxing and relax_cell else None)
-    settings = RunSettings(steps=steps, frame_every=frame_every, seed=seed, schedule=Schedule(temperature_K, pressure_bar),
+    schedule = schedule_from(ramps, atoms, steps, temperature_K, pressure_bar)
+    settings = RunSettings(steps=steps, frame_every=frame_every, seed=seed, schedule=schedule,
                            checks=checks, velocities=velocities)
     console.print(f"{force_field.name}, {len(atoms)} atoms, {ensemble} at {temperature_K} K, {steps} x {timestep_fs} fs")
     summary = run_md(force_field, atoms, integrators[ensemble](), settings, out, progress=True)

@@ -5,7 +5,6 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, model_validator
 
 from ilflow.config.base import (
-    NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
@@ -13,6 +12,7 @@ from ilflow.config.base import (
     Seed,
 )
 from ilflow.config.model import Training
+from ilflow.config.modifiers import BoxRamp, TemperatureRamp
 
 
 class InitialData(Section):
@@ -38,31 +38,6 @@ class InitialData(Section):
             raise ValueError(f"n_train + n_validation + n_test + n_selected = {used} exceeds frames = {self.frames}")
         if self.source == "file" and not self.file:
             raise ValueError("source 'file' needs `file: PATH`")
-        return self
-
-
-class TemperatureRamp(Section):
-    """T(s) = T0 + (s/N)(T1 - T0) + A sin(2 pi n s / N) (paper eqn 9)."""
-
-    start_K: PositiveFloat
-    end_K: PositiveFloat
-    amplitude_K: NonNegativeFloat = 0.0
-    oscillations: NonNegativeFloat = 0.0
-
-
-class BoxRamp(Section):
-    """L(s) = L0 + min(p n / n_ramp, 1)(L1 - L0) + A sin(2 pi n p), p = s/N (paper eqn 9); molecules stay rigid."""
-
-    end_edge_A: PositiveFloat | None = None
-    end_density_g_cm3: PositiveFloat | None = None
-    amplitude_A: NonNegativeFloat = 0.0
-    oscillations: NonNegativeFloat = 0.0
-    ramp_oscillations: PositiveFloat | None = None  # ramp done after this many oscillations; None: over the whole run
-
-    @model_validator(mode="after")
-    def _one_target(self) -> "BoxRamp":
-        if (self.end_edge_A is None) == (self.end_density_g_cm3 is None):
-            raise ValueError("give exactly one of end_edge_A and end_density_g_cm3")
         return self
 
 

@@ -99,14 +99,14 @@ def _hint_for_unknown_key(key: str, known: list[str]) -> str:
     return f"; known keys here: {', '.join(known)}" if known else ""
 
 
-def _format_error(error: dict, lines: dict[KeyPath, int], source: str) -> str:
+def _format_error(error: dict, lines: dict[KeyPath, int], source: str, model: type[BaseModel] = Campaign) -> str:
     loc: KeyPath = tuple(error["loc"])
     path = ".".join(str(p) for p in loc) or "(top level)"
     line = _line_of(loc, lines)
     where = f"{source}:{line}" if line else source
     message = error["msg"]
     if error["type"] == "extra_forbidden":
-        message = "unknown key" + _hint_for_unknown_key(str(loc[-1]), _fields_at(Campaign, loc))
+        message = "unknown key" + _hint_for_unknown_key(str(loc[-1]), _fields_at(model, loc))
     elif error["type"] == "missing":
         message = "required key is missing"
     elif "input" in error and not isinstance(error["input"], (dict, list)):
@@ -114,8 +114,8 @@ def _format_error(error: dict, lines: dict[KeyPath, int], source: str) -> str:
     return f"{where}: {path}: {message}"
 
 
-def parse_campaign(text: str, source: str = "<campaign>") -> Campaign:
-    """Validate campaign YAML text; raise ConfigError listing every problem with key path and line."""
+def parse_yaml(text: str, model: type[BaseModel], source: str, what: str) -> BaseModel:
+    """Validate YAML text against a section model; ConfigError listing every problem with key path and line."""
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
         lines = key_lines(text)
@@ -125,13 +125,31 @@ def parse_campaign(text: str, source: str = "<campaign>") -> Campaign:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: not valid YAML: {problem}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: a campaign file is a mapping of sections (species, box, ...); got {type(data).__name__}")
+        raise ConfigError(f"{source}: a {what} is a mapping of sections ({', '.join(list(model.model_fields)[:3])}, "
+                          f"...); got {type(data).__name__}")
     try:
-        return Campaign.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        problems = [_format_error(err, lines, source) for err in exc.errors()]
-        header = f"{source}: {len(problems)} problem(s) in the campaign file:"
+        problems = [_format_error(err, lines, source, model) for err in exc.errors()]
+        header = f"{source}: {len(problems)} problem(s) in the {what}:"
         raise ConfigError("\n".join([header] + ["  " + p for p in problems])) from None
+
+
+def parse_campaign(text: str, source: str = "<campaign>") -> Campaign:
+    """Validate campaign YAML text; raise ConfigError listing every problem with key path and line."""
+    return parse_yaml(text, Campaign, source, "campaign file")
+
+
+def read_yaml(path: str | Path, model: type[BaseModel], what: str) -> BaseModel:
+    """Read and validate a YAML file against `model` (ConfigError for a missing or unreadable file)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {str(path)!r} does not exist; give the path to a YAML file") from None
+    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
+        raise ConfigError(f"{what} {str(path)!r} cannot be read as text: {exc}") from None
+    return parse_yaml(text, model, str(path), what)
 
 
 def load_campaign(path: str | Path) -> Campaign:

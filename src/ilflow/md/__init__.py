@@ -5,9 +5,10 @@ from ilflow.md.force_field import Evaluation, ForceField, from_model, lennard_jo
 from ilflow.md.integrators import NVE, Langevin, NoseHoover
 from ilflow.md.fire import FIRE
 from ilflow.md.npt import MTKNPT
-from ilflow.md.modifiers import EdgeRamp, PressureRamp, Schedule, TemperatureRamp
+from ilflow.md.modifiers import EdgeRamp, PressureRamp, Schedule, TemperatureRamp, schedule_from
 from ilflow.md.runner import RunSettings, run_md, run_replicas
 from ilflow.md.state import Control, MDState
 
 __all__ = ["FIRE", "MTKNPT", "NVE", "Checks", "Control", "EdgeRamp", "Evaluation", "ForceField", "Langevin", "MDState", "NoseHoover",
-           "PressureRamp", "RunSettings", "Schedule", "TemperatureRamp", "from_model", "lennard_jones", "run_md", "run_replicas"]
+           "PressureRamp", "RunSettings", "Schedule", "TemperatureRamp", "from_model", "lennard_jones", "run_md", "run_replicas",
+           "schedule_from"]

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
-from ilflow.md.force_field import ForceField, allocate_lists, build_lists, update_lists
+from ilflow.md.force_field import ForceField, allocate_lists, build_lists, current_lists, update_lists
 from ilflow.potentials.forces import voigt
 from ilflow.potentials.system import make_system
 
@@ -26,7 +26,8 @@ class ForceFieldCalculator(Calculator):
         @jax.jit
         def evaluate(system, lists):
             lists = update_lists(specs, lists, system, ff.skin_A)
-            return ff.evaluate(system, lists.lists), lists
+            now, lists = current_lists(specs, lists, system)
+            return ff.evaluate(system, now), lists
 
         self._evaluate = evaluate
 

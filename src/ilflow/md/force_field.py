@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ilflow.potentials.neighbors import NeighborSpec, allocate, build_neighbors
+from ilflow.potentials.neighbors import NeighborSpec, allocate, build_neighbors, trim_neighbors
 from ilflow.potentials.system import Neighbors, System
 
 
@@ -27,6 +27,7 @@ class Evaluation(NamedTuple):
 class ListSpec(NamedTuple):
     cutoff_A: float
     half: bool = False
+    trim: bool = False  # hand the potential only the pairs within cutoff_A, compacted every step (less padding)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ class NeighborState(NamedTuple):
 
 def allocate_lists(force_field: ForceField, system: System, margin: float = 1.3) -> dict[str, NeighborSpec]:
     """Host side: capacities for `system` (static; changing them recompiles)."""
-    return {name: allocate(system, spec.cutoff_A + force_field.skin_A, margin=margin, half=spec.half)
+    return {name: allocate(system, spec.cutoff_A + force_field.skin_A, margin=margin, half=spec.half,
+                           trim_cutoff_A=spec.cutoff_A if spec.trim else None)
             for name, spec in force_field.lists}
 
 
@@ -87,6 +89,18 @@ def update_lists(specs, state: NeighborState, system: System, skin_A: float, axi
     return jax.lax.cond(need, rebuild, lambda _: state, None)
 
 
+def current_lists(specs, state: NeighborState, system: System) -> tuple[dict, NeighborState]:
+    """The lists the potential reads now (trimmed where the spec says so); a trimmed row that overflowed
+    sets the state's overflow flag."""
+    lists, overflow = {}, state.overflow
+    for name, spec in specs.items():
+        lists[name] = state.lists[name]
+        if spec.trim_capacity:
+            lists[name], over = trim_neighbors(system, lists[name], spec)
+            overflow = overflow | over
+    return lists, state._replace(overflow=overflow)
+
+
 def lennard_jones(config=None, skin_A: float = 1.0) -> ForceField:
     """LJ (potentials.lj), for tests and examples."""
     from ilflow.potentials.forces import energy_forces_stress
@@ -101,7 +115,7 @@ def lennard_jones(config=None, skin_A: float = 1.0) -> ForceField:
     return ForceField(evaluate, (("lj", ListSpec(config.cutoff_A)),), skin_A, "Lennard-Jones")
 
 
-def from_model(model_dir, dispersion: dict | None = None, skin_A: float = 1.0) -> ForceField:
+def from_model(model_dir, dispersion: dict | None = None, skin_A: float = 0.5) -> ForceField:
     """A trained GMNN ensemble (uncertainty = eqn 8), optionally + D3 at run time (the study's hybrid)."""
     from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_tables
     from ilflow.potentials.ensemble import ensemble_forces
@@ -110,7 +124,7 @@ def from_model(model_dir, dispersion: dict | None = None, skin_A: float = 1.0) -
     from ilflow.potentials.model_io import load_model
 
     config, params, _ = load_model(model_dir)
-    lists = [("gmnn", ListSpec(config.cutoff_A))]
+    lists = [("gmnn", ListSpec(config.cutoff_A, trim=True))]
     if not dispersion:
         def evaluate(system, nb):
             out = ensemble_forces(lambda p, s, n: energy(p, config, s, n), params, system, nb["gmnn"])

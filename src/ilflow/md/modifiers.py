@@ -94,3 +94,21 @@ def scale_molecules_rigidly(state: MDState, edge_A, molecule_ids: jax.Array, n_m
     com = com / jnp.where(total > 0, total, 1.0)[:, None]
     shift = (factor - 1.0) * com[molecule_ids]
     return state._replace(system=system._replace(positions=system.positions + shift, cell=system.cell * factor))
+
+
+def schedule_from(modifiers, atoms, steps: int, temperature_K: float, pressure_bar: float = 1.0) -> Schedule:
+    """The Schedule of a run of `steps` from a `config.modifiers.Modifiers` section (or None: constant targets);
+    a box ramp starts at the structure's box and ends at its edge or density."""
+    if modifiers is None:
+        return Schedule(temperature_K, pressure_bar)
+    t, b, p = modifiers.temperature_ramp, modifiers.box_ramp, modifiers.pressure_ramp
+    edge = None
+    if b is not None:
+        mass = float(np.sum(atoms.get_masses()))
+        end = b.end_edge_A or units.volume_A3_for_density(mass, b.end_density_g_cm3) ** (1 / 3)
+        edge = EdgeRamp(float(atoms.get_volume() ** (1 / 3)), float(end), b.amplitude_A, b.oscillations,
+                        b.ramp_oscillations, steps)
+    return Schedule(
+        temperature_K if t is None else t.start_K, pressure_bar if p is None else p.start_bar,
+        None if t is None else TemperatureRamp(t.start_K, t.end_K, t.amplitude_K, t.oscillations, steps),
+        None if p is None else PressureRamp(p.start_bar, p.end_bar, steps), edge)

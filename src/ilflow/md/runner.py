@@ -20,7 +20,7 @@ import numpy as np
 from ilflow import units
 from ilflow.errors import IlflowError
 from ilflow.md.checks import STOP_REASONS, Checks, first_failure
-from ilflow.md.force_field import ForceField, allocate_lists, build_lists, update_lists
+from ilflow.md.force_field import ForceField, allocate_lists, build_lists, current_lists, update_lists
 from ilflow.md.h5md import H5MDWriter
 from ilflow.md.modifiers import Schedule, scale_molecules_rigidly
 from ilflow.md.state import Control
@@ -72,7 +72,8 @@ def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunS
 
     def force(system, lists):
         lists = update_lists(specs, lists, system, force_field.skin_A, axis)
-        return force_field.evaluate(system, lists.lists), lists
+        now, lists = current_lists(specs, lists, system)
+        return force_field.evaluate(system, now), lists
 
     def one_chunk(carry, target):
         def one_step(carry, _):
@@ -167,7 +168,7 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
     masses = jnp.asarray(atoms.get_masses())
     settings_id = _settings_id(force_field, integrator, settings) + (repr(replicas) if batched else "")
     checkpoint = out / "checkpoint.npz"
-    margin = 1.3
+    margin = 1.2
     start_K = float(settings.schedule(0).temperature_K)
 
     def initial(specs):

@@ -77,13 +77,30 @@ def _triu3(s: int) -> tuple[np.ndarray, ...]:
     return tuple(np.array(x) for x in zip(*idx))
 
 
+# The 20 distinct monomials of a unit vector up to degree 3: 1, u_a, u_a u_b (a <= b), u_a u_b u_c (a <= b <= c),
+# and where every component of the symmetric tensors u (x) u and u (x) u (x) u sits among them.
+_DEGREE2 = [(a, b) for a in range(3) for b in range(a, 3)]
+_DEGREE3 = [(a, b, c) for a in range(3) for b in range(a, 3) for c in range(b, 3)]
+_SLOT2 = np.array([[4 + _DEGREE2.index(tuple(sorted((a, b)))) for b in range(3)] for a in range(3)])
+_SLOT3 = np.array([[[10 + _DEGREE3.index(tuple(sorted((a, b, c)))) for c in range(3)] for b in range(3)]
+                   for a in range(3)])
+
+
+def monomials(unit: jax.Array) -> jax.Array:
+    """(..., 3) -> (..., 20): the distinct products of up to three components of `unit`."""
+    d2 = np.array(_DEGREE2).T
+    d3 = np.array(_DEGREE3).T
+    return jnp.concatenate([jnp.ones_like(unit[..., :1]), unit, unit[..., d2[0]] * unit[..., d2[1]],
+                            unit[..., d3[0]] * unit[..., d3[1]] * unit[..., d3[2]]], axis=-1)
+
+
 def gaussian_moments(radial: jax.Array, unit: jax.Array, n_radial: int) -> jax.Array:
-    """The rotation-invariant contractions of the moments Psi_L (L = 0..3), shape (N, n_features)."""
-    psi0 = jnp.sum(radial, axis=1)  # (N, S)
-    psi1 = jnp.einsum("nks,nka->nsa", radial, unit)
-    uu = unit[..., :, None] * unit[..., None, :]  # (N, K, 3, 3)
-    psi2 = jnp.einsum("nks,nkab->nsab", radial, uu)
-    psi3 = jnp.einsum("nks,nkab,nkc->nsabc", radial, uu, unit)
+    """The rotation-invariant contractions of the moments Psi_L (L = 0..3), shape (N, n_features).
+
+    Psi_L = sum_k R_s(r_k) u_k^(x L) is symmetric, so all four come from one contraction of the radial
+    functions with the 20 distinct monomials per pair (about half the work of forming each tensor)."""
+    psi = jnp.einsum("nks,nkm->nsm", radial, monomials(unit))  # (N, S, 20)
+    psi0, psi1, psi2, psi3 = psi[..., 0], psi[..., 1:4], psi[..., _SLOT2], psi[..., _SLOT3]
     t2 = _triu2(n_radial)
     t3 = _triu3(n_radial)
     c11 = jnp.einsum("nsa,nta->nst", psi1, psi1)[:, t2[0], t2[1]]

@@ -69,6 +69,8 @@ class NeighborSpec(NamedTuple):
     bin_capacity: int  # atoms per bin
     capacity: int  # neighbours per atom
     half: bool = False  # each pair once (`keeps_half`)
+    trim_cutoff_A: float = 0.0  # with trim_capacity > 0: the potential sees only the pairs within this radius,
+    trim_capacity: int = 0  # compacted into this many slots per atom every step (`trim_neighbors`)
 
 
 def _widths(cell: np.ndarray) -> np.ndarray:
@@ -99,8 +101,10 @@ def _bins_reach_capacity(cell: np.ndarray, frac: np.ndarray, cutoff_A: float, ma
     return best[1:]
 
 
-def allocate(system: System, cutoff_A: float, margin: float = 1.3, half: bool = False) -> NeighborSpec:
-    """Capacities for `system` with room to spare (`margin`), from a host-side count."""
+def allocate(system: System, cutoff_A: float, margin: float = 1.3, half: bool = False,
+             trim_cutoff_A: float | None = None) -> NeighborSpec:
+    """Capacities for `system` with room to spare (`margin`), from a host-side count; with `trim_cutoff_A`
+    (the model cutoff, smaller than `cutoff_A` by the skin) also the capacity of the trimmed rows."""
     cell = np.asarray(system.cell)
     mask = np.asarray(system.mask)
     frac = np.asarray(system.positions)[mask] @ np.linalg.inv(cell)
@@ -109,11 +113,29 @@ def allocate(system: System, cutoff_A: float, margin: float = 1.3, half: bool = 
     from ase import Atoms
 
     atoms = Atoms(positions=np.asarray(system.positions)[mask], cell=cell, pbc=True)
-    i, j, S = neighbor_list("ijS", atoms, cutoff_A, self_interaction=False)
+    i, j, S, d = neighbor_list("ijSd", atoms, cutoff_A, self_interaction=False)
     if half:  # real atoms are the first ones in every System ilflow makes
-        i = i[keeps_half(i, j, S, len(atoms))]
-    capacity = int(math.ceil(margin * np.bincount(i, minlength=len(atoms)).max(initial=0))) + 1
-    return NeighborSpec(float(cutoff_A), bins, reach, bin_capacity, capacity, half)
+        keep = keeps_half(i, j, S, len(atoms))
+        i, d = i[keep], d[keep]
+
+    def rows_for(count: np.ndarray) -> int:
+        return int(math.ceil(margin * count.max(initial=0))) + 1
+
+    capacity = rows_for(np.bincount(i, minlength=len(atoms)))
+    if trim_cutoff_A is None:
+        return NeighborSpec(float(cutoff_A), bins, reach, bin_capacity, capacity, half)
+    trimmed = rows_for(np.bincount(i[d < trim_cutoff_A], minlength=len(atoms)))
+    return NeighborSpec(float(cutoff_A), bins, reach, bin_capacity, capacity, half, float(trim_cutoff_A),
+                        min(trimmed, capacity))
+
+
+def _compact(valid: jax.Array, capacity: int):
+    """Per row, the columns of the first `capacity` True entries of `valid` (B, M) without a scatter: slot k
+    holds the column where the running count reaches k + 1. Returns (columns (B, capacity), filled, count (B,))."""
+    running = jnp.cumsum(valid, axis=1, dtype=jnp.int32)
+    where = jax.vmap(lambda c: jnp.searchsorted(c, jnp.arange(1, capacity + 1, dtype=jnp.int32)))(running)
+    filled = where < valid.shape[1]
+    return jnp.minimum(where, valid.shape[1] - 1), filled, running[:, -1]
 
 
 def _stencil(reach: tuple[int, int, int]) -> np.ndarray:
@@ -177,17 +199,13 @@ def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.
                  & system.mask[rows_c][:, None] & (rows < n)[:, None])
         if spec.half:  # the shift matters only for an atom's own images, where it is the bin's translation
             valid = valid & keeps_half(rows_c[:, None], cand, jnp.repeat(wrap, spec.bin_capacity, axis=1), n_real)
-        # compact each row without a scatter: slot k holds the candidate where the running count reaches k + 1
-        running = jnp.cumsum(valid, axis=1, dtype=jnp.int32)
-        where = jax.vmap(lambda c: jnp.searchsorted(c, jnp.arange(1, spec.capacity + 1, dtype=jnp.int32)))(running)
-        filled = where < n_slots
-        where = jnp.minimum(where, n_slots - 1)
+        where, filled, count = _compact(valid, spec.capacity)
         j = jnp.take_along_axis(cand, where, axis=1)
         safe = jnp.minimum(j, n - 1)
         shift = (jnp.take_along_axis(wrap, (where // spec.bin_capacity)[..., None], axis=1)
                  - image[safe] + image[rows_c][:, None, :])  # relative to the original positions
         idx = jnp.where(filled, j, n).astype(jnp.int32)
-        return idx, jnp.where(filled[..., None], shift, 0.0), running[:, -1].max()
+        return idx, jnp.where(filled[..., None], shift, 0.0), count.max()
 
     idx, shifts, counts = jax.lax.map(one_block, rows_all)
     idx = idx.reshape(-1, spec.capacity)[:n]
@@ -199,6 +217,21 @@ def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.
     too_small = jnp.any(widths / bins * jnp.array(spec.reach) < spec.cutoff_A)
     overflow = bin_overflow | (count_max > spec.capacity) | too_small
     return Neighbors(idx, shifts), overflow
+
+
+def trim_neighbors(system: System, neighbors: Neighbors, spec: NeighborSpec) -> tuple[Neighbors, jax.Array]:
+    """The pairs of a list built with a skin that are within `spec.trim_cutoff_A` now, compacted into
+    `spec.trim_capacity` slots per atom (the potential's work scales with the slots); returns (list, overflow)."""
+    n = system.positions.shape[0]
+    idx = neighbors.idx
+    vec = (system.positions[jnp.minimum(idx, n - 1)] - system.positions[:, None, :]
+           + neighbors.shifts @ system.cell)
+    inside = (idx < n) & (jnp.sum(vec**2, axis=-1) < spec.trim_cutoff_A**2)
+    where, filled, count = _compact(inside, spec.trim_capacity)
+    trimmed = Neighbors(jnp.where(filled, jnp.take_along_axis(idx, where, axis=1), n).astype(idx.dtype),
+                        jnp.where(filled[..., None], jnp.take_along_axis(neighbors.shifts, where[..., None], axis=1),
+                                  0.0))
+    return trimmed, jnp.any(count > spec.trim_capacity)
 
 
 def max_displacement(positions: jax.Array, reference: jax.Array, mask: jax.Array) -> jax.Array:
