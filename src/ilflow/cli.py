@@ -316,6 +316,65 @@ def md(
                   f"{summary['ns_per_day']:.3f} ns/day")
 
 
+@app.command(rich_help_panel=SIMULATE)
+def classical(
+    campaign: Annotated[Optional[Path], typer.Option(help="Build the box from this campaign's species and box; "
+                                                   "temperature, density, duration and frames from its "
+                                                   "learning.initial section.")] = None,
+    structure: Annotated[Optional[Path], typer.Option(help="Or start from this box (extxyz).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (trajectory.h5md, frames.extxyz, "
+                                      "summary.json); running again continues it.")] = Path("classical"),
+    ensemble: Annotated[str, typer.Option(help="nvt (Langevin) or npt (Langevin + Monte Carlo barostat).")] = "nvt",
+    temperature_K: Annotated[Optional[float], typer.Option(help="Temperature, K [campaign: 500].")] = None,
+    pressure_bar: Annotated[float, typer.Option(help="npt: pressure, bar.")] = 1.0,
+    density_g_cm3: Annotated[Optional[float], typer.Option(help="Pack (or rescale) the box to this density.")] = None,
+    duration_ps: Annotated[Optional[float], typer.Option(help="Production length, ps [campaign: 100].")] = None,
+    equilibration_ps: Annotated[float, typer.Option(help="Equilibration before the production, ps.")] = 20.0,
+    frame_every_ps: Annotated[float, typer.Option(help="Frame interval, ps.")] = 0.5,
+    frames: Annotated[Optional[int], typer.Option(help="Decorrelated frames to keep [all].")] = None,
+    timestep_fs: Annotated[Optional[float], typer.Option(help="Time step, fs [1, or 2 with --constrain-h].")] = None,
+    cutoff_A: Annotated[Optional[float], typer.Option(help="Non-bonded cutoff, Å [12 or what the box allows].")] = None,
+    constrain_h: Annotated[bool, typer.Option(help="Constrain bonds to hydrogen.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the velocities and the thermostat.")] = 1,
+) -> None:
+    """Classical MD with the shipped CL&P force field (OpenMM): initial data for the learning loop."""
+    from ilflow.classical import ClassicalSettings, run_classical
+    from ilflow.io import read_frames
+
+    if (campaign is None) == (structure is None):
+        raise ConfigError("give exactly one of --campaign FILE and --structure FILE")
+    if campaign is not None:
+        from ilflow.config import load_campaign
+        from ilflow.system import build_box
+
+        loaded = load_campaign(campaign)
+        initial = loaded.learning.initial
+        temperature_K = initial.temperature_K if temperature_K is None else temperature_K
+        duration_ps = initial.duration_ps if duration_ps is None else duration_ps
+        frames = initial.frames if frames is None else frames
+        density = density_g_cm3 or initial.density_g_cm3 or loaded.box.density_g_cm3
+        with console.status("packing with PACKMOL..."):
+            atoms = build_box(list(loaded.species), loaded.box.model_copy(update={"density_g_cm3": density}))
+    else:
+        atoms = read_frames(structure, -1)[0]
+        if density_g_cm3:
+            from ilflow.system.topology import rescale_to_density
+
+            atoms = rescale_to_density(atoms, density_g_cm3)
+    settings = ClassicalSettings(
+        ensemble=ensemble, temperature_K=temperature_K or 298.15, pressure_bar=pressure_bar,
+        timestep_fs=timestep_fs or (2.0 if constrain_h else 1.0), equilibration_ps=equilibration_ps,
+        duration_ps=duration_ps or 100.0, frame_every_ps=frame_every_ps, cutoff_A=cutoff_A, constrain_h=constrain_h,
+        seed=seed, frames_wanted=frames)
+    console.print(f"CL&P/OpenMM {ensemble} at {settings.temperature_K} K, {len(atoms)} atoms, "
+                  f"{settings.equilibration_ps} + {settings.duration_ps} ps")
+    summary = run_classical(atoms, settings, out, progress=True)
+    console.print(f"{out}: {summary['simulated_ns']:.3f} ns at {summary['ns_per_day']:.1f} ns/day ({summary['platform']}); "
+                  f"density {summary['mean_density_g_cm3']:.4f} +- {summary['density_95_g_cm3']:.4f} g/cm3, "
+                  f"T {summary['mean_temperature_K']:.1f} K; {summary['decorrelated_frames']} decorrelated frames "
+                  f"in {out / 'frames.extxyz'}")
+
+
 def _open_dataset(db: str):
     from ilflow.data import Dataset
 

@@ -26,4 +26,5 @@ HARTREE_PER_BOHR_EV_A = HARTREE_EV / BOHR_A  # 1 Hartree/bohr in eV/Å
 GPA_EV_A3 = float(_ase_units.GPa)  # 1 GPa in eV/Å^3
 FS = float(_ase_units.fs)  # 1 fs in ASE's time unit, Å sqrt(amu / eV) (the MD engine's internal time unit)
 KB_EV_K = float(_ase_units.kB)  # Boltzmann constant, eV/K
+KJ_MOL_EV = float(_ase_units.kJ / _ase_units.mol)  # 1 kJ/mol in eV (OpenMM's energy unit)
 BAR_EV_A3 = float(_ase_units.bar)  # 1 bar in eV/Å^3

@@ -1,0 +1,1 @@
+"""Analysis of trajectories: statistics with error bars, structure and dynamics."""

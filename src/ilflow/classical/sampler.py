@@ -1,0 +1,40 @@
+"""The initial-data sampler the learning loop calls: classical frames where CL&P covers every molecule,
+otherwise (with a message saying why) bootstrap frames."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ase import Atoms
+
+from ilflow.classical.bootstrap import bootstrap_frames
+from ilflow.classical.forcefield import NoTemplateError
+from ilflow.classical.run import ClassicalSettings, run_classical
+from ilflow.classical.system import type_box
+from ilflow.io import read_frames, write_frames
+
+
+def initial_frames(atoms: Atoms, n_frames: int, out: str | Path, source: str = "classical",
+                   settings: ClassicalSettings | None = None, seed: int = 0,
+                   say: Callable[[str], None] = print) -> list[Atoms]:
+    """`n_frames` frames for iteration 0 in `out` (frames.extxyz); a finished `out` is read back, not rerun.
+    source: "classical" (CL&P + OpenMM; falls back to "bootstrap" for molecules without a template)."""
+    out = Path(out)
+    if (out / "frames.extxyz").exists() and (out / "summary.json").exists():
+        return read_frames(out / "frames.extxyz")
+    if source == "classical":
+        try:
+            type_box(atoms)
+        except NoTemplateError as exc:
+            say(f"{exc}. Starting from bootstrap frames instead.")
+            source = "bootstrap"
+    if source == "bootstrap":
+        frames = bootstrap_frames(atoms, n_frames, seed)
+        out.mkdir(parents=True, exist_ok=True)
+        write_frames(out / "frames.extxyz", frames)
+        (out / "summary.json").write_text(f'{{"source": "bootstrap", "frames": {len(frames)}}}\n')
+        return frames
+    settings = settings or ClassicalSettings()
+    from dataclasses import replace
+
+    run_classical(atoms, replace(settings, frames_wanted=n_frames), out)
+    return read_frames(out / "frames.extxyz")

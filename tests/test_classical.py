@@ -1,0 +1,174 @@
+"""Classical initial data: CL&P typing, OpenMM energies against an independent evaluation, bootstrap."""
+
+import json
+from itertools import permutations
+
+import numpy as np
+import pytest
+from ase import Atoms
+from scipy.sparse.csgraph import shortest_path
+
+from ilflow.classical import NoTemplateError, bootstrap_frames, build_system, clandp, match_template, type_box
+from ilflow.config import Species
+from ilflow.system.species import molecule_from_smiles
+from ilflow.system.topology import bond_graph, min_intermolecular_distance
+
+openmm = pytest.importorskip("openmm")
+
+COULOMB_KJ_MOL_A = 1389.35457  # e^2 / (4 pi eps0) in kJ/mol Å (OpenMM's ONE_4PI_EPS0 = 138.935456 kJ/mol nm)
+
+
+def _molecule(smiles: str, seed: int = 3) -> Atoms:
+    molecule = molecule_from_smiles("m", smiles, n_conformers=1, seed=seed)
+    return Atoms(molecule.symbols, positions=molecule.conformers[0])
+
+
+def _ion_pair() -> Atoms:
+    cation, anion = _molecule("CCCCn1cc[n+](C)c1"), _molecule("F[B-](F)(F)F")
+    anion.positions += cation.positions.mean(0) - anion.positions.mean(0) + np.array([0.0, 0.0, 5.0])
+    pair = cation + anion
+    pair.new_array("molecule_id", np.array([0] * len(cation) + [1] * len(anion)))
+    return pair
+
+
+def _openmm_terms(atoms: Atoms) -> dict[str, float]:
+    system, positions = build_system(type_box(atoms))
+    context = openmm.Context(system, openmm.VerletIntegrator(1e-3), openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(positions)
+    groups = {"bonds": 0, "angles": 1, "torsions": 2, "coulomb": 3, "lennard_jones": 4}
+    return {name: context.getState(getEnergy=True, groups={g}).getPotentialEnergy()._value
+            for name, g in groups.items()}
+
+
+def _independent_terms(atoms: Atoms) -> dict[str, float]:
+    """The CL&P energy terms from clandp.json, enumerated here from the bond graph (kJ/mol)."""
+    data = clandp()
+    box = type_box(atoms)  # only the atom types are taken from ilflow's typing
+    types = [None] * len(atoms)
+    for index, typed in box.molecules:
+        for local, atom in enumerate(index):
+            types[atom] = typed.types[local]
+    kind = [data["atom_types"][t] for t in types]
+    bonded = [k.get("bonded_type", t) for k, t in zip(kind, types)]
+    x = atoms.positions
+    bonds = sorted(bond_graph(atoms))
+    n = len(atoms)
+    adjacency = np.zeros((n, n))
+    for i, j in bonds:
+        adjacency[i, j] = adjacency[j, i] = 1
+    hops = shortest_path(adjacency, unweighted=True)
+
+    def find(table, key):
+        return next(e for e in table if tuple(e["types"]) in (key, key[::-1]))
+
+    def dihedral(a, b, c, d):
+        b0, b1, b2 = x[a] - x[b], x[c] - x[b], x[d] - x[c]
+        b1 = b1 / np.linalg.norm(b1)
+        v, w = b0 - (b0 @ b1) * b1, b2 - (b2 @ b1) * b1
+        return np.arctan2(np.cross(b1, v) @ w, v @ w)
+
+    def opls(phi, e):
+        return (e["v1"] / 2 * (1 + np.cos(phi)) + e["v2"] / 2 * (1 - np.cos(2 * phi))
+                + e["v3"] / 2 * (1 + np.cos(3 * phi)) + e["v4"] / 2 * (1 - np.cos(4 * phi)))
+
+    terms = dict.fromkeys(["bonds", "angles", "torsions", "coulomb", "lennard_jones"], 0.0)
+    for i, j in bonds:
+        e = find(data["bonds"], (bonded[i], bonded[j]))
+        terms["bonds"] += e["k_kJ_mol_A2"] / 2 * (np.linalg.norm(x[i] - x[j]) - e["r0_A"]) ** 2
+    for j in range(n):
+        around = np.flatnonzero(adjacency[j])
+        for a in range(len(around)):
+            for b in range(a + 1, len(around)):
+                i, k = around[a], around[b]
+                e = find(data["angles"], (bonded[i], bonded[j], bonded[k]))
+                u, v = x[i] - x[j], x[k] - x[j]
+                theta = np.arccos(u @ v / np.linalg.norm(u) / np.linalg.norm(v))
+                terms["angles"] += e["k_kJ_mol_rad2"] / 2 * (theta - np.radians(e["theta0_deg"])) ** 2
+    for j, k in bonds:
+        for i in np.flatnonzero(adjacency[j]):
+            for m in np.flatnonzero(adjacency[k]):
+                if i != k and m != j and i != m:
+                    terms["torsions"] += opls(dihedral(i, j, k, m), find(data["dihedrals"], (bonded[i], bonded[j],
+                                                                                             bonded[k], bonded[m])))
+    # impropers: the sp2 ring carbons and nitrogens of the template, central atom third (il.ff convention)
+    for index, typed in box.molecules:
+        name = typed.template
+        template = data["molecules"][name]
+        _, order = match_template(atoms.numbers[index], [(a, b) for a, b in bonds if a in index and b in index])
+        to_atom = {t: index[i] for i, t in enumerate(order)}
+        for quad in template.get("impropers", []):
+            a, b, c, d = (to_atom[t] for t in quad)
+            e = next(e for e in data["impropers"] if tuple(e["types"]) == (bonded[a], bonded[b], bonded[c], bonded[d]))
+            terms["torsions"] += opls(dihedral(a, b, c, d), e)
+    q = np.array([k["charge"] for k in kind])
+    sigma = np.array([k["sigma_A"] for k in kind])
+    eps = np.array([k["epsilon_kJ_mol"] for k in kind])
+    for i in range(n):
+        for j in range(i + 1, n):
+            if hops[i, j] < 3:
+                continue
+            scale = 0.5 if hops[i, j] == 3 else 1.0
+            r = np.linalg.norm(x[i] - x[j])
+            s, e = np.sqrt(sigma[i] * sigma[j]), np.sqrt(eps[i] * eps[j])
+            terms["coulomb"] += scale * COULOMB_KJ_MOL_A * q[i] * q[j] / r
+            terms["lennard_jones"] += scale * 4 * e * ((s / r) ** 12 - (s / r) ** 6)
+    return terms
+
+
+def test_isolated_ion_pair_energy_terms_equal_an_independent_evaluation():
+    pair = _ion_pair()
+    ours, expected = _openmm_terms(pair), _independent_terms(pair)
+    for name in expected:
+        assert ours[name] == pytest.approx(expected[name], rel=1e-5, abs=1e-4), name
+    assert abs(expected["coulomb"]) > 100 and abs(expected["torsions"]) > 1  # every term is exercised
+
+
+def test_atom_types_follow_the_atoms_in_any_order():
+    pair = _ion_pair()
+    reference = type_box(pair)
+    expected = np.concatenate([np.array(t.types) for _, t in reference.molecules])
+    energy = sum(_openmm_terms(pair).values())
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        order = np.concatenate([rng.permutation(25), 25 + rng.permutation(5)])
+        shuffled = pair[order]
+        typed = type_box(shuffled)
+        types = np.empty(len(pair), dtype=object)
+        for index, t in typed.molecules:
+            types[index] = t.types
+        assert list(types) == list(expected[order])
+        assert sum(_openmm_terms(shuffled).values()) == pytest.approx(energy, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["c4c1im", "c2c1im", "BF4", "PF6", "NTf2", "Cl"])
+def test_every_template_matches_its_smiles_and_its_charges_sum_to_the_ion_charge(name):
+    template = clandp()["molecules"][name]
+    molecule = molecule_from_smiles(name, template["smiles"], n_conformers=1)
+    atoms = Atoms(molecule.symbols, positions=molecule.conformers[0])
+    typed = type_box(atoms).molecules[0][1]
+    assert typed.template == name
+    assert typed.charge_e == pytest.approx(molecule.charge, abs=1e-6)
+    if name == "PF6":  # the trans F-P-F pairs carry no 90-degree angle term
+        assert len(typed.angles) == 12
+
+
+def test_a_molecule_without_template_gets_a_clear_message():
+    ethanol = _molecule("CCO")
+    with pytest.raises(NoTemplateError, match=r"C2H6O .*no shipped CL&P template.*bootstrap"):
+        type_box(ethanol)
+
+
+def test_bootstrap_frames_are_intact_perturbed_copies():
+    from ilflow.config import Box
+    from ilflow.system import build_box
+
+    atoms = build_box([Species(name="EtOH", smiles="CCO", count=12)], Box(density_g_cm3=0.6, seed=1))
+    frames = bootstrap_frames(atoms, 6, seed=2)
+    volumes = np.array([f.get_volume() for f in frames]) / atoms.get_volume()
+    assert len(frames) == 6 and np.all((volumes > 0.92 - 1e-9) & (volumes < 1.15 + 1e-9)) and np.ptp(volumes) > 0.02
+    graph = bond_graph(atoms)
+    for frame in frames:
+        assert bond_graph(frame) == graph  # no molecule broken or fused
+        assert min_intermolecular_distance(frame, frame.arrays["molecule_id"], cutoff=1.4) >= 1.3
+        assert np.abs(frame.positions - atoms.positions).max() > 0.1
+    assert json.dumps(frames[0].info["source"]) == '"bootstrap"'
