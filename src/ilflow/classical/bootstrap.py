@@ -2,8 +2,8 @@
 
 Each frame: every molecule rotated rigidly about its centre of mass (random axis, angle up to
 max_rotation_deg) and translated (up to max_shift_A), the box compressed or expanded with molecules rigid
-(volume factor drawn from volume_range), then every atom rattled (Gaussian, rattle_A). A draw whose molecules
-come closer than min_distance_A is drawn again. Deterministic for a given seed.
+(volume factor drawn from volume_range), then every atom rattled (uniform in +-rattle_A per component). A draw whose molecules come closer than
+min_distance_A, or whose bond graph differs from the box's, is drawn again. Deterministic for a given seed.
 """
 
 import numpy as np
@@ -11,7 +11,7 @@ from ase import Atoms
 from scipy.spatial.transform import Rotation
 
 from ilflow.errors import IlflowError
-from ilflow.system.topology import min_intermolecular_distance, molecule_ids, scale_cell_rigid, unwrap_molecules
+from ilflow.system.topology import bond_graph, min_intermolecular_distance, molecule_ids, scale_cell_rigid, unwrap_molecules
 
 MAX_DRAWS = 50
 
@@ -33,7 +33,7 @@ def perturbed(atoms: Atoms, rng: np.random.Generator, max_rotation_deg: float, m
         shift *= rng.uniform(0.0, max_shift_A) / np.linalg.norm(shift)
         out.positions[index] = rotation.apply(out.positions[index] - com) + com + shift
     out = scale_cell_rigid(out, atoms.cell.array * volume_factor ** (1 / 3), ids)
-    out.positions += rng.normal(scale=rattle_A, size=out.positions.shape)
+    out.positions += rng.uniform(-rattle_A, rattle_A, size=out.positions.shape)  # bounded: bonds stay bonds
     return out
 
 
@@ -43,19 +43,18 @@ def bootstrap_frames(atoms: Atoms, n_frames: int, seed: int = 0, max_rotation_de
     """`n_frames` perturbed copies of a packed box, each with `info` saying how it was made."""
     rng = np.random.default_rng(seed)
     ids = molecule_ids(atoms)
+    bonds = bond_graph(atoms)
     frames = []
     for k in range(n_frames):
         for _ in range(MAX_DRAWS):
             factor = float(rng.uniform(*volume_range))
             frame = perturbed(atoms, rng, max_rotation_deg, max_shift_A, factor, rattle_A)
-            if min_intermolecular_distance(frame, ids, cutoff=min_distance_A + 0.1) >= min_distance_A:
+            if bond_graph(frame) == bonds and \
+                    min_intermolecular_distance(frame, ids, cutoff=min_distance_A + 0.1) >= min_distance_A:
                 break
         else:
             raise IlflowError(f"bootstrap frame {k}: no perturbation in {MAX_DRAWS} draws keeps molecules "
                               f"{min_distance_A} Å apart; pack the box at a lower density")
         frame.info.update(source="bootstrap", volume_factor=factor, seed=int(seed), draw=k)
-        for name in ("molecule_id", "species_name"):
-            if name in atoms.arrays:
-                frame.new_array(name, atoms.arrays[name])
         frames.append(frame)
     return frames

@@ -94,7 +94,7 @@ def match_template(numbers, bonds) -> tuple[str, np.ndarray]:
     raise NoTemplateError(
         f"no shipped CL&P template matches the molecule {formula} ({len(numbers)} atoms, {len(bonds)} bonds); "
         f"templates: {', '.join(clandp()['molecules'])}. Use the bootstrap sampler instead "
-        "(learning.initial_data.source: bootstrap) or start from a labelled file (source: file)")
+        "(learning.initial.source: bootstrap) or start from a labelled file (source: file)")
 
 
 def _lookup(table: list[dict], types: tuple[str, ...], what: str) -> dict:

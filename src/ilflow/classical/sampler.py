@@ -1,7 +1,9 @@
 """The initial-data sampler the learning loop calls: classical frames where CL&P covers every molecule,
 otherwise (with a message saying why) bootstrap frames."""
 
+import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from ase import Atoms
@@ -11,6 +13,7 @@ from ilflow.classical.forcefield import NoTemplateError
 from ilflow.classical.run import ClassicalSettings, run_classical
 from ilflow.classical.system import type_box
 from ilflow.io import read_frames, write_frames
+from ilflow.project import atomic_path
 
 
 def initial_frames(atoms: Atoms, n_frames: int, out: str | Path, source: str = "classical",
@@ -31,10 +34,9 @@ def initial_frames(atoms: Atoms, n_frames: int, out: str | Path, source: str = "
         frames = bootstrap_frames(atoms, n_frames, seed)
         out.mkdir(parents=True, exist_ok=True)
         write_frames(out / "frames.extxyz", frames)
-        (out / "summary.json").write_text(f'{{"source": "bootstrap", "frames": {len(frames)}}}\n')
+        with atomic_path(out / "summary.json") as tmp:
+            Path(tmp).write_text(json.dumps({"source": "bootstrap", "frames": len(frames), "seed": seed}) + "\n")
         return frames
     settings = settings or ClassicalSettings()
-    from dataclasses import replace
-
     run_classical(atoms, replace(settings, frames_wanted=n_frames), out)
     return read_frames(out / "frames.extxyz")
