@@ -65,7 +65,11 @@ def main() -> None:
         results["rows"].append(row)
         print(f"{pairs:3d} pairs ({len(atoms):5d} atoms): ilflow {row['ilflow_ns_per_day']:.3f} ns/day, Apax JAX-MD "
               f"{row['apax_ns_per_day']:.3f} ns/day -> {row['speedup']:.2f}x", flush=True)
-    (HERE / "results" / "md_vs_apax.json").write_text(json.dumps(results, indent=2) + "\n")
+    path = HERE / "results" / "md_vs_apax.json"  # rows of other box sizes from earlier runs are kept
+    if path.exists():
+        earlier = [r for r in json.loads(path.read_text())["rows"] if r["pairs"] not in args.pairs]
+        results["rows"] = sorted(earlier + results["rows"], key=lambda r: r["pairs"])
+    path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

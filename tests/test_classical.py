@@ -229,7 +229,7 @@ def test_classical_cli_runs_and_rejects_bad_input(small_box, tmp_path):
     from ilflow.io import write_frames
 
     write_frames(tmp_path / "box.extxyz", small_box)
-    args = ["classical", "--structure", str(tmp_path / "box.extxyz"), "--temperature-K", "450",
+    args = ["classical", "--structure", str(tmp_path / "box.extxyz"), "--temperature-K", "450", "--thermostat", "nose_hoover",
             "--equilibration-ps", "0.2", "--duration-ps", "0.6", "--frame-every-ps", "0.1", "--out", str(tmp_path / "run")]
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr

@@ -324,7 +324,8 @@ def classical(
     structure: Annotated[Optional[Path], typer.Option(help="Or start from this box (extxyz).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (trajectory.h5md, frames.extxyz, "
                                       "summary.json); running again continues it.")] = Path("classical"),
-    ensemble: Annotated[str, typer.Option(help="nvt (Langevin) or npt (Langevin + Monte Carlo barostat).")] = "nvt",
+    ensemble: Annotated[str, typer.Option(help="nvt or npt (Monte Carlo barostat).")] = "nvt",
+    thermostat: Annotated[str, typer.Option(help="langevin or nose_hoover.")] = "langevin",
     temperature_K: Annotated[Optional[float], typer.Option(help="Temperature, K [campaign: 500].")] = None,
     pressure_bar: Annotated[float, typer.Option(help="npt: pressure, bar.")] = 1.0,
     density_g_cm3: Annotated[Optional[float], typer.Option(help="Pack (or rescale) the box to this density.")] = None,
@@ -362,7 +363,7 @@ def classical(
 
             atoms = rescale_to_density(atoms, density_g_cm3)
     settings = ClassicalSettings(
-        ensemble=ensemble, temperature_K=temperature_K or 298.15, pressure_bar=pressure_bar,
+        ensemble=ensemble, thermostat=thermostat, temperature_K=temperature_K or 298.15, pressure_bar=pressure_bar,
         timestep_fs=timestep_fs or (2.0 if constrain_h else 1.0), equilibration_ps=equilibration_ps,
         duration_ps=duration_ps or 100.0, frame_every_ps=frame_every_ps, cutoff_A=cutoff_A, constrain_h=constrain_h,
         seed=seed, frames_wanted=frames)

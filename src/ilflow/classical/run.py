@@ -26,11 +26,12 @@ from ilflow.project import atomic_path
 
 @dataclass(frozen=True)
 class ClassicalSettings:
-    ensemble: str = "nvt"  # nvt (Langevin) or npt (Langevin + Monte Carlo barostat)
+    ensemble: str = "nvt"  # nvt or npt (Monte Carlo barostat)
+    thermostat: str = "langevin"  # langevin (LangevinMiddleIntegrator) or nose_hoover (NoseHooverIntegrator)
     temperature_K: float = 298.15
     pressure_bar: float = 1.0
     timestep_fs: float = 1.0  # 2 fs with constrain_h
-    friction_per_ps: float = 1.0
+    friction_per_ps: float = 1.0  # Langevin friction, or the Nose-Hoover collision frequency
     equilibration_ps: float = 20.0
     duration_ps: float = 100.0  # production
     frame_every_ps: float = 0.5
@@ -43,6 +44,8 @@ class ClassicalSettings:
     def check(self) -> None:
         if self.ensemble not in ("nvt", "npt"):
             raise ConfigError(f"classical ensemble {self.ensemble!r}: choose nvt or npt")
+        if self.thermostat not in ("langevin", "nose_hoover"):
+            raise ConfigError(f"classical thermostat {self.thermostat!r}: choose langevin or nose_hoover")
         for name in ("temperature_K", "timestep_fs", "friction_per_ps", "duration_ps", "frame_every_ps"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"classical {name} must be positive (got {getattr(self, name)})")
@@ -81,9 +84,13 @@ def make_simulation(atoms: Atoms, settings: ClassicalSettings):
     system.addForce(mm.CMMotionRemover())
     if settings.ensemble == "npt":
         system.addForce(mm.MonteCarloBarostat(settings.pressure_bar, settings.temperature_K, settings.barostat_every))
-    integrator = mm.LangevinMiddleIntegrator(settings.temperature_K, settings.friction_per_ps,
-                                            settings.timestep_fs * 1e-3)
-    integrator.setRandomNumberSeed(settings.seed)
+    if settings.thermostat == "langevin":
+        integrator = mm.LangevinMiddleIntegrator(settings.temperature_K, settings.friction_per_ps,
+                                                settings.timestep_fs * 1e-3)
+        integrator.setRandomNumberSeed(settings.seed)
+    else:
+        integrator = mm.NoseHooverIntegrator(settings.temperature_K, settings.friction_per_ps,
+                                             settings.timestep_fs * 1e-3)
     platform, properties = _platform()
     context = mm.Context(system, integrator, platform, properties)
     context.setPositions(positions_nm)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-from ilflow.classical.forcefield import SCALE_14, TypedMolecule, type_molecule
+from ilflow.classical.forcefield import SCALE_14, NoTemplateError, TypedMolecule, type_molecule
 from ilflow.system.topology import bond_graph, molecule_ids, unwrap_molecules
 
 NM_PER_A = 0.1
@@ -51,7 +51,20 @@ def type_box(atoms: Atoms) -> TypedBox:
         if key not in cache:
             cache[key] = type_molecule(atoms.numbers[index], own, positions[index])
         molecules.append((index, cache[key]))
+    _check_charges(atoms, molecules)
     return TypedBox(atoms, positions, molecules)
+
+
+def _check_charges(atoms: Atoms, molecules) -> None:
+    """Every molecule's force-field charges sum to its ion charge (and to its formal charges, when the frame has them)."""
+    formal = atoms.arrays.get("initial_charges")
+    for index, typed in molecules:
+        total = typed.charge_e
+        expected = round(total) if formal is None or not np.any(formal) else float(np.sum(formal[index]))
+        if abs(total - expected) > 1e-6:
+            raise NoTemplateError(f"the CL&P charges of {typed.template} (atoms {index[0]}-{index[-1]}) sum to "
+                                  f"{total:.6f} e, not {expected:g} e; the frame's formal charges disagree with the "
+                                  "force field")
 
 
 def build_system(box: TypedBox, cutoff_A: float = 12.0, constrain_h: bool = False, ewald_tolerance: float = 5e-4):
