@@ -29,12 +29,16 @@ def test_run_embedded_demo_then_skip(cli, tmp_path):
     assert len(np.unique(atoms.arrays["molecule_id"])) == n_molecules
     assert abs(density_g_cm3(atoms) - demo.box.density_g_cm3) < 1e-9
     assert "build (built)" in first.stdout and str(box_path) in first.stdout
+    frames = read(tmp_path / "p" / "initial" / "frames.extxyz", ":")  # iteration 0: classical CL&P frames
+    assert len(frames) == demo.learning.initial.frames and "initial (done)" in first.stdout
+    assert frames[0].info["temperature_K"] == demo.learning.initial.temperature_K
+    assert frames[-1].info["time_ps"] > frames[0].info["time_ps"] and frames[0].info["source"].startswith("classical")
     manifest = json.loads((tmp_path / "p" / "build" / "manifest.json").read_text())
     mtime = box_path.stat().st_mtime_ns
 
     second = cli("run", "--dir", str(tmp_path / "p"))
     assert second.returncode == 0, second.stderr
-    assert "build (up to date, skipped)" in second.stdout
+    assert "build (up to date, skipped)" in second.stdout and "initial (up to date, skipped)" in second.stdout
     assert box_path.stat().st_mtime_ns == mtime
     assert json.loads((tmp_path / "p" / "build" / "manifest.json").read_text()) == manifest
 

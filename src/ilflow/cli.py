@@ -372,8 +372,8 @@ def classical(
     summary = run_classical(atoms, settings, out, progress=True)
     console.print(f"{out}: {summary['simulated_ns']:.3f} ns at {summary['ns_per_day']:.1f} ns/day ({summary['platform']}); "
                   f"density {summary['mean_density_g_cm3']:.4f} +- {summary['density_95_g_cm3']:.4f} g/cm3, "
-                  f"T {summary['mean_temperature_K']:.1f} K; {summary['decorrelated_frames']} decorrelated frames "
-                  f"in {out / 'frames.extxyz'}")
+                  f"T {summary['mean_temperature_K']:.1f} K; {summary['frames_kept']} frames "
+                  f"({summary['decorrelated_frames']} decorrelated) in {out / 'frames.extxyz'}")
 
 
 def _open_dataset(db: str):

@@ -1,5 +1,6 @@
 """A campaign as a sequence of stages in a project directory (each skipped when already complete)."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
@@ -21,6 +22,28 @@ def build_stage(campaign: Campaign, project: Project) -> StageResult:
     return project.run_stage("build", inputs, produce)
 
 
+def initial_stage(campaign: Campaign, project: Project, box_path: Path, say=print) -> StageResult:
+    """Stage `initial`: frames for iteration 0 (classical CL&P MD, or a bootstrap) as `initial/frames.extxyz`."""
+    from ilflow.classical import ClassicalSettings, initial_frames
+    from ilflow.io import read_frames
+    from ilflow.system.topology import rescale_to_density
+
+    initial = campaign.learning.initial
+    settings = ClassicalSettings(temperature_K=initial.temperature_K, duration_ps=initial.duration_ps,
+                                 frame_every_ps=min(0.5, initial.duration_ps / initial.frames),
+                                 seed=initial.split_seed)
+    inputs = {"box": str(box_path), "initial": initial.model_dump(), "classical": asdict(settings)}
+
+    def produce(directory: Path) -> list[Path]:
+        atoms = read_frames(box_path)[0]
+        if initial.density_g_cm3:
+            atoms = rescale_to_density(atoms, initial.density_g_cm3)
+        initial_frames(atoms, initial.frames, directory, initial.source, settings, initial.split_seed, say)
+        return [directory / "frames.extxyz", directory / "summary.json"]
+
+    return project.run_stage("initial", inputs, produce)
+
+
 def run_campaign(campaign: Campaign, root: str | Path, console: Console | None = None) -> list[StageResult]:
     """Run every stage built so far; print one line per stage."""
     from ilflow.io import read_frames
@@ -34,4 +57,12 @@ def run_campaign(campaign: Campaign, root: str | Path, console: Console | None =
     state = "built" if result.ran else "up to date, skipped"
     console.print(f"build ({state}): {box_path}")
     console.print(f"  {summarize(read_frames(box_path)[0])}")
-    return [result]
+    results = [result]
+    if campaign.learning.initial.source in ("classical", "bootstrap"):
+        initial = campaign.learning.initial
+        with console.status(f"initial: {initial.source} frames at {initial.temperature_K} K..."):
+            result = initial_stage(campaign, project, box_path, say=console.print)
+        state = "done" if result.ran else "up to date, skipped"
+        console.print(f"initial ({state}): {result.outputs[0]}")
+        results.append(result)
+    return results

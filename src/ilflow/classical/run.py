@@ -3,7 +3,8 @@
 run_classical(atoms, settings, out) writes into `out`:
   trajectory.h5md  every frame (positions, box, potential energy, temperature, density);
   frames.extxyz    the decorrelated frames (every ceil(g) frames of the potential energy's statistical
-                   inefficiency g), each with its origin in `info` (source, temperature_K, time_ps, density);
+                   inefficiency g; evenly spaced frames_wanted if fewer are decorrelated, as the summary
+                   says), each with its origin in `info` (source, temperature_K, time_ps, density);
   summary.json     ns simulated, ns/day, mean density and temperature with 95% intervals, frames kept;
   checkpoint.chk   OpenMM checkpoint + state.json: running again continues where a killed run stopped.
 """
@@ -203,6 +204,9 @@ def _finish(atoms: Atoms, settings: ClassicalSettings, out: Path, meta: dict, eq
         temperature = f["observables/temperature/value"][:]
         density = f["observables/density/value"][:]
     keep = decorrelated_indices(energy, settings.frames_wanted)
+    decorrelated = len(keep)
+    if settings.frames_wanted and decorrelated < settings.frames_wanted:  # more frames than independent ones
+        keep = np.round(np.linspace(0, len(energy) - 1, min(settings.frames_wanted, len(energy)))).astype(int)
     frames = []
     for k in keep:
         frame = Atoms(atoms.numbers, positions=positions[k], cell=cells[k], pbc=True)
@@ -223,7 +227,7 @@ def _finish(atoms: Atoms, settings: ClassicalSettings, out: Path, meta: dict, eq
         "ensemble": settings.ensemble, "platform": platform, "atoms": len(atoms),
         "simulated_ns": simulated_ns, "production_ns": meta["frames_done"] * settings.frame_every_ps * 1e-3,
         "wall_s": meta["seconds"], "ns_per_day": simulated_ns / meta["seconds"] * 86400 if meta["seconds"] else None,
-        "frames": int(meta["frames_done"]), "decorrelated_frames": len(frames),
+        "frames": int(meta["frames_done"]), "decorrelated_frames": decorrelated, "frames_kept": len(frames),
         "energy_inefficiency_frames": statistical_inefficiency(energy),
         "mean_density_g_cm3": rho.mean, "density_95_g_cm3": rho.half_width_95, "density_blocks": rho.blocks,
         "mean_temperature_K": temp.mean, "temperature_95_K": temp.half_width_95,
