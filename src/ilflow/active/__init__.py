@@ -1,0 +1,1 @@
+"""Learning on the fly: candidate features, batch selection and the loop."""
