@@ -3,6 +3,7 @@
 from dataclasses import asdict
 from pathlib import Path
 
+from ase import Atoms
 from rich.console import Console
 
 from ilflow.config import Campaign
@@ -65,4 +66,35 @@ def run_campaign(campaign: Campaign, root: str | Path, console: Console | None =
         state = "done" if result.ran else "up to date, skipped"
         console.print(f"initial ({state}): {result.outputs[0]}")
         results.append(result)
+    if campaign.learning.initial.source == "file":
+        initial_path = Path(campaign.learning.initial.file)
+    else:
+        initial_path = results[-1].outputs[0]
+    learning_stage(campaign, project, read_frames(box_path)[0], initial_path, console)
     return results
+
+
+def progress_line(row: dict) -> str:
+    """One line of the learning progress table."""
+    md = f"MD {row['md_steps_run']} steps ({row['md_stop']})" if row["md_steps_run"] is not None else "no MD"
+    errors = ""
+    if row.get("validation_forces_mae_meV_A") is not None:
+        errors = f", val F {row['validation_forces_mae_meV_A']:.0f} meV/Å"
+    if row.get("test_forces_mae_meV_A") is not None:
+        errors += f", test F {row['test_forces_mae_meV_A']:.0f} meV/Å"
+    return (f"  {row['iteration']:3d} {row['name']:<20} {md}, {row['candidates']} candidates, {row['selected']} selected, "
+            f"{row['labelled']} labelled ({row['failed']} failed), train {row['train_size']}{errors}")
+
+
+def learning_stage(campaign: Campaign, project: Project, box: Atoms, initial_frames: Path, console: Console) -> list:
+    """Learning on the fly (ilflow.active.loop) in `learning/`; resumes at the first unfinished stage."""
+    from ilflow.active.loop import Loop
+    from ilflow.distributed import dask_client
+
+    console.print("learning: iteration, sampling, selection, labels, errors")
+    with dask_client(campaign.execution) as client:
+        loop = Loop(campaign, project.root, initial_frames, box, client, say=console.print)
+        history = loop.run(progress=lambda row: console.print(progress_line(row)))
+    console.print(f"learning: {len(history) - 1} iterations, history in {loop.dir / 'history.json'}, "
+                  f"final model {loop.model_dir(len(history) - 1)}")
+    return history

@@ -78,9 +78,9 @@ def make_simulation(atoms: Atoms, settings: ClassicalSettings):
 
     box = type_box(atoms)
     cutoff = settings.cutoff_A or default_cutoff_A(atoms)
-    if cutoff < 4.0:
+    if cutoff < 3.5:
         raise ConfigError(f"the box is too small for a classical run: the largest cutoff is {cutoff:.1f} Å "
-                          "(at least 4 Å); use more molecules")
+                          "(at least 3.5 Å); use more molecules")
     system, positions_nm = build_system(box, cutoff, settings.constrain_h)
     system.addForce(mm.CMMotionRemover())
     if settings.ensemble == "npt":

@@ -55,3 +55,10 @@ def train_model(train_frames: Sequence[Atoms], val_frames: Sequence[Atoms], mode
     plots.learning_curve(history.rows, out_dir / "learning_curve.png")
     plots.parity(arrays, out_dir / "parity_validation.png", "validation set")
     return table
+
+
+def model_errors(model_dir: str | Path, frames: Sequence[Atoms]) -> dict:
+    """Energy, force and stress errors (MAE/RMSE) of the ensemble mean of a model directory on labelled frames."""
+    config, params, _ = load_model(model_dir)
+    _, evaluated = evaluate(config, params, to_buckets(frames, config.elements, config.cutoff_A))
+    return metrics.error_table(metrics.collect(evaluated, config.elements))
