@@ -21,7 +21,7 @@ def test_version_and_help(cli):
 
 def test_run_embedded_demo_then_skip(cli, tmp_path):
     demo = load_campaign(REPO / "examples" / "demo.yaml")
-    first = cli("run", "--dir", str(tmp_path / "p"))
+    first = cli("run", "--dir", str(tmp_path / "p"), "--until", "initial")
     assert first.returncode == 0, first.stderr
     box_path = tmp_path / "p" / "build" / "box.extxyz"
     atoms = read(box_path)
@@ -36,7 +36,7 @@ def test_run_embedded_demo_then_skip(cli, tmp_path):
     manifest = json.loads((tmp_path / "p" / "build" / "manifest.json").read_text())
     mtime = box_path.stat().st_mtime_ns
 
-    second = cli("run", "--dir", str(tmp_path / "p"))
+    second = cli("run", "--dir", str(tmp_path / "p"), "--until", "initial")
     assert second.returncode == 0, second.stderr
     assert "build (up to date, skipped)" in second.stdout and "initial (up to date, skipped)" in second.stdout
     assert box_path.stat().st_mtime_ns == mtime

@@ -131,19 +131,36 @@ def run(
     directory: Annotated[
         Optional[Path], typer.Option("--dir", "-d", help="Project directory [default: ./<campaign name>].")
     ] = None,
+    until: Annotated[str, typer.Option(help="Last stage to run: build, initial or learning.")] = "learning",
 ) -> None:
     """Run a campaign in its project directory; completed stages are skipped.
 
-    Stages so far: build (the campaign's box). Later stages join as they are built.
+    Stages so far: build (the box), initial (classical CL&P frames), learning (learning on the fly).
     """
     from ilflow.config import load_campaign
-    from ilflow.workflow import run_campaign
+    from ilflow.workflow import STAGES, run_campaign
 
+    if until not in STAGES:
+        raise ConfigError(f"--until {until!r}: choose one of {', '.join(STAGES)}")
     path = campaign or demo_campaign_path()
     loaded = load_campaign(path)
     root = directory or Path(loaded.name)
     console.print(f"campaign [bold]{loaded.name}[/bold] from {path} in {root}/")
-    run_campaign(loaded, root, console)
+    run_campaign(loaded, root, console, until)
+
+
+@app.command(rich_help_panel=WORKFLOW)
+def learn(
+    campaign: Annotated[
+        Optional[Path], typer.Argument(help="campaign.yaml [default: the embedded BMIM-BF4 demo]")
+    ] = None,
+    directory: Annotated[
+        Optional[Path], typer.Option("--dir", "-d", help="Project directory [default: ./<campaign name>].")
+    ] = None,
+) -> None:
+    """Learning on the fly (paper Table 1): build, initial data, then sample -> select -> label -> retrain per
+    iteration; kill it at any moment and run it again to continue."""
+    run(campaign, directory, "learning")
 
 
 LABELS = "Labels and data"

@@ -45,8 +45,12 @@ def initial_stage(campaign: Campaign, project: Project, box_path: Path, say=prin
     return project.run_stage("initial", inputs, produce)
 
 
-def run_campaign(campaign: Campaign, root: str | Path, console: Console | None = None) -> list[StageResult]:
-    """Run every stage built so far; print one line per stage."""
+STAGES = ("build", "initial", "learning")
+
+
+def run_campaign(campaign: Campaign, root: str | Path, console: Console | None = None,
+                 until: str = "learning") -> list[StageResult]:
+    """Run the stages up to `until`; print one line per stage."""
     from ilflow.io import read_frames
     from ilflow.system import summarize
 
@@ -59,6 +63,8 @@ def run_campaign(campaign: Campaign, root: str | Path, console: Console | None =
     console.print(f"build ({state}): {box_path}")
     console.print(f"  {summarize(read_frames(box_path)[0])}")
     results = [result]
+    if until == "build":
+        return results
     if campaign.learning.initial.source in ("classical", "bootstrap"):
         initial = campaign.learning.initial
         with console.status(f"initial: {initial.source} frames at {initial.temperature_K} K..."):
@@ -66,6 +72,8 @@ def run_campaign(campaign: Campaign, root: str | Path, console: Console | None =
         state = "done" if result.ran else "up to date, skipped"
         console.print(f"initial ({state}): {result.outputs[0]}")
         results.append(result)
+    if until == "initial":
+        return results
     if campaign.learning.initial.source == "file":
         initial_path = Path(campaign.learning.initial.file)
     else:
