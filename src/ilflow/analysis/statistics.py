@@ -3,7 +3,9 @@
 statistical_inefficiency: g = 1 + 2 sum_t (1 - t/N) C(t), summed until the normalised autocorrelation C(t)
 first drops to zero or below (Chodera et al., J. Chem. Theory Comput. 3, 26 (2007)); N/g samples are
 effectively independent. block_average: the series cut into blocks at least 2g long, mean and Student-t
-interval from the spread of the block means (Flyvbjerg & Petersen, J. Chem. Phys. 91, 461 (1989)).
+interval from the spread of the block means (Flyvbjerg & Petersen, J. Chem. Phys. 91, 461 (1989)). Blocks
+are at least 10 g long (block means of shorter blocks are still correlated when the autocorrelation has a
+long tail, which the first-zero cut of g misses) and there are between 5 and 20 of them.
 """
 
 from dataclasses import dataclass
@@ -46,12 +48,12 @@ class BlockAverage:
         return f"{self.mean:.4g} +- {self.half_width_95:.2g} (95%, {self.blocks} blocks)"
 
 
-def block_average(x: np.ndarray, min_blocks: int = 5, max_blocks: int = 50) -> BlockAverage:
-    """Mean of a correlated series with a 95% interval from block means; blocks at least 2g samples long.
+def block_average(x: np.ndarray, min_blocks: int = 5, max_blocks: int = 20) -> BlockAverage:
+    """Mean of a correlated series with a 95% interval from block means; blocks at least 10 g samples long.
     Fewer than `min_blocks` such blocks: `min_blocks` blocks anyway (the interval is then optimistic)."""
     x = np.asarray(x, dtype=float)
     g = statistical_inefficiency(x)
-    blocks = int(np.clip(len(x) // max(1, int(np.ceil(2 * g))), min_blocks, max_blocks))
+    blocks = int(np.clip(len(x) // max(1, int(np.ceil(10 * g))), min_blocks, max_blocks))
     blocks = max(2, min(blocks, len(x)))
     size = len(x) // blocks
     means = x[len(x) - blocks * size:].reshape(blocks, size).mean(axis=1)  # drop the oldest remainder
