@@ -13,7 +13,7 @@ import numpy as np
 from ilflow.potentials.pairs import pair_geometry
 from ilflow.potentials.system import Neighbors, System
 
-BLOCK_ATOMS = 1024  # atoms per block of the descriptor for large systems (bounds memory)
+BLOCK_ATOMS = 4096  # atoms per block of the descriptor for large systems (bounds memory; remat beyond)
 
 
 @dataclass(frozen=True)
