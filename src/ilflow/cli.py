@@ -266,6 +266,35 @@ def train(
                   (f", stress MAE {table['stress_mae_meV_A3']:.2f} meV/Å3" if "stress_mae_meV_A3" in table else ""))
 
 
+@app.command(rich_help_panel=MODEL)
+def evaluate(
+    model: Annotated[Path, typer.Option(help="Model directory.")],
+    db: Annotated[Optional[str], typer.Option(help="Labelled frames from this dataset (ase.db).")] = None,
+    frames: Annotated[Optional[Path], typer.Option(help="Or labelled frames from this extxyz file.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Only this split of the dataset.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the error table as JSON here.")] = None,
+) -> None:
+    """Errors (MAE, RMSE) of a model's ensemble mean on labelled frames: energy, forces (per element), stress."""
+    import json
+
+    from ilflow.io import read_frames
+    from ilflow.training.api import model_errors
+
+    if (db is None) == (frames is None):
+        raise ConfigError("give exactly one of --db and --frames")
+    labelled = list(_open_dataset(db).frames(split=split)) if db else read_frames(frames)
+    if not labelled:
+        raise ConfigError(f"no labelled frames in {db or frames}" + (f" (split {split})" if split else ""))
+    table = model_errors(model, labelled)
+    if out:
+        from ilflow.project import atomic_write_text
+
+        atomic_write_text(out, json.dumps(table, indent=2) + "\n")
+    console.print(f"{len(labelled)} frames: energy MAE {table['energy_mae_meV_atom']:.2f} meV/atom, forces MAE "
+                  f"{table['forces_mae_meV_A']:.1f} meV/Å (RMSE {table['forces_rmse_meV_A']:.1f})"
+                  + (f", stress MAE {table['stress_mae_meV_A3']:.2f} meV/Å3" if "stress_mae_meV_A3" in table else ""))
+
+
 SIMULATE = "Simulation"
 
 
