@@ -58,6 +58,8 @@ def _mark(path: Path, record: dict) -> dict:
 
 class Loop:
     def __init__(self, campaign: Campaign, root: str | Path, initial_frames: Path, box: Atoms, client, say=print):
+        """`box`: where MD starts when no earlier MD frame exists (the last initial frame is used if it has the
+        box's atoms)."""
         from ilflow.reference import make_labeler
 
         self.campaign = campaign
@@ -65,7 +67,13 @@ class Loop:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dataset = Dataset(self.dir / "dataset.db")
         self.initial_frames = Path(initial_frames)
-        self.box = box
+        last = read_frames(self.initial_frames, -1)[0]
+        same = len(last) == len(box) and (last.numbers == box.numbers).all() and last.pbc.all()
+        if same:
+            for name in ("molecule_id", "species_name"):
+                if name in box.arrays and name not in last.arrays:
+                    last.new_array(name, box.arrays[name])
+        self.box = last if same else box
         self.client = client
         self.labeler = make_labeler(campaign.reference)
         self.say = say
@@ -154,10 +162,13 @@ class Loop:
         candidates = []
         for k, sampler in enumerate(step.spec.samplers):
             candidates += samplers.SAMPLERS[sampler.kind](sampler, ctx, k)
+        sampled = len(candidates)
+        candidates = samplers.physical(candidates)
         for atoms in candidates:
             atoms.info = {k: v for k, v in atoms.info.items() if isinstance(v, (int, float, str, bool))}
         write_frames(folder / "candidates.extxyz", candidates)
         return _mark(folder / "sampling.json", {"samplers": ctx.records, "candidates": len(candidates),
+                                                "unphysical_dropped": sampled - len(candidates),
                                                 "sample_s": time.perf_counter() - t0})
 
     def select(self, step: Step) -> dict:

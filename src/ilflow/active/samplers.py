@@ -29,6 +29,16 @@ class SamplerContext:
     records: list = field(default_factory=list)
 
 
+MIN_DISTANCE_A = 0.7  # candidates with two atoms closer than this are unphysical (a model gone astray)
+
+
+def physical(frames: list[Atoms]) -> list[Atoms]:
+    """The frames whose atoms are all at least MIN_DISTANCE_A apart."""
+    from ase.neighborlist import neighbor_list
+
+    return [a for a in frames if len(neighbor_list("i", a, MIN_DISTANCE_A, self_interaction=False)) == 0]
+
+
 def _frames_of(run_dir: Path, template: Atoms) -> list[Atoms]:
     import h5py
 
@@ -97,8 +107,10 @@ def relax(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     source = ctx.state_dir / "last_md.extxyz"
     atoms = read_frames(source)[-1] if source.exists() else ctx.start.copy()
     every = 10
+    checks = Checks.with_topology(atoms, converged_fmax_eV_A=sampler.fmax_eV_A,
+                                  max_uncertainty_eV_A=sampler.uncertainty_threshold_eV_A)
     settings = RunSettings(steps=-(-sampler.max_steps // every) * every, frame_every=every, schedule=Schedule(0.0, 0.0),
-                           checks=Checks(converged_fmax_eV_A=sampler.fmax_eV_A))
+                           checks=checks)
     run_dir = ctx.work_dir / f"relax-{index}"
     summary = run_md(from_model(ctx.model_dir), atoms, FIRE(), settings, run_dir)
     frames = _frames_of(run_dir, atoms)

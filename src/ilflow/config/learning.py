@@ -72,6 +72,7 @@ class RelaxSampler(Section):
     kind: Literal["relax"]
     fmax_eV_A: PositiveFloat = 0.5
     max_steps: PositiveInt = 1000
+    uncertainty_threshold_eV_A: PositiveFloat | None = None  # stop where the model stops knowing (None: never)
 
 
 class ConformerSampler(Section):
