@@ -51,6 +51,11 @@ def _done(path: Path) -> dict | None:
         return None
 
 
+def _frames_or_none(path: Path) -> list[Atoms]:
+    """The frames of an extxyz file that may be empty (a stage that found nothing)."""
+    return read_frames(path) if path.stat().st_size else []
+
+
 def _mark(path: Path, record: dict) -> dict:
     atomic_write_text(path, json.dumps(record, indent=2, default=float) + "\n")
     return record
@@ -180,7 +185,7 @@ class Loop:
 
         t0 = time.perf_counter()
         selection = step.spec.selection
-        candidates = read_frames(folder / "candidates.extxyz") if (folder / "candidates.extxyz").stat().st_size else []
+        candidates = _frames_or_none(folder / "candidates.extxyz")
         known = self.dataset.known(self.labeler.settings_id)
         pool = unique_candidates([structure_hash(a) for a in candidates], known)
         rng = np.random.default_rng(selection.seed + 1000 * step.index)
@@ -202,8 +207,7 @@ class Loop:
         marker = _done(folder / "labels.json")
         if marker is not None:
             return marker
-        path = folder / "selected.extxyz"
-        frames = read_frames(path) if path.stat().st_size else []
+        frames = _frames_or_none(folder / "selected.extxyz")
         return _mark(folder / "labels.json", self._label(frames, "train", step.name, step.index))
 
     # -- the whole schedule ------------------------------------------------------------------------

@@ -2,8 +2,7 @@
 
 from pathlib import Path
 
-from ilflow.project import atomic_path
-from ilflow.training.plots import _figure
+from ilflow.training.plots import _figure, save_figure
 
 
 def history_figure(history: list[dict], path: Path) -> Path:
@@ -24,8 +23,4 @@ def history_figure(history: list[dict], path: Path) -> Path:
     bottom.set_xlabel("iteration")
     bottom.set_ylabel("forces MAE (meV/Å)")
     bottom.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -154,11 +154,4 @@ def read_yaml(path: str | Path, model: type[BaseModel], what: str) -> BaseModel:
 
 def load_campaign(path: str | Path) -> Campaign:
     """Read and validate a campaign file."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"campaign file {str(path)!r} does not exist; give the path to a campaign.yaml") from None
-    except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
-        raise ConfigError(f"campaign file {str(path)!r} cannot be read as text: {exc}") from None
-    return parse_campaign(text, source=str(path))
+    return read_yaml(path, Campaign, "campaign file")

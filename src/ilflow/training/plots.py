@@ -16,6 +16,15 @@ def _figure():
     return plt
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write atomically as PNG (120 dpi) and close."""
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    _figure().close(fig)
+    return path
+
+
 def learning_curve(rows: list[dict], path: Path) -> Path:
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -25,11 +34,7 @@ def learning_curve(rows: list[dict], path: Path) -> Path:
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss (eqn 7, mean over members)")
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def parity(arrays: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
@@ -51,8 +56,4 @@ def parity(arrays: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
         ax.tick_params(axis="x", labelrotation=30)
         ax.set_ylabel("model")
     fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
