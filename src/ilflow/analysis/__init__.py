@@ -1,1 +1,88 @@
 """Analysis of trajectories: statistics with error bars, structure and dynamics."""
+
+from ilflow.analysis.dihedrals import (
+    BMIM_DIHEDRALS,
+    dihedral_angles,
+    distributions_over_windows,
+    find_dihedrals,
+    trajectory_dihedrals,
+)
+from ilflow.analysis.finite_size import (
+    XI_CUBIC,
+    ArrheniusFit,
+    SizeExtrapolation,
+    arrhenius_fit,
+    extrapolate_infinite_size,
+    viscosity_from_table,
+    yeh_hummer,
+    yeh_hummer_correction_m2_s,
+)
+from ilflow.analysis.msd import (
+    Diffusion,
+    DiffusionEstimate,
+    diffusion_coefficient,
+    diffusion_with_error,
+    local_slope,
+    msd,
+    msd_fft,
+)
+from ilflow.analysis.rdf import RDF, all_element_pairs, max_cutoff_A, molecular_rdf, rdf, rdf_positions
+from ilflow.analysis.statistics import (
+    BlockAverage,
+    autocorrelation,
+    block_average,
+    decorrelated_indices,
+    statistical_inefficiency,
+)
+from ilflow.analysis.trajectory import (
+    AnalysisError,
+    Trajectory,
+    from_atoms,
+    minimum_image,
+    molecule_centres,
+    molecule_formulas,
+    read_h5md,
+    unwrap,
+)
+
+__all__ = [
+    "BMIM_DIHEDRALS",
+    "RDF",
+    "XI_CUBIC",
+    "AnalysisError",
+    "ArrheniusFit",
+    "BlockAverage",
+    "Diffusion",
+    "DiffusionEstimate",
+    "SizeExtrapolation",
+    "Trajectory",
+    "all_element_pairs",
+    "arrhenius_fit",
+    "autocorrelation",
+    "block_average",
+    "decorrelated_indices",
+    "diffusion_coefficient",
+    "diffusion_with_error",
+    "dihedral_angles",
+    "distributions_over_windows",
+    "extrapolate_infinite_size",
+    "find_dihedrals",
+    "from_atoms",
+    "local_slope",
+    "max_cutoff_A",
+    "minimum_image",
+    "molecular_rdf",
+    "molecule_centres",
+    "molecule_formulas",
+    "msd",
+    "msd_fft",
+    "rdf",
+    "rdf_positions",
+    "read_h5md",
+    "statistical_inefficiency",
+    "trajectory_dihedrals",
+    "unwrap",
+    "viscosity_from_table",
+    "yeh_hummer",
+    "yeh_hummer_correction_m2_s",
+]

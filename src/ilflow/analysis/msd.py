@@ -1,0 +1,220 @@
+"""Mean squared displacement over all time origins (FFT) and self-diffusion coefficients with error bars.
+
+MSD(m) = 1/(F-m) sum_k |r_{k+m} - r_k|^2 = S1(m) - 2 S2(m), with S1(m) = 1/(F-m) sum_k (|r_k|^2 + |r_{k+m}|^2)
+from running sums and S2(m) = 1/(F-m) sum_k r_k . r_{k+m} from an FFT autocorrelation (zero-padded to 2F):
+O(F log F) per particle (Kneller, Keiner, Kneller & Schiller, Comput. Phys. Commun. 91, 191 (1995); Calandrini,
+Pellegrini, Calligari, Hinsen & Kneller, Collection SFN 12, 201 (2011)).
+
+D from the Einstein relation MSD = 6 D t + c, fitted where the motion is diffusive: the local slope
+alpha(t) = d ln MSD / d ln t, taken over a sliding window of a factor 2 in t, is 1 within a tolerance
+(alpha = 2 in the ballistic start, < 1 in the cage regime of liquids). Only lags up to half the run are used:
+beyond that few independent origins remain and the MSD is noisy.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from ilflow.analysis.trajectory import AnalysisError, Trajectory, molecule_centres, molecule_formulas, unwrap
+
+A2_PS_IN_M2_S = 1e-8  # 1 Å^2/ps = 1e-20 m^2 / 1e-12 s
+CHUNK_VALUES = 8_000_000  # complex spectrum values held at once by msd_fft
+
+
+def msd_fft(positions: np.ndarray, per_particle: bool = False) -> np.ndarray:
+    """MSD (Å^2) at lags 0..F-1 of unwrapped positions (F, N, 3) Å, averaged over all time origins and, unless
+    per_particle (then shape (F, N)), over the particles. Particles go in chunks to bound the FFT's memory."""
+    x = np.asarray(positions, dtype=float)
+    if x.ndim == 2:
+        x = x[:, None, :]
+    chunk = max(1, CHUNK_VALUES // (6 * len(x)))
+    msd = np.concatenate([_msd_fft_chunk(x[:, k:k + chunk]) for k in range(0, x.shape[1], chunk)], axis=1)
+    return msd if per_particle else msd.mean(axis=1)
+
+
+def _msd_fft_chunk(x: np.ndarray) -> np.ndarray:
+    """Per-particle MSD (F, n) of positions (F, n, 3)."""
+    n = len(x)
+    x = x - x.mean(axis=0)  # the MSD does not change; S1 - 2 S2 then cancels less
+    lags = np.arange(n)[:, None]
+    squares = np.sum(x**2, axis=-1)  # (F, n)
+    # S1(m) (F - m) = sum_{k=0}^{F-1-m} |r_k|^2 + |r_{k+m}|^2 = 2 sum_all - (first m terms) - (last m terms)
+    zero = np.zeros((1, x.shape[1]))
+    head = np.concatenate([zero, np.cumsum(squares, axis=0)[:-1]])
+    tail = np.concatenate([zero, np.cumsum(squares[::-1], axis=0)[:-1]])
+    s1 = (2.0 * squares.sum(axis=0) - head - tail) / (n - lags)
+    spectrum = np.fft.rfft(x, 2 * n, axis=0)  # zero-padded: no wrap-around in the correlation
+    s2 = np.fft.irfft(np.sum(spectrum * np.conj(spectrum), axis=-1).real, 2 * n, axis=0)[:n] / (n - lags)
+    return np.maximum(s1 - 2.0 * s2, 0.0)
+
+
+def _positions(traj: Trajectory, select, molecules: bool) -> np.ndarray:
+    """Unwrapped positions (F, n, 3) of the selected atoms, or of the selected molecules' centres of mass."""
+    if molecules:
+        x, _ = molecule_centres(traj)
+        if select is None:
+            index = np.arange(x.shape[1])
+        elif isinstance(select, str):
+            index = np.flatnonzero(np.array(molecule_formulas(traj)) == select)
+        else:
+            index = np.asarray(select, dtype=int).ravel()
+        if not len(index):
+            raise AnalysisError(f"the MSD selection {select!r} holds no molecules; formulas: "
+                                f"{', '.join(sorted(set(molecule_formulas(traj))))}")
+        return unwrap(x[:, index], traj.cells)
+    if select is None:
+        index = np.arange(traj.n_atoms)
+    elif isinstance(select, str | int | np.integer):
+        from ase.data import atomic_numbers
+
+        z = atomic_numbers.get(select) if isinstance(select, str) else int(select)
+        index = np.flatnonzero(traj.numbers == z)
+    else:
+        index = np.asarray(select, dtype=int).ravel()
+    if not len(index):
+        raise AnalysisError(f"the MSD selection {select!r} holds no atoms")
+    return unwrap(traj.positions[:, index], traj.cells)
+
+
+def _lags_ps(time_ps: np.ndarray) -> np.ndarray:
+    steps = np.diff(time_ps)
+    if len(steps) and (steps.min() <= 0 or np.ptp(steps) > 1e-6 * steps.mean()):
+        raise AnalysisError("the MSD needs frames evenly spaced in time (time_ps increasing by a constant step)")
+    return time_ps - time_ps[0]
+
+
+def msd(traj: Trajectory, select=None, molecules: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(lag time (ps), MSD (Å^2)) over all time origins, for lags 0..F-1.
+
+    select: None (all), an element (symbol or atomic number) or atom indices. With molecules=True the molecules'
+    centres of mass are used, and select is None, a formula ('BF4', 'C8H15N2') or molecule indices (numbered by
+    first atom, as molecule_formulas lists them). Positions are unwrapped first (wrapped or unwrapped input both
+    work); no centre-of-mass drift is removed.
+    """
+    return _lags_ps(traj.time_ps), msd_fft(_positions(traj, select, molecules))
+
+
+@dataclass(frozen=True)
+class Diffusion:
+    """D from MSD = 6 D t + c over the window [t_start_ps, t_end_ps]; slope: d ln MSD / d ln t there (1 when
+    diffusive); diffusive: whether the requested tolerance was met."""
+
+    D_A2_ps: float
+    D_m2_s: float
+    t_start_ps: float
+    t_end_ps: float
+    slope: float
+    intercept_A2: float
+    diffusive: bool
+
+
+def local_slope(time_ps: np.ndarray, msd_A2: np.ndarray, factor: float = 2.0) -> np.ndarray:
+    """alpha(t) = d ln MSD / d ln t: least-squares slope of ln MSD vs ln t over [t / sqrt(factor), t sqrt(factor)]
+    (NaN at t = 0 and where the window holds fewer than 3 points)."""
+    t, y = np.asarray(time_ps, dtype=float), np.asarray(msd_A2, dtype=float)
+    ok = (t > 0) & (y > 0)
+    lt, ly = np.log(t[ok]), np.log(y[ok])
+    half = 0.5 * np.log(factor)
+    lo, hi = np.searchsorted(lt, lt - half), np.searchsorted(lt, lt + half, side="right")
+    # running sums give every window's regression in O(F)
+    c = [np.concatenate([[0.0], np.cumsum(v)]) for v in (np.ones_like(lt), lt, ly, lt * lt, lt * ly)]
+    n, sx, sy, sxx, sxy = (s[hi] - s[lo] for s in c)
+    denominator = n * sxx - sx**2
+    slope = np.where((n >= 3) & (denominator > 0), (n * sxy - sx * sy) / np.where(denominator > 0, denominator, 1),
+                     np.nan)
+    out = np.full(len(t), np.nan)
+    out[ok] = slope
+    return out
+
+
+def diffusion_coefficient(time_ps: np.ndarray, msd_A2: np.ndarray, max_fraction: float = 0.5,
+                          tolerance: float = 0.1, dimensions: int = 3) -> Diffusion:
+    """Self-diffusion coefficient from an MSD curve, fitted where it is linear.
+
+    Lags up to max_fraction of the run are considered. The fit window is the longest stretch (in ln t) where
+    |alpha - 1| <= tolerance (alpha from local_slope); while that stretch is missing or spans less than a factor
+    1.5 in t, the tolerance is doubled (then diffusive=False). MSD = 2 dimensions D t + c is fitted there.
+    Long lags are noisy: for a random walk of 200 particles the single-fit D scatters by about 4% with
+    max_fraction 0.5 and 1.5% with 0.1; diffusion_with_error gives the spread for the data at hand.
+    """
+    t, y = np.asarray(time_ps, dtype=float), np.asarray(msd_A2, dtype=float)
+    use = np.flatnonzero((t > 0) & (t <= max_fraction * t[-1] * (1 + 1e-12)))
+    if len(use) < 4:
+        raise AnalysisError(f"{len(use)} MSD points with 0 < t <= {max_fraction} of the run; a diffusion "
+                            "coefficient needs a longer trajectory (at least 10 frames)")
+    t, y = t[use], y[use]
+    alpha, lt = local_slope(t, y), np.log(t)
+    tol = tolerance
+    best = _longest_run(np.abs(alpha - 1.0) <= tol, lt)
+    while best is None or lt[best[1]] - lt[best[0]] < np.log(1.5):
+        if tol > 1.0:  # nothing near linear even loosely: fit the later half of the considered lags
+            best = best or (len(t) // 2, len(t) - 1)
+            break
+        tol *= 2.0
+        best = _longest_run(np.abs(alpha - 1.0) <= tol, lt)
+    lo, hi = best
+    fit = stats.linregress(t[lo:hi + 1], y[lo:hi + 1])
+    ok = y[lo:hi + 1] > 0
+    slope = stats.linregress(lt[lo:hi + 1][ok], np.log(y[lo:hi + 1][ok])).slope if ok.sum() >= 2 else np.nan
+    D = fit.slope / (2 * dimensions)
+    return Diffusion(float(D), float(D * A2_PS_IN_M2_S), float(t[lo]), float(t[hi]), float(slope),
+                     float(fit.intercept), bool(tol <= tolerance and np.abs(slope - 1.0) <= tolerance))
+
+
+def _longest_run(good: np.ndarray, log_t: np.ndarray) -> tuple[int, int] | None:
+    """(first, last) index of the run of consecutive True (3 points or more) spanning most in ln t; later wins."""
+    best, span, k = None, -1.0, 0
+    while k < len(good):
+        if good[k]:
+            end = k
+            while end + 1 < len(good) and good[end + 1]:
+                end += 1
+            if end - k >= 2 and log_t[end] - log_t[k] >= span:
+                best, span = (k, end), log_t[end] - log_t[k]
+            k = end
+        k += 1
+    return best
+
+
+@dataclass(frozen=True)
+class DiffusionEstimate:
+    """Mean D over independent blocks or replicas, with the Student-t 95% half width and the standard error."""
+
+    D_A2_ps: float
+    half_width_95_A2_ps: float
+    standard_error_A2_ps: float
+    samples: tuple[Diffusion, ...]
+
+    @property
+    def D_m2_s(self) -> float:
+        return self.D_A2_ps * A2_PS_IN_M2_S
+
+    @property
+    def half_width_95_m2_s(self) -> float:
+        return self.half_width_95_A2_ps * A2_PS_IN_M2_S
+
+    def __str__(self) -> str:
+        return f"D = {self.D_m2_s:.3g} +- {self.half_width_95_m2_s:.2g} m^2/s (95%, {len(self.samples)} samples)"
+
+
+def diffusion_with_error(source: Trajectory | Sequence[Trajectory], n_blocks: int = 5, select=None,
+                         molecules: bool = False, **fit) -> DiffusionEstimate:
+    """D with an error bar from independent estimates: a single Trajectory is cut into n_blocks consecutive
+    blocks, a list of trajectories counts as replicas (n_blocks unused). Each gives D through msd and
+    diffusion_coefficient (keyword arguments `fit` go there); mean, standard error and Student-t 95% interval."""
+    if isinstance(source, Trajectory):
+        if n_blocks < 2 or source.n_frames // n_blocks < 10:
+            raise AnalysisError(f"{source.n_frames} frames cannot be cut into {n_blocks} blocks of at least 10 frames "
+                                "(n_blocks must be at least 2)")
+        size = source.n_frames // n_blocks
+        parts = [source.frames(slice(k * size, (k + 1) * size)) for k in range(n_blocks)]
+    else:
+        parts = list(source)
+        if len(parts) < 2:
+            raise AnalysisError("an error bar from replicas needs at least 2 trajectories")
+    samples = tuple(diffusion_coefficient(*msd(part, select, molecules), **fit) for part in parts)
+    values = np.array([s.D_A2_ps for s in samples])
+    sem = float(np.std(values, ddof=1) / np.sqrt(len(values)))
+    return DiffusionEstimate(float(values.mean()), float(stats.t.ppf(0.975, len(values) - 1) * sem), sem, samples)
