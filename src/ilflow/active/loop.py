@@ -221,7 +221,7 @@ class Loop:
             sampled = self.sample(step)
             selected = self.select(step)
             labelled = self.label(step)
-            trained = self.train(step.index, step.spec.training)
+            trained = self.train(step.index, step.spec.training or self.campaign.learning.iteration_training)
             history.append(self._row(step.index, step.name, sampled, selected, labelled, trained))
             self._write_history(history, progress)
         return history

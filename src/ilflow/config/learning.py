@@ -123,11 +123,12 @@ class Iteration(Section):
     repeat: PositiveInt = 1
     samplers: Annotated[list[Sampler], Field(min_length=1)]
     selection: Selection = Selection()
-    training: Training | None = None  # default: model.training
+    training: Training | None = None  # default: learning.iteration_training, else model.training
 
 
 class Learning(Section):
     """The whole learning schedule."""
 
     initial: InitialData = InitialData()
+    iteration_training: Training | None = None  # warm-started retraining of iterations 1..n (default: model.training)
     iterations: list[Iteration] = []
