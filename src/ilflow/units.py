@@ -26,5 +26,11 @@ HARTREE_PER_BOHR_EV_A = HARTREE_EV / BOHR_A  # 1 Hartree/bohr in eV/Å
 GPA_EV_A3 = float(_ase_units.GPa)  # 1 GPa in eV/Å^3
 FS = float(_ase_units.fs)  # 1 fs in ASE's time unit, Å sqrt(amu / eV) (the MD engine's internal time unit)
 KB_EV_K = float(_ase_units.kB)  # Boltzmann constant, eV/K
+# SI, for transport coefficients (CODATA 2018 exact values)
+BOLTZMANN_J_K = 1.380649e-23  # k_B, J/K
+GAS_CONSTANT_KJ_MOL_K = BOLTZMANN_J_K * AVOGADRO * 1e-3  # R, kJ/(mol K)
+ANGSTROM_M = 1e-10  # 1 Å in m
+A2_PS_IN_M2_S = 1e-8  # 1 Å^2/ps = 1e-20 m^2 / 1e-12 s
+MPA_S_IN_PA_S = 1e-3  # 1 mPa s (= 1 cP) in Pa s
 KJ_MOL_EV = float(_ase_units.kJ / _ase_units.mol)  # 1 kJ/mol in eV (OpenMM's energy unit)
 BAR_EV_A3 = float(_ase_units.bar)  # 1 bar in eV/Å^3

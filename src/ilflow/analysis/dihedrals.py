@@ -32,7 +32,7 @@ def find_dihedrals(atoms: Atoms, smarts: str) -> np.ndarray:
     """
     from rdkit import Chem
 
-    from ilflow.classical.forcefield import _graph_mol
+    from ilflow.classical.forcefield import graph_mol
     from ilflow.system.topology import bond_graph, molecule_ids
 
     pattern = Chem.MolFromSmarts(smarts)
@@ -46,7 +46,7 @@ def find_dihedrals(atoms: Atoms, smarts: str) -> np.ndarray:
         local = np.full(len(atoms), -1)
         local[members] = np.arange(len(members))
         inside = bonds[(local[bonds[:, 0]] >= 0) & (local[bonds[:, 1]] >= 0)]
-        mol = _graph_mol(atoms.numbers[members], local[inside])
+        mol = graph_mol(atoms.numbers[members], local[inside])
         mol.UpdatePropertyCache(strict=False)  # H counts and degrees for the SMARTS query
         Chem.FastFindRings(mol)
         found += [members[list(match)] for match in mol.GetSubstructMatches(pattern)]

@@ -12,20 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import constants
-
 from ilflow.analysis.trajectory import AnalysisError
+from ilflow.units import ANGSTROM_M, BOLTZMANN_J_K, GAS_CONSTANT_KJ_MOL_K, MPA_S_IN_PA_S
 
 XI_CUBIC = 2.837297  # Yeh & Hummer 2004, cubic box
-ANGSTROM_IN_M = constants.angstrom
-MPA_S_IN_PA_S = 1e-3
 
 
 def yeh_hummer_correction_m2_s(T_K: float, eta_Pa_s: float, L_A: float, xi: float = XI_CUBIC) -> float:
     """xi k_B T / (6 pi eta L) in m^2/s: what a cubic box of edge L_A (Å) takes off D at T_K (K), eta_Pa_s (Pa s)."""
     if eta_Pa_s <= 0 or L_A <= 0 or T_K <= 0:
         raise AnalysisError(f"Yeh-Hummer needs positive T, eta and L (got {T_K} K, {eta_Pa_s} Pa s, {L_A} A)")
-    return xi * constants.k * T_K / (6.0 * np.pi * eta_Pa_s * L_A * ANGSTROM_IN_M)
+    return xi * BOLTZMANN_J_K * T_K / (6.0 * np.pi * eta_Pa_s * L_A * ANGSTROM_M)
 
 
 def yeh_hummer(D_pbc_m2_s: float, T_K: float, eta_Pa_s: float, L_A: float, xi: float = XI_CUBIC) -> float:
@@ -99,7 +96,7 @@ class SizeExtrapolation:
 def extrapolate_infinite_size(L_A, D_m2_s, D_error_m2_s=None, T_K: float | None = None,
                               xi: float = XI_CUBIC) -> SizeExtrapolation:
     """Fit D (m^2/s) of cubic boxes with edges L_A (Å) linearly in 1/L (weighted by 1/D_error^2 when given)."""
-    L_m = np.asarray(L_A, dtype=float) * ANGSTROM_IN_M
+    L_m = np.asarray(L_A, dtype=float) * ANGSTROM_M
     D = np.asarray(D_m2_s, dtype=float)
     if L_m.shape != D.shape or np.any(L_m <= 0):
         raise AnalysisError("L_A and D_m2_s must be equally long, with positive box edges")
@@ -107,7 +104,7 @@ def extrapolate_infinite_size(L_A, D_m2_s, D_error_m2_s=None, T_K: float | None 
     slope, slope_error = -b, float(np.sqrt(cov[1, 1]))
     eta = eta_error = None
     if T_K is not None:
-        eta = xi * constants.k * T_K / (6.0 * np.pi * slope)
+        eta = xi * BOLTZMANN_J_K * T_K / (6.0 * np.pi * slope)
         eta_error = abs(eta) * slope_error / abs(slope)
     return SizeExtrapolation(a, float(np.sqrt(cov[0, 0])), slope, slope_error, eta, eta_error)
 
@@ -129,7 +126,7 @@ def arrhenius_fit(T_K, D, D_error=None) -> ArrheniusFit:
         raise AnalysisError("arrhenius_fit needs equally many positive temperatures and positive D values")
     sigma = None if D_error is None else np.asarray(D_error, dtype=float) / D
     a, b, cov = _linear_fit(1.0 / T, np.log(D), sigma)
-    R_kJ_mol_K = constants.R * 1e-3
+    R_kJ_mol_K = GAS_CONSTANT_KJ_MOL_K
     prefactor = float(np.exp(a))
     return ArrheniusFit(-b * R_kJ_mol_K, float(np.sqrt(cov[1, 1])) * R_kJ_mol_K, prefactor,
                         prefactor * float(np.sqrt(cov[0, 0])))

@@ -18,8 +18,8 @@ import numpy as np
 from scipy import stats
 
 from ilflow.analysis.trajectory import AnalysisError, Trajectory, molecule_centres, molecule_formulas, unwrap
+from ilflow.units import A2_PS_IN_M2_S
 
-A2_PS_IN_M2_S = 1e-8  # 1 Å^2/ps = 1e-20 m^2 / 1e-12 s
 CHUNK_VALUES = 8_000_000  # complex spectrum values held at once by msd_fft
 
 

@@ -52,7 +52,7 @@ def clandp() -> dict:
     return json.loads((resources.files("ilflow.classical") / "data" / "clandp.json").read_text())
 
 
-def _graph_mol(numbers, bonds) -> Chem.Mol:
+def graph_mol(numbers, bonds) -> Chem.Mol:
     mol = Chem.RWMol()
     for z in numbers:
         atom = Chem.Atom(int(z))
@@ -71,7 +71,7 @@ def _template_graphs() -> dict[str, tuple[Chem.Mol, int]]:
     out = {}
     for name, molecule in data["molecules"].items():
         numbers = [atomic_numbers[data["atom_types"][a["type"]]["element"]] for a in molecule["atoms"]]
-        out[name] = (_graph_mol(numbers, molecule["bonds"]), len(molecule["bonds"]))
+        out[name] = (graph_mol(numbers, molecule["bonds"]), len(molecule["bonds"]))
     return out
 
 
@@ -79,7 +79,7 @@ def match_template(numbers, bonds) -> tuple[str, np.ndarray]:
     """(template name, order) with molecule atom i = template atom order[i]; NoTemplateError if none matches."""
     numbers = [int(z) for z in numbers]
     bonds = sorted({tuple(sorted((int(i), int(j)))) for i, j in bonds})
-    mol = _graph_mol(numbers, bonds)
+    mol = graph_mol(numbers, bonds)
     for name, (template, n_bonds) in _template_graphs().items():
         if template.GetNumAtoms() != len(numbers) or n_bonds != len(bonds):
             continue

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Issue 8's check of a learned model: 20 ps of NVT (Nose-Hoover chain) at 353 K on the demo's 4-pair box with
+# the paper's stop rule (max ensemble force std > 0.5 eV/Å), then 20 frames of that run labelled with the
+# campaign's reference (GFN2-xTB in the demo) and the model's errors on them.
+#   bash examples/check_demo_model.sh PROJECT_DIR [CAMPAIGN]     (PROJECT_DIR: where `ilflow learn` ran)
+set -euo pipefail
+project=${1:?usage: check_demo_model.sh PROJECT_DIR [CAMPAIGN]}
+campaign=${2:-}
+ilflow=${ILFLOW:-ilflow}
+model=$(ls -d "$project"/learning/iteration-*/model | sort | tail -1)
+out="$project/check-353K"
+echo "model: $model"
+# start: the last frame of the classical initial data (4 pairs, 1.210 g/cm3)
+python3 - "$project" <<'PY'
+import sys
+from ase.io import read, write
+write(f"{sys.argv[1]}/check-353K-start.extxyz", read(f"{sys.argv[1]}/initial/frames.extxyz", -1))
+PY
+run() {  # run NAME THRESHOLD
+    "$ilflow" md --model "$model" --structure "$project/check-353K-start.extxyz" --ensemble nvt --temperature-K 353 \
+        --timestep-fs 0.5 --steps 40000 --frame-every 2000 --max-uncertainty-eV-A "$2" --seed 353 -o "$out/$1"
+}
+run md 0.5
+frames_of=md
+if grep -q '"stop_reason": "uncertainty"' "$out/md/summary.json"; then
+    echo "the stop fired (above); the 20 error frames come from the same run with the stop switched off"
+    run md-no-stop 0
+    frames_of=md-no-stop
+fi
+# the run's frames (every 1 ps), labelled with the reference, then the model's errors on them
+python3 - "$out/$frames_of" "$campaign" <<'PY'
+import sys
+from pathlib import Path
+import h5py
+from ase import Atoms
+from ilflow.config import load_campaign
+from importlib import resources
+from ilflow.io import write_frames
+from ilflow.reference import make_labeler
+out, campaign = Path(sys.argv[1]), sys.argv[2] or str(resources.files("ilflow") / "examples" / "demo.yaml")
+with h5py.File(out / "trajectory.h5md") as f:
+    x = f["particles/trajectory/position/value"][:]
+    cells = f["particles/trajectory/box/edges/value"][:]
+    numbers = f["particles/trajectory/species"][:]
+frames = [Atoms(numbers, positions=p, cell=c, pbc=True) for p, c in zip(x[-20:], cells[-20:])]
+labelled = make_labeler(load_campaign(campaign).reference).label(frames)
+write_frames(out / "labelled.extxyz", [a for a in labelled if isinstance(a, Atoms)])
+print(f"{len(frames)} frames labelled")
+PY
+"$ilflow" evaluate --model "$model" --frames "$out/$frames_of/labelled.extxyz" --out "$out/errors.json"
