@@ -131,11 +131,13 @@ def run(
     directory: Annotated[
         Optional[Path], typer.Option("--dir", "-d", help="Project directory [default: ./<campaign name>].")
     ] = None,
-    until: Annotated[str, typer.Option(help="Last stage to run: build, initial or learning.")] = "learning",
+    until: Annotated[str, typer.Option(help="Last stage to run: build, initial, learning, production, analysis or "
+                                       "report.")] = "report",
 ) -> None:
-    """Run a campaign in its project directory; completed stages are skipped.
+    """Run a campaign in its project directory, from SMILES to the report; completed stages are skipped.
 
-    Stages so far: build (the box), initial (classical CL&P frames), learning (learning on the fly).
+    Stages: build (the box), initial (classical CL&P frames), learning (learning on the fly), production
+    (MD at the campaign's state points), analysis (RDF, diffusion, density, dihedrals) and report (HTML).
     """
     from ilflow.config import load_campaign
     from ilflow.workflow import STAGES, run_campaign
@@ -161,6 +163,48 @@ def learn(
     """Learning on the fly (paper Table 1): build, initial data, then sample -> select -> label -> retrain per
     iteration; kill it at any moment and run it again to continue."""
     run(campaign, directory, "learning")
+
+
+def _project(campaign: Optional[Path], directory: Optional[Path]):
+    from ilflow.config import load_campaign
+    from ilflow.project import Project
+
+    path = campaign or demo_campaign_path()
+    loaded = load_campaign(path)
+    return loaded, Project(directory or Path(loaded.name))
+
+
+CampaignArg = Annotated[Optional[Path], typer.Argument(help="campaign.yaml [default: the embedded BMIM-BF4 demo]")]
+DirOption = Annotated[Optional[Path], typer.Option("--dir", "-d", help="Project directory [default: ./<campaign name>].")]
+
+
+@app.command(rich_help_panel=WORKFLOW)
+def simulate(campaign: CampaignArg = None, directory: DirOption = None) -> None:
+    """Production MD at the campaign's state points with the final learned model (pack -> relax -> rescale to
+    density -> equilibrate -> produce), independent runs as Dask tasks; kill and run again to continue."""
+    from ilflow.workflow import production_stage
+
+    loaded, project = _project(campaign, directory)
+    production_stage(loaded, project, console)
+
+
+@app.command(rich_help_panel=WORKFLOW)
+def analyze(campaign: CampaignArg = None, directory: DirOption = None) -> None:
+    """RDFs, MSDs and diffusion (Yeh-Hummer, 1/L, Arrhenius), NPT densities and dihedral distributions of the
+    production runs -> <dir>/analysis/results.json and figures."""
+    from ilflow.workflow import analysis_stage
+
+    loaded, project = _project(campaign, directory)
+    analysis_stage(loaded, project, console)
+
+
+@app.command(rich_help_panel=WORKFLOW)
+def report(campaign: CampaignArg = None, directory: DirOption = None) -> None:
+    """The self-contained HTML report of a project (<dir>/report/report.html) and results.json."""
+    from ilflow.workflow import report_stage
+
+    loaded, project = _project(campaign, directory)
+    report_stage(loaded, project, console)
 
 
 LABELS = "Labels and data"

@@ -45,7 +45,7 @@ def initial_stage(campaign: Campaign, project: Project, box_path: Path, say=prin
     return project.run_stage("initial", inputs, produce)
 
 
-STAGES = ("build", "initial", "learning")
+STAGES = ("build", "initial", "learning", "production", "analysis", "report")
 
 
 def run_campaign(campaign: Campaign, root: str | Path, console: Console | None = None,
@@ -79,7 +79,96 @@ def run_campaign(campaign: Campaign, root: str | Path, console: Console | None =
     else:
         initial_path = results[-1].outputs[0]
     learning_stage(campaign, project, read_frames(box_path)[0], initial_path, console)
+    if until == "learning":
+        return results
+    production_stage(campaign, project, console)
+    if until == "production":
+        return results
+    analysis_stage(campaign, project, console)
+    if until == "analysis":
+        return results
+    report_stage(campaign, project, console)
     return results
+
+
+def final_model(project: Project) -> Path:
+    """The model of the last finished learning iteration."""
+    from ilflow.errors import IlflowError
+
+    done = sorted(p.parent for p in (project.root / "learning").glob("iteration-*/training.json"))
+    if not done:
+        raise IlflowError(f"{project.root / 'learning'} holds no trained model yet; run the learning stage first "
+                          "(ilflow learn)")
+    return done[-1] / "model"
+
+
+def production_stage(campaign: Campaign, project: Project, console: Console) -> list[dict]:
+    """Production runs (ilflow.production) in `production/<group>/<run>/`, as Dask tasks; resumable."""
+    import json
+
+    from ilflow.distributed import dask_client
+    from ilflow.errors import ConfigError
+    from ilflow.production import plan_runs, run_production
+    from ilflow.project import atomic_write_text, inputs_hash
+
+    runs = plan_runs(campaign.production.runs, list(campaign.species), campaign.analysis.experimental_density_csv)
+    if not runs:
+        console.print("production: no runs in the campaign's production section")
+        return []
+    model = final_model(project)
+    d = campaign.model.dispersion
+    dispersion = {"functional": d.functional, "cutoff_A": d.cutoff_A, "cn_cutoff_A": d.cutoff_A,
+                  "three_body": d.three_body}
+    folders = []
+    for run in runs:
+        folder = project.root / "production" / run.group / run.key
+        inputs = {"run": run.spec.model_dump(), "temperature_K": run.temperature_K, "formula_units": run.formula_units,
+                  "seed": run.seed, "density_g_cm3": run.density_g_cm3, "model": str(model), "dispersion": dispersion,
+                  "species": [s.model_dump() for s in campaign.species], "box": campaign.box.model_dump()}
+        marker = folder / "inputs.json"
+        if marker.exists() and json.loads(marker.read_text()).get("hash") != inputs_hash(inputs):
+            raise ConfigError(f"{folder} holds a run with other settings (the campaign or the model changed); move it "
+                              "away to run it again with the new settings, or restore the old settings")
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(marker, json.dumps({"hash": inputs_hash(inputs), "inputs": inputs}, indent=2, default=str))
+        folders.append(folder)
+    todo = [(r, f) for r, f in zip(runs, folders) if not (f / "run.json").exists()]
+    console.print(f"production: {len(runs)} runs with {model} ({len(runs) - len(todo)} already done)")
+    records = {f: json.loads((f / "run.json").read_text()) for r, f in zip(runs, folders) if (f / "run.json").exists()}
+    if todo:
+        from distributed import as_completed
+
+        with dask_client(campaign.execution) as client:
+            futures = {client.submit(run_production, r, list(campaign.species), campaign.box, model, dispersion, f,
+                                     pure=False): f for r, f in todo}
+            for future in as_completed(futures):
+                folder = futures[future]
+                record = future.result()
+                records[folder] = record
+                md = record["md"]
+                console.print(f"  {folder.relative_to(project.root)}: {record['atoms']} atoms, {md['steps_done']} steps, "
+                              f"{md['stop_reason'] or 'done'}; mean T {md['mean_temperature_K'] or 0:.0f} K, "
+                              f"density {md['mean_density_g_cm3']:.3f} g/cm3, {md['ns_per_day']:.2f} ns/day")
+    return [records[f] for f in folders]
+
+
+def analysis_stage(campaign: Campaign, project: Project, console: Console) -> dict:
+    """Analysis of every production run and of the learning history -> `analysis/results.json` and figures."""
+    from ilflow.analysis.campaign import analyze_project
+
+    with console.status("analysis: RDFs, MSDs, densities, dihedrals..."):
+        results = analyze_project(campaign, project.root, say=console.print)
+    console.print(f"analysis: {project.root / 'analysis' / 'results.json'}")
+    return results
+
+
+def report_stage(campaign: Campaign, project: Project, console: Console) -> Path:
+    """The self-contained HTML report `report/report.html` (and `report/results.json`)."""
+    from ilflow.report import write_report
+
+    path = write_report(campaign, project.root)
+    console.print(f"report: [bold]{path}[/bold]")
+    return path
 
 
 def progress_line(row: dict) -> str:

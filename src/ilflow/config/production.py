@@ -22,10 +22,19 @@ class StatePoints(Section):
     thermostat_chain: PositiveInt = 5
     thermostat_tau_fs: PositiveFloat = 50.0
     barostat_tau_fs: PositiveFloat = 500.0
-    equilibration_ps: PositiveFloat = 5.0
+    # preparation (paper): pack at a low density, relax, rescale the box linearly to the density over a short MD.
+    # Relax: with classical_ps, CL&P (OpenMM) minimisation + NPT at 1 bar for classical_ps compresses the packed box
+    # (robust against a young model's holes); without it (or for species without CL&P types) FIRE with the model.
+    pack_density_g_cm3: PositiveFloat = 0.9
+    classical_ps: PositiveFloat | None = 20.0
+    relax_fmax_eV_A: PositiveFloat = 0.05
+    relax_max_steps: PositiveInt = 2000
+    rescale_ps: PositiveFloat = 5.0
+    equilibration_ps: PositiveFloat = 5.0  # the first part of the production run, left out of the analysis
     production_ps: PositiveFloat = 20_000.0
     frame_interval_fs: PositiveFloat = 100.0
     seeds: Annotated[list[Seed], Field(min_length=1)] = [0]
+    max_uncertainty_eV_A: PositiveFloat | None = None  # stop rule of eqn 8 (off: production records it only)
 
     @model_validator(mode="after")
     def _density(self) -> "StatePoints":

@@ -1,0 +1,132 @@
+"""One production run, prepared as in the study: pack at a low density -> FIRE -> rescale the box linearly to
+the target density over a short Langevin MD -> equilibrate + produce (Nosé-Hoover NVT or MTK NPT).
+
+Every step is an MD-runner directory (checkpointed): killed at any moment and started again, the run continues
+where it stopped; finished steps are read back, never recomputed. `run.json` is written last.
+"""
+
+import json
+import time
+from pathlib import Path
+
+from ase import Atoms
+
+from ilflow.io import read_frames, write_frames
+from ilflow.production.plan import ProductionRun, scaled_species
+from ilflow.project import atomic_write_text
+
+FIRE_FRAME_EVERY = 10
+
+
+def _steps(duration_ps: float, timestep_fs: float, frame_every: int) -> int:
+    """Steps for `duration_ps`, rounded up to a multiple of `frame_every` (at least one frame)."""
+    steps = max(1, round(duration_ps * 1000.0 / timestep_fs))
+    return -(-steps // frame_every) * frame_every
+
+
+def _last_frame(run_dir: Path, template: Atoms) -> Atoms:
+    from ilflow.analysis.trajectory import read_h5md
+
+    atoms = read_h5md(run_dir / "trajectory.h5md", template, frames=slice(-1, None)).atoms(0)
+    for name in ("species_name", "initial_charges"):
+        if name in template.arrays:
+            atoms.new_array(name, template.arrays[name])
+    return atoms
+
+
+def _md_step(run_dir: Path, force_field, atoms: Atoms, integrator, settings, say) -> tuple[dict, Atoms]:
+    """Run (or continue, or read back) one MD step; returns its summary and last frame."""
+    from ilflow.md import run_md
+
+    done = run_dir / "summary.json"
+    if done.exists():
+        summary = json.loads(done.read_text())
+    else:
+        say(f"  {run_dir}: {settings.steps} steps")
+        summary = run_md(force_field, atoms, integrator, settings, run_dir)
+    return summary, _last_frame(run_dir, atoms)
+
+
+def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path, say) -> tuple[dict, Atoms] | None:
+    """CL&P minimisation + NPT (1 bar, run.temperature_K) for classical_ps; None if the species have no CL&P types."""
+    from ilflow.classical import ClassicalSettings, NoTemplateError, run_classical
+    from ilflow.classical.system import type_box
+
+    try:
+        type_box(atoms)
+    except NoTemplateError:
+        say(f"  {out}: no CL&P types for these species; relaxing with the model (FIRE) instead")
+        return None
+    from ilflow import units
+
+    # the box shrinks from the packing density: the cutoff must fit the compressed box (10% below its edge there)
+    edge_A = units.volume_A3_for_density(float(atoms.get_masses().sum()), 1.1 * run.density_g_cm3) ** (1 / 3)
+    settings = ClassicalSettings(ensemble="npt", temperature_K=run.temperature_K, pressure_bar=run.spec.pressure_bar,
+                                 equilibration_ps=run.spec.classical_ps, duration_ps=0.5, frame_every_ps=0.5,
+                                 cutoff_A=min(12.0, 0.5 * edge_A - 0.5), seed=run.seed + 1)
+    if not (out / "summary.json").exists():
+        say(f"  {out}: CL&P NPT {run.spec.classical_ps:g} ps")
+    summary = run_classical(atoms, settings, out)
+    return ({"steps_done": None, "stop_reason": "classical NPT", "density_g_cm3": summary["mean_density_g_cm3"]},
+            _last_frame(out, atoms))
+
+
+def run_production(run: ProductionRun, species: list, box, model_dir: str | Path, dispersion: dict | None,
+                   out_dir: str | Path, say=lambda *_: None) -> dict:
+    """Prepare and run one state point in `out_dir`; returns (and writes) its record `run.json`."""
+    from ilflow.md import FIRE, MTKNPT, Checks, Langevin, NoseHoover, RunSettings, Schedule, from_model
+    from ilflow.md.modifiers import EdgeRamp
+    from ilflow.system import build_box
+
+    out = Path(out_dir)
+    record_path = out / "run.json"
+    if record_path.exists():
+        return json.loads(record_path.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    spec, T = run.spec, run.temperature_K
+    t0 = time.perf_counter()
+    packed = out / "packed.extxyz"
+    if not packed.exists():
+        box_spec = box.model_copy(update={"density_g_cm3": spec.pack_density_g_cm3, "seed": box.seed + run.seed})
+        write_frames(packed, build_box(scaled_species(species, run.formula_units), box_spec))
+    atoms = read_frames(packed)[0]
+    force_field = from_model(model_dir, dispersion if spec.model == "hybrid" else None)
+    blow_up = Checks.with_topology(atoms, max_temperature_K=max(5.0 * T, 2000.0),
+                                   max_uncertainty_eV_A=spec.max_uncertainty_eV_A)
+
+    relaxed = _classical_relax(atoms, run, out / "classical", say) if spec.classical_ps else None
+    if relaxed is not None:
+        relaxed, atoms = relaxed
+    else:
+        relax = RunSettings(steps=-(-spec.relax_max_steps // FIRE_FRAME_EVERY) * FIRE_FRAME_EVERY,
+                            frame_every=FIRE_FRAME_EVERY, schedule=Schedule(0.0, 0.0),
+                            checks=Checks.with_topology(atoms, converged_fmax_eV_A=spec.relax_fmax_eV_A))
+        relaxed, atoms = _md_step(out / "relax", force_field, atoms, FIRE(), relax, say)
+
+    every = max(1, round(spec.frame_interval_fs / spec.timestep_fs))
+    steps = _steps(spec.rescale_ps, spec.timestep_fs, every)
+    ramp = EdgeRamp.to_density(atoms, run.density_g_cm3, steps)
+    rescale = RunSettings(steps=steps, frame_every=every, seed=run.seed, checks=blow_up,
+                          schedule=Schedule(T, spec.pressure_bar, edge_ramp=ramp))
+    rescaled, atoms = _md_step(out / "rescale", force_field, atoms, Langevin(spec.timestep_fs, 10.0), rescale, say)
+
+    steps = _steps(spec.equilibration_ps + spec.production_ps, spec.timestep_fs, every)
+    integrator = (MTKNPT(spec.timestep_fs, spec.thermostat_tau_fs, spec.barostat_tau_fs, spec.thermostat_chain)
+                  if spec.ensemble == "npt" else NoseHoover(spec.timestep_fs, spec.thermostat_tau_fs, spec.thermostat_chain))
+    production = RunSettings(steps=steps, frame_every=every, seed=run.seed + 1, checks=blow_up,
+                             schedule=Schedule(T, spec.pressure_bar))
+    produced, _ = _md_step(out / "md", force_field, atoms, integrator, production, say)
+
+    record = {"group": run.group, "key": run.key, "ensemble": spec.ensemble, "temperature_K": T,
+              "formula_units": run.formula_units, "seed": run.seed, "atoms": len(atoms),
+              "target_density_g_cm3": run.density_g_cm3 if spec.ensemble == "nvt" else None,
+              "start_density_g_cm3": run.density_g_cm3, "pressure_bar": spec.pressure_bar if spec.ensemble == "npt" else None,
+              "model": spec.model, "force_field": force_field.name, "dispersion": dispersion if spec.model == "hybrid" else None,
+              "timestep_fs": spec.timestep_fs, "frame_interval_fs": every * spec.timestep_fs,
+              "equilibration_ps": spec.equilibration_ps, "production_ps": spec.production_ps,
+              "relax": {k: relaxed[k] for k in ("steps_done", "stop_reason")},
+              "rescale": {k: rescaled[k] for k in ("steps_done", "stop_reason", "mean_temperature_K")},
+              "md": produced, "trajectory": "md/trajectory.h5md", "structure": "packed.extxyz",
+              "completed": produced["stop_reason"] is None, "wall_s": time.perf_counter() - t0}
+    atomic_write_text(record_path, json.dumps(record, indent=2) + "\n")
+    return record
