@@ -118,8 +118,10 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
     path = write_report(campaign, tmp_path)
     page = path.read_text()
     assert "Self-diffusion" in page and "Density" in page and page.count("data:image/png;base64,") >= 5
-    assert json.loads((tmp_path / "report" / "results.json").read_text())["density"][0]["density_g_cm3"] == \
-        pytest.approx(density["density_g_cm3"])
+    strict = json.loads((tmp_path / "report" / "results.json").read_text(),
+                        parse_constant=lambda c: pytest.fail(f"results.json holds {c}, not strict JSON"))
+    assert strict["density"][0]["density_g_cm3"] == pytest.approx(density["density_g_cm3"])
+    assert "2 points: no error bar" in page  # an Arrhenius fit through two temperatures has no error
 
 
 def test_report_without_analysis_says_what_to_run(tmp_path):

@@ -47,6 +47,12 @@ def _num(value, fmt: str = ".3g", missing: str = "–") -> str:
     return format(value, fmt)
 
 
+def _with_error(value: float, error: float | None, points: int) -> str:
+    if error is None:
+        return f"{value:.1f} ({points} points: no error bar)"
+    return f"{value:.1f} ± {error:.1f}"
+
+
 def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
     head = "".join(f'<th class="{"l" if i < left else ""}">{html.escape(h)}</th>' for i, h in enumerate(header))
     body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(row))
@@ -127,8 +133,9 @@ def _diffusion(results: dict, figures: Path) -> str:
     if results["arrhenius"]:
         parts.append(_table(["selection", "temperatures (K)", "from", "activation energy (kJ/mol)"],
                             [[html.escape(a["selection"]), ", ".join(f"{t:g}" for t in a["temperatures_K"]),
-                              html.escape(a["from"]), f"{a['activation_energy_kJ_mol']:.1f} ± "
-                              f"{_num(a['activation_energy_error_kJ_mol'], '.1f')}"] for a in results["arrhenius"]]))
+                              html.escape(a["from"]), _with_error(a["activation_energy_kJ_mol"],
+                                                                  a["activation_energy_error_kJ_mol"], len(a["temperatures_K"]))]
+                             for a in results["arrhenius"]]))
     parts.append(_img(figures / "diffusion.png", "Arrhenius plot") + _img(figures / "msd.png", "MSD"))
     return "".join(parts)
 

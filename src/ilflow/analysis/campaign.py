@@ -275,8 +275,20 @@ def analyze_project(campaign, root: str | Path, say=lambda *_: None) -> dict:
                   "activation_energy": "kJ/mol", "A2_ps_in_m2_s": A2_PS_IN_M2_S},
     }
     results["figures"] = plots.all_figures(results, out_dir)
-    atomic_write_text(out_dir / "results.json", json.dumps(results, indent=1, default=_jsonable) + "\n")
+    results = _without_nan(results)
+    atomic_write_text(out_dir / "results.json", json.dumps(results, indent=1, default=_jsonable, allow_nan=False) + "\n")
     return results
+
+
+def _without_nan(value):
+    """NaN and inf (e.g. the error of a fit through two points) as None: results.json stays strict JSON."""
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nan(v) for v in value]
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _experimental_diffusion(csv_path: str | None) -> list[dict]:
