@@ -36,3 +36,8 @@ def test_decorrelated_frames_are_spaced_by_the_inefficiency():
     picks = decorrelated_indices(x)
     assert picks[-1] == 4999 and np.all(np.diff(picks) == int(np.ceil(statistical_inefficiency(x))))
     assert len(decorrelated_indices(x, wanted=10)) == 10
+
+
+def test_too_short_a_series_gives_the_mean_without_an_interval():
+    result = block_average(np.array([1.0, 2.0, 4.0]))
+    assert result.mean == pytest.approx(7 / 3) and np.isnan(result.half_width_95) and result.blocks == 1

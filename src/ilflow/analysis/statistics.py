@@ -53,6 +53,8 @@ def block_average(x: np.ndarray, min_blocks: int = 5, max_blocks: int = 20) -> B
     Fewer than `min_blocks` such blocks: `min_blocks` blocks anyway (the interval is then optimistic)."""
     x = np.asarray(x, dtype=float)
     g = statistical_inefficiency(x)
+    if len(x) < 2 * min_blocks:  # too short for blocks: the mean, no interval
+        return BlockAverage(float(np.mean(x)), float("nan"), float("nan"), 1, g)
     blocks = int(np.clip(len(x) // max(1, int(np.ceil(10 * g))), min_blocks, max_blocks))
     blocks = max(2, min(blocks, len(x)))
     size = len(x) // blocks

@@ -62,7 +62,7 @@ def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path, say) -> tuple[
     # the box shrinks from the packing density: the cutoff must fit the compressed box (10% below its edge there)
     edge_A = units.volume_A3_for_density(float(atoms.get_masses().sum()), 1.1 * run.density_g_cm3) ** (1 / 3)
     settings = ClassicalSettings(ensemble="npt", temperature_K=run.temperature_K, pressure_bar=run.spec.pressure_bar,
-                                 equilibration_ps=run.spec.classical_ps, duration_ps=0.5, frame_every_ps=0.5,
+                                 equilibration_ps=run.spec.classical_ps, duration_ps=1.0, frame_every_ps=0.1,
                                  cutoff_A=min(12.0, 0.5 * edge_A - 0.5), seed=run.seed + 1)
     if not (out / "summary.json").exists():
         say(f"  {out}: CL&P NPT {run.spec.classical_ps:g} ps")
