@@ -65,6 +65,8 @@ def test_viscosity_table_interpolates_in_log_eta_against_inverse_temperature(tmp
     for t in (280.0, 291.0, 315.5, 369.0):
         assert viscosity_from_table(t, table) == pytest.approx(0.05e-3 * np.exp(2000.0 / t), rel=1e-9)
     assert viscosity_from_table([300.0, 330.0], table) == pytest.approx(eta_mPa_s[1:3] * 1e-3)
+    for t in (278.5, 371.5):  # up to 2 K beyond the table: its end segments extended (exact for this Arrhenius table)
+        assert viscosity_from_table(t, table) == pytest.approx(0.05e-3 * np.exp(2000.0 / t), rel=1e-9)
     with pytest.raises(AnalysisError, match="outside"):
         viscosity_from_table(400.0, table)
     bad = tmp_path / "bad.csv"

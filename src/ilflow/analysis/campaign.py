@@ -184,7 +184,7 @@ def arrhenius(rows: list[dict], extrapolated: list[dict]) -> list[dict]:
     for selection in sorted({r["selection"] for r in rows}):
         by_T = {}
         for r in rows:
-            if r["selection"] == selection and r["D_m2_s"] > 0:
+            if r["selection"] == selection and r["D_m2_s"] > 0 and r["diffusive"]:  # sub-diffusive D would mislead
                 value = r["D_yeh_hummer_m2_s"] or r["D_m2_s"]
                 by_T.setdefault(r["temperature_K"], []).append(value)
         source = "Yeh-Hummer corrected" if any(r["D_yeh_hummer_m2_s"] for r in rows if r["selection"] == selection) \

@@ -30,12 +30,13 @@ def yeh_hummer(D_pbc_m2_s: float, T_K: float, eta_Pa_s: float, L_A: float, xi: f
     return D_pbc_m2_s + yeh_hummer_correction_m2_s(T_K, eta_Pa_s, L_A, xi)
 
 
-def viscosity_from_table(T_K, csv_path: str | Path):
+def viscosity_from_table(T_K, csv_path: str | Path, max_extrapolation_K: float = 2.0):
     """Viscosity in Pa s at T_K, interpolated from a CSV table (lines starting with '#' are comments) with a
     column temperature_K and a column viscosity_mPa_s or viscosity_Pa_s, e.g. the reference table of BMIM-BF4.
 
     Interpolation is linear in ln(eta) against 1/T (Arrhenius-like between neighbouring points); temperatures
-    outside the table raise AnalysisError rather than extrapolate.
+    more than `max_extrapolation_K` outside the table raise AnalysisError (within it, the end segment is extended:
+    283 K from a table that starts at 283.15 K).
     """
     path = Path(csv_path)
     if not path.exists():
@@ -54,10 +55,14 @@ def viscosity_from_table(T_K, csv_path: str | Path):
     order = np.argsort(T)
     T, eta = T[order], eta[order]
     T_K_arr = np.asarray(T_K, dtype=float)
-    if np.any(T_K_arr < T[0]) or np.any(T_K_arr > T[-1]):
+    if np.any(T_K_arr < T[0] - max_extrapolation_K) or np.any(T_K_arr > T[-1] + max_extrapolation_K):
         raise AnalysisError(f"T = {T_K} K is outside the viscosity table {path} ({T[0]:g}-{T[-1]:g} K)")
     # np.interp needs increasing x: 1/T decreases with T, so interpolate on -1/T
-    value = np.exp(np.interp(-1.0 / T_K_arr, -1.0 / T, np.log(eta)))
+    x, y = -1.0 / T, np.log(eta)
+    slope_lo, slope_hi = (y[1] - y[0]) / (x[1] - x[0]), (y[-1] - y[-2]) / (x[-1] - x[-2])
+    xq = -1.0 / T_K_arr
+    value = np.exp(np.where(xq < x[0], y[0] + slope_lo * (xq - x[0]),
+                            np.where(xq > x[-1], y[-1] + slope_hi * (xq - x[-1]), np.interp(xq, x, y))))
     return float(value) if value.ndim == 0 else value
 
 
