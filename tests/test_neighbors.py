@@ -110,3 +110,20 @@ def test_trimmed_list_holds_the_pairs_within_the_cutoff_after_atoms_moved():
     largest = np.bincount(neighbor_list("i", moved, 6.0)).max()
     _, overflow = trim_neighbors(now, neighbors, spec._replace(trim_capacity=int(largest) - 1))
     assert bool(overflow)
+
+
+def test_a_box_shrinking_past_two_cutoffs_does_not_overflow_the_bins():
+    """Bins allocated for a box just wider than 2 cutoffs stay valid when it shrinks by 1% (NPT, box ramps): before,
+    reallocating from the same box chose the same too-large bins again and the MD runner looped forever."""
+    cutoff = 5.5
+    edge = 2 * cutoff + 0.05
+    rng = np.random.default_rng(3)
+    atoms = Atoms("Ar64", positions=rng.uniform(0, edge, (64, 3)), cell=np.eye(3) * edge, pbc=True)
+    system = make_system(atoms, (18,))
+    spec = allocate(system, cutoff, margin=1.2)
+    shrunk = system._replace(positions=system.positions * 0.99, cell=system.cell * 0.99)
+    neighbors, overflow = build_neighbors(shrunk, spec)
+    assert not bool(overflow)
+    small = atoms.copy()
+    small.set_cell(atoms.cell * 0.99, scale_atoms=True)
+    assert _pairs(neighbors, 64) == _pairs_ase(small, cutoff)

@@ -168,7 +168,7 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
     masses = jnp.asarray(atoms.get_masses())
     settings_id = _settings_id(force_field, integrator, settings) + (repr(replicas) if batched else "")
     checkpoint = out / "checkpoint.npz"
-    margin = 1.2
+    margin = 1.2 * _compression(settings.schedule, settings.steps, atoms)  # lists sized for the densest box ahead
     start_K = float(settings.schedule(0).temperature_K)
 
     def initial(specs):
@@ -263,6 +263,15 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
         atomic_write_text(path / "summary.json", json.dumps(summary, indent=2) + "\n")
         summaries.append(summary)
     return summaries
+
+
+def _compression(schedule: Schedule, steps: int, atoms) -> float:
+    """How much denser than now the box gets along a box-edge ramp (1 without one): the neighbour lists are
+    allocated for that at the start, instead of overflowing, growing and recompiling again and again."""
+    if schedule.edge_ramp is None:
+        return 1.0
+    edges = np.asarray(jax.vmap(schedule.edge_ramp)(jnp.arange(0, steps + 1, max(1, steps // 200))))
+    return float(max(1.0, (atoms.get_volume() ** (1 / 3) / edges.min()) ** 3))
 
 
 def _ns_per_day(timings, integrator) -> float:

@@ -88,8 +88,10 @@ def _bin_capacity(frac: np.ndarray, bins: tuple[int, int, int], margin: float) -
 
 def _bins_reach_capacity(cell: np.ndarray, frac: np.ndarray, cutoff_A: float, margin: float):
     """Bins per direction, search reach and bin capacity with the fewest candidates per atom (stencil size x
-    bin capacity). Bins of about cutoff/2 usually win; for cells smaller than the cutoff one bin with images."""
-    widths = _widths(cell)
+    bin capacity). Bins of about cutoff/2 usually win; for cells smaller than the cutoff one bin with images.
+    The bins are chosen for the cell compressed by `margin` in volume: a box that shrinks a little (NPT, a box
+    ramp) must not make them too small at once (reallocating from the same box would choose them again, forever)."""
+    widths = _widths(cell) / margin ** (1 / 3)
     best = None
     for per_cutoff in (1, 2, 3, 4):
         bins = tuple(int(max(1, math.floor(w * per_cutoff / cutoff_A))) for w in widths)
