@@ -219,9 +219,13 @@ def speed_table(runs: list[dict]) -> list[dict]:
     return sorted(rows, key=lambda r: (r["atoms"], r["model"]))
 
 
-def rough_notes(runs: list[dict]) -> list[str]:
-    """Plain warnings about numbers that are too rough to read much into."""
+def rough_notes(runs: list[dict], reference_method: str = "") -> list[str]:
+    """Plain warnings about numbers that are too rough to read much into, or that count something twice."""
     notes = []
+    if reference_method == "xtb" and any(r["record"].get("model") == "hybrid" for r in runs):
+        notes.append("GFN2-xTB labels already contain dispersion (D4): the hybrid runs (model + D3 at run time, the "
+                     "study's recipe for dispersion-free DFT labels) count dispersion twice and overestimate the "
+                     "density; the model alone is the consistent choice with these labels.")
     short = [r for r in runs if r["analysis"]["analysed_ps"] < 1000.0]
     if short:
         longest = max(r["analysis"]["analysed_ps"] for r in short)
@@ -260,7 +264,7 @@ def analyze_project(campaign, root: str | Path, say=lambda *_: None) -> dict:
     extrapolated = size_extrapolations(diffusion)
     results = {
         "campaign": campaign.name,
-        "notes": rough_notes(runs),
+        "notes": rough_notes(runs, getattr(campaign.reference, "method", "")),
         "learning": learning_summary(root),
         "runs": runs,
         "density": density_table(runs, density_csv),
