@@ -27,7 +27,7 @@ def read_table(csv_path: str | Path, columns: tuple[str, ...]) -> tuple[np.ndarr
     names = list(rows[0]) if rows else []
     column = next((c for c in columns if c in names), None)
     if "temperature_K" not in names or column is None:
-        raise AnalysisError(f"{path} needs a column temperature_K and one of {', '.join(columns)}; it has "
+        raise AnalysisError(f"{path} needs columns temperature_K and one of {', '.join(columns)}; it has "
                             f"{', '.join(names) or 'none'}")
     T = np.array([float(r["temperature_K"]) for r in rows])
     values = np.array([float(r[column]) for r in rows])

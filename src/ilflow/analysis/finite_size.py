@@ -7,7 +7,6 @@ xi = 2.837297 (cubic lattice) and eta the shear viscosity. Conversely D_PBC(L) i
 SI units inside: D in m^2/s, eta in Pa s, L converted from Å.
 """
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,22 +37,11 @@ def viscosity_from_table(T_K, csv_path: str | Path, max_extrapolation_K: float =
     more than `max_extrapolation_K` outside the table raise AnalysisError (within it, the end segment is extended:
     283 K from a table that starts at 283.15 K).
     """
-    path = Path(csv_path)
-    if not path.exists():
-        raise AnalysisError(f"viscosity table {path} does not exist")
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and line[0] != "#"]
-    rows = list(csv.DictReader(lines))
-    names = [n.strip() for n in (rows[0].keys() if rows else [])]
-    column = next((c for c in ("viscosity_mPa_s", "viscosity_Pa_s") if c in names), None)
-    if "temperature_K" not in names or column is None:
-        raise AnalysisError(f"{path} needs columns temperature_K and viscosity_mPa_s (or viscosity_Pa_s); it has "
-                            f"{', '.join(names) or 'none'}")
-    rows = [{k.strip(): v for k, v in row.items()} for row in rows]
-    T = np.array([float(row["temperature_K"]) for row in rows])
-    eta = np.array([float(row[column]) for row in rows])
+    from ilflow.analysis.experiment import read_table
+
+    T, eta, column = read_table(csv_path, ("viscosity_mPa_s", "viscosity_Pa_s"))
     eta = eta * (MPA_S_IN_PA_S if column == "viscosity_mPa_s" else 1.0)
-    order = np.argsort(T)
-    T, eta = T[order], eta[order]
+    path = csv_path
     T_K_arr = np.asarray(T_K, dtype=float)
     if np.any(T_K_arr < T[0] - max_extrapolation_K) or np.any(T_K_arr > T[-1] + max_extrapolation_K):
         raise AnalysisError(f"T = {T_K} K is outside the viscosity table {path} ({T[0]:g}-{T[-1]:g} K)")
