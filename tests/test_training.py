@@ -122,3 +122,17 @@ def test_warm_start_continues_from_the_earlier_model(overfit, tmp_path):
     cold = train_model(frames, frames, short, tmp_path / "cold")
     assert warm["forces_rmse_meV_A"] < 0.5 * cold["forces_rmse_meV_A"]
     assert warm["forces_rmse_meV_A"] < 2.0 * table["forces_rmse_meV_A"]
+
+
+def test_learning_rate_decay_is_optax_cosine_schedule():
+    """The per-step factor applied to every group's rate follows optax's cosine decay to 1% (the schedule the
+    trainer used before the rates left the compiled step), and training twice reuses one optimiser object."""
+    import optax
+
+    from ilflow.training.trainer import decay_factor, make_optimizer
+
+    total = 37
+    reference = optax.cosine_decay_schedule(1.0, total, alpha=0.01)
+    for step in (0, 1, 10, 18, 36, 37, 50):
+        assert decay_factor(step, total) == pytest.approx(float(reference(step)), rel=1e-6)
+    assert make_optimizer(Training()) is make_optimizer(Training())

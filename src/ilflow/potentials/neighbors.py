@@ -60,6 +60,19 @@ def host_neighbors(atoms, cutoff_A: float, capacity: int | None = None, n_pad: i
     return Neighbors(jnp.asarray(idx), jnp.asarray(shifts))
 
 
+def widen(neighbors: Neighbors, capacity: int, n_pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """(idx, shifts) of a host list with empty slots (index n_pad) appended up to `capacity` columns."""
+    idx, shifts = np.asarray(neighbors.idx), np.asarray(neighbors.shifts)
+    extra = capacity - idx.shape[1]
+    return (np.pad(idx, ((0, 0), (0, extra)), constant_values=n_pad),
+            np.pad(shifts, ((0, 0), (0, extra), (0, 0))))
+
+
+def padded_capacity(capacity: int, multiple: int = 8) -> int:
+    """`capacity` rounded up to a multiple: data sets of similar structures then share one compiled shape."""
+    return -(-max(capacity, 1) // multiple) * multiple
+
+
 class NeighborSpec(NamedTuple):
     """Static sizes of a cell-list build (hashable; changing it recompiles)."""
 

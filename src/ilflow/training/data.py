@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-from ilflow.potentials.neighbors import host_neighbors
+from ilflow.potentials.neighbors import host_neighbors, padded_capacity, widen
 from ilflow.potentials.system import species_indices
 
 
@@ -62,8 +62,8 @@ def to_buckets(frames: Sequence[Atoms], elements: tuple[int, ...], cutoff_A: flo
         if not members:
             continue
         lists = [host_neighbors(a, cutoff_A, n_pad=n_pad) for a in members]  # built once per structure
-        k = max(int(nb.idx.shape[1]) for nb in lists)
-        lists = [_widen(nb, k, n_pad) for nb in lists]
+        k = padded_capacity(max(int(nb.idx.shape[1]) for nb in lists))  # fewer recompilations
+        lists = [widen(nb, k, n_pad) for nb in lists]
         b = len(members)
         out = {name: np.zeros(shape) for name, shape in
                [("positions", (b, n_pad, 3)), ("cell", (b, 3, 3)), ("forces", (b, n_pad, 3)), ("stress", (b, 3, 3))]}
@@ -87,14 +87,6 @@ def to_buckets(frames: Sequence[Atoms], elements: tuple[int, ...], cutoff_A: flo
                                 np.stack([shifts for _, shifts in lists]),
                                 energy, out["forces"], out["stress"], has_stress))
     return buckets
-
-
-def _widen(neighbors, capacity: int, n_pad: int):
-    """The same list with empty slots (index n_pad) appended up to `capacity` columns."""
-    idx, shifts = np.asarray(neighbors.idx), np.asarray(neighbors.shifts)
-    extra = capacity - idx.shape[1]
-    return (np.pad(idx, ((0, 0), (0, extra)), constant_values=n_pad),
-            np.pad(shifts, ((0, 0), (0, extra), (0, 0))))
 
 
 def batches(buckets: list[Labelled], batch_size: int, rng: np.random.Generator | None) -> Iterator[Labelled]:
