@@ -108,3 +108,10 @@ def test_misspelt_key_inside_a_sampler_gets_a_suggestion():
     message = _error(bad)
     assert "c.yaml:10: learning.iterations.0.samplers.0.relax.fmax_eV: unknown key" in message
     assert "'fmax_eV_A'" in message
+
+
+def test_hybrid_production_without_dispersion_is_refused():
+    text = GOOD + "production:\n  runs:\n    - {name: dens, ensemble: npt, temperatures_K: [300], formula_units: [2]}\n"
+    message = _error(text)
+    assert "dens" in message and "model.dispersion" in message
+    parse_campaign(text.replace("formula_units: [2]}", "formula_units: [2], model: ensemble}"))

@@ -27,7 +27,8 @@ learning:
   iterations:
     - name: nvt
       samplers:
-        - {kind: md, ensemble: nvt_langevin, temperature_K: 300, steps: 60, frame_interval: 10, uncertainty_threshold_eV_A: 50}
+        - {kind: md, ensemble: nvt_langevin, temperature_K: 300, steps: 60, frame_interval: 10, uncertainty_threshold_eV_A: 50,
+           start: initial}
         - {kind: relax, fmax_eV_A: 0.5, max_steps: 20}
       selection: {method: maxdist, frames: 3}
     - name: scan

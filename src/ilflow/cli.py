@@ -376,6 +376,7 @@ def md(
     force uncertainty exceeds the threshold, a blow-up or a broken molecule."""
     from ilflow.io import read_frames
     from ilflow.config.loader import read_yaml
+    from ilflow.config.model import Dispersion
     from ilflow.config.modifiers import Modifiers
     from ilflow.md import FIRE, NVE, Checks, Langevin, MTKNPT, NoseHoover, RunSettings, from_model, run_md, schedule_from
 
@@ -389,7 +390,7 @@ def md(
         raise ConfigError("--timestep-fs must be positive and --temperature-K not negative")
     ramps = read_yaml(modifiers, Modifiers, "modifiers file") if modifiers else None
     atoms = read_frames(structure, -1)[0]
-    force_field = from_model(model, {"functional": dispersion, "cutoff_A": d3_cutoff_A, "cn_cutoff_A": d3_cutoff_A}
+    force_field = from_model(model, Dispersion(functional=dispersion, cutoff_A=d3_cutoff_A).settings()
                              if dispersion else None)
     relaxing = ensemble == "relax"
     checks = Checks.with_topology(atoms, max_uncertainty_eV_A=max_uncertainty_eV_A or None,

@@ -116,9 +116,7 @@ def production_stage(campaign: Campaign, project: Project, console: Console) -> 
         console.print("production: no runs in the campaign's production section")
         return []
     model = final_model(project)
-    d = campaign.model.dispersion
-    dispersion = {"functional": d.functional, "cutoff_A": d.cutoff_A, "cn_cutoff_A": d.cutoff_A,
-                  "three_body": d.three_body}
+    dispersion = campaign.model.dispersion.settings() if campaign.model.dispersion else None
     folders = []
     for run in runs:
         folder = project.root / "production" / run.group / run.key

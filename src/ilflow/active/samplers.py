@@ -22,7 +22,7 @@ class SamplerContext:
     model_dir: Path
     work_dir: Path  # this iteration's sampling directory
     state_dir: Path  # learning directory: last_md.extxyz, last_relaxed.extxyz
-    start: Atoms  # fallback start (the initial box)
+    start: Atoms  # the last frame of the initial data (else the built box): start "initial" and the fallback
     species: list
     box: object  # config.Box
     iteration: int
@@ -39,30 +39,14 @@ def physical(frames: list[Atoms]) -> list[Atoms]:
     return [a for a in frames if len(neighbor_list("i", a, MIN_DISTANCE_A, self_interaction=False)) == 0]
 
 
-def _frames_of(run_dir: Path, template: Atoms) -> list[Atoms]:
-    import h5py
-
-    with h5py.File(run_dir / "trajectory.h5md", "r") as f:
-        positions = f["particles/trajectory/position/value"][:]
-        cells = f["particles/trajectory/box/edges/value"][:]
-        steps = f["particles/trajectory/position/step"][:]
-    frames = []
-    for x, cell, step in zip(positions, cells, steps):
-        atoms = Atoms(template.numbers, positions=x, cell=cell, pbc=True)
-        for name in ("molecule_id", "species_name"):
-            if name in template.arrays:
-                atoms.new_array(name, template.arrays[name])
-        atoms.info["md_step"] = int(step)
-        frames.append(atoms)
-    return frames
-
-
 def _start(sampler, ctx: SamplerContext) -> Atoms:
     from ilflow.system import build_box
     from ilflow.system.topology import rescale_to_density
 
     if sampler.start == "fresh_box":
         atoms = build_box(ctx.species, ctx.box.model_copy(update={"seed": ctx.box.seed + 1000 * ctx.iteration}))
+    elif sampler.start == "initial":
+        atoms = ctx.start.copy()
     else:
         names = ["last_relaxed.extxyz", "last_md.extxyz"] if sampler.start == "relaxed" else ["last_md.extxyz"]
         found = [ctx.state_dir / n for n in names if (ctx.state_dir / n).exists()]
@@ -74,6 +58,7 @@ def _start(sampler, ctx: SamplerContext) -> Atoms:
 
 def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     from ilflow.md import MTKNPT, NVE, Checks, Langevin, NoseHoover, RunSettings, from_model, run_md, schedule_from
+    from ilflow.md.h5md import atoms_frames
 
     integrators = {"nvt_langevin": lambda: Langevin(sampler.timestep_fs, sampler.friction_per_ps),
                    "nvt_nose_hoover": lambda: NoseHoover(sampler.timestep_fs),
@@ -90,7 +75,7 @@ def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
         settings = RunSettings(steps=steps, frame_every=sampler.frame_interval, seed=1000 * ctx.iteration + replica,
                                schedule=schedule, checks=checks)
         summary = run_md(from_model(ctx.model_dir), atoms, integrators[sampler.ensemble](), settings, run_dir)
-        frames = _frames_of(run_dir, atoms)
+        frames = atoms_frames(run_dir / "trajectory.h5md", atoms)
         candidates += frames
         ctx.records.append({"sampler": "md", "replica": replica, "steps_run": summary["steps_done"],
                             "steps_planned": steps, "stop_reason": summary["stop_reason"] or "completed",
@@ -103,6 +88,7 @@ def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
 
 def relax(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     from ilflow.md import FIRE, Checks, RunSettings, Schedule, from_model, run_md
+    from ilflow.md.h5md import atoms_frames
 
     source = ctx.state_dir / "last_md.extxyz"
     atoms = read_frames(source)[-1] if source.exists() else ctx.start.copy()
@@ -113,7 +99,7 @@ def relax(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
                            checks=checks)
     run_dir = ctx.work_dir / f"relax-{index}"
     summary = run_md(from_model(ctx.model_dir), atoms, FIRE(), settings, run_dir)
-    frames = _frames_of(run_dir, atoms)
+    frames = atoms_frames(run_dir / "trajectory.h5md", atoms)
     if frames:
         write_frames(ctx.state_dir / "last_relaxed.extxyz", frames[-1])
     ctx.records.append({"sampler": "relax", "steps_run": summary["steps_done"],

@@ -33,3 +33,12 @@ class Campaign(Section):
         if repeated:
             raise ValueError(f"species names must be unique; repeated: {', '.join(repeated)}")
         return self
+
+    @model_validator(mode="after")
+    def _hybrid_needs_dispersion(self) -> "Campaign":
+        hybrid = [run.name for run in self.production.runs if run.model == "hybrid"]
+        if hybrid and self.model.dispersion is None:
+            raise ValueError(f"production runs {', '.join(hybrid)} use model: hybrid (the model + D3), but the model "
+                             "section has no dispersion; add model.dispersion (e.g. {functional: b97-3c, cutoff_A: 20}) "
+                             "or set model: ensemble on those runs")
+        return self

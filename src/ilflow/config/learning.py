@@ -56,7 +56,11 @@ class MDSampler(Section):
     uncertainty_threshold_eV_A: PositiveFloat = 0.5
     temperature_ramp: TemperatureRamp | None = None
     box_ramp: BoxRamp | None = None
-    start: Literal["previous", "relaxed", "fresh_box"] = "previous"
+    # previous: the last MD frame of the iteration before (the study; without a relaxation in between that is the
+    # frame at which the ensemble became uncertain); relaxed: the last relaxed frame; initial: the last frame of
+    # the initial data (an equilibrated liquid; every iteration then starts from the same structure); fresh_box:
+    # a newly packed box
+    start: Literal["previous", "relaxed", "initial", "fresh_box"] = "previous"
     replicas: PositiveInt = 1
 
     @model_validator(mode="after")

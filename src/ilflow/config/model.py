@@ -14,6 +14,12 @@ class Dispersion(Section):
     cutoff_A: PositiveFloat = 20.0
     three_body: bool = False  # the study's run-time D3 (torch-dftd, abc=False) left it out
 
+    def settings(self) -> dict:
+        """Keyword arguments of `ilflow.md.from_model(model, dispersion=...)`: the coordination numbers are
+        summed over the same cutoff as the two-body term."""
+        return {"functional": self.functional, "cutoff_A": self.cutoff_A, "cn_cutoff_A": self.cutoff_A,
+                "three_body": self.three_body}
+
 
 class LearningRates(Section):
     """Adam learning rates per parameter group (paper values)."""

@@ -85,3 +85,27 @@ class H5MDWriter:
 
     def close(self) -> None:
         self.file.close()
+
+
+PER_ATOM_METADATA = ("molecule_id", "species_name", "initial_charges")
+
+
+def atoms_frames(path: str | Path, template, frames=slice(None)) -> list:
+    """Frames of a trajectory written by H5MDWriter as periodic ase.Atoms with the atoms of `template`, its
+    per-atom metadata (molecule ids, species names, charges) and info["md_step"]. `frames`: a slice."""
+    from ase import Atoms
+
+    with h5py.File(path, "r") as f:
+        group = f["particles/trajectory"]
+        positions = group["position/value"][frames]
+        cells = group["box/edges/value"][frames]
+        steps = group["position/step"][frames]
+    out = []
+    for x, cell, step in zip(positions, cells, steps):
+        atoms = Atoms(template.numbers, positions=x, cell=cell, pbc=True)
+        for name in PER_ATOM_METADATA:
+            if name in template.arrays:
+                atoms.new_array(name, template.arrays[name])
+        atoms.info["md_step"] = int(step)
+        out.append(atoms)
+    return out

@@ -24,19 +24,10 @@ def _steps(duration_ps: float, timestep_fs: float, frame_every: int) -> int:
     return -(-steps // frame_every) * frame_every
 
 
-def _last_frame(run_dir: Path, template: Atoms) -> Atoms:
-    from ilflow.analysis.trajectory import read_h5md
-
-    atoms = read_h5md(run_dir / "trajectory.h5md", template, frames=slice(-1, None)).atoms(0)
-    for name in ("species_name", "initial_charges"):
-        if name in template.arrays:
-            atoms.new_array(name, template.arrays[name])
-    return atoms
-
-
 def _md_step(run_dir: Path, force_field, atoms: Atoms, integrator, settings, say) -> tuple[dict, Atoms]:
     """Run (or continue, or read back) one MD step; returns its summary and last frame."""
     from ilflow.md import run_md
+    from ilflow.md.h5md import atoms_frames
 
     done = run_dir / "summary.json"
     if done.exists():
@@ -44,7 +35,7 @@ def _md_step(run_dir: Path, force_field, atoms: Atoms, integrator, settings, say
     else:
         say(f"  {run_dir}: {settings.steps} steps")
         summary = run_md(force_field, atoms, integrator, settings, run_dir)
-    return summary, _last_frame(run_dir, atoms)
+    return summary, atoms_frames(run_dir / "trajectory.h5md", atoms, slice(-1, None))[0]
 
 
 def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path, say) -> tuple[dict, Atoms] | None:
@@ -58,6 +49,7 @@ def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path, say) -> tuple[
         say(f"  {out}: no CL&P types for these species; relaxing with the model (FIRE) instead")
         return None
     from ilflow import units
+    from ilflow.md.h5md import atoms_frames
 
     # the box shrinks from the packing density: the cutoff must fit the compressed box (10% below its edge there)
     edge_A = units.volume_A3_for_density(float(atoms.get_masses().sum()), 1.1 * run.density_g_cm3) ** (1 / 3)
@@ -68,7 +60,7 @@ def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path, say) -> tuple[
         say(f"  {out}: CL&P NPT {run.spec.classical_ps:g} ps")
     summary = run_classical(atoms, settings, out)
     return ({"steps_done": None, "stop_reason": "classical NPT", "density_g_cm3": summary["mean_density_g_cm3"]},
-            _last_frame(out, atoms))
+            atoms_frames(out / "trajectory.h5md", atoms, slice(-1, None))[0])
 
 
 def run_production(run: ProductionRun, species: list, box, model_dir: str | Path, dispersion: dict | None,
