@@ -82,7 +82,10 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
         box_spec = box.model_copy(update={"density_g_cm3": spec.pack_density_g_cm3, "seed": box.seed + run.seed})
         write_frames(packed, build_box(scaled_species(species, run.formula_units), box_spec))
     atoms = read_frames(packed)[0]
-    force_field = from_model(model_dir, dispersion if spec.model == "hybrid" else None)
+    # preparation (FIRE fallback, rescale to density) with the model alone; D3 over 20 Å costs 3-4x the model's
+    # time and its compilation, and the equilibration that follows brings the structure to the hybrid's liquid
+    prepare = from_model(model_dir)
+    force_field = from_model(model_dir, dispersion) if spec.model == "hybrid" else prepare
     blow_up = Checks.with_topology(atoms, max_temperature_K=max(5.0 * T, 2000.0),
                                    max_uncertainty_eV_A=spec.max_uncertainty_eV_A)
 
@@ -93,21 +96,26 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
         relax = RunSettings(steps=-(-spec.relax_max_steps // FIRE_FRAME_EVERY) * FIRE_FRAME_EVERY,
                             frame_every=FIRE_FRAME_EVERY, schedule=Schedule(0.0, 0.0),
                             checks=Checks.with_topology(atoms, converged_fmax_eV_A=spec.relax_fmax_eV_A))
-        relaxed, atoms = _md_step(out / "relax", force_field, atoms, FIRE(), relax, say)
+        relaxed, atoms = _md_step(out / "relax", prepare, atoms, FIRE(), relax, say)
 
     every = max(1, round(spec.frame_interval_fs / spec.timestep_fs))
     steps = _steps(spec.rescale_ps, spec.timestep_fs, every)
     ramp = EdgeRamp.to_density(atoms, run.density_g_cm3, steps)
     rescale = RunSettings(steps=steps, frame_every=every, seed=run.seed, checks=blow_up,
                           schedule=Schedule(T, spec.pressure_bar, edge_ramp=ramp))
-    rescaled, atoms = _md_step(out / "rescale", force_field, atoms, Langevin(spec.timestep_fs, 10.0), rescale, say)
+    rescaled, atoms = _md_step(out / "rescale", prepare, atoms, Langevin(spec.timestep_fs, 10.0), rescale, say)
 
-    steps = _steps(spec.equilibration_ps + spec.production_ps, spec.timestep_fs, every)
-    integrator = (MTKNPT(spec.timestep_fs, spec.thermostat_tau_fs, spec.barostat_tau_fs, spec.thermostat_chain)
-                  if spec.ensemble == "npt" else NoseHoover(spec.timestep_fs, spec.thermostat_tau_fs, spec.thermostat_chain))
-    production = RunSettings(steps=steps, frame_every=every, seed=run.seed + 1, checks=blow_up,
-                             schedule=Schedule(T, spec.pressure_bar))
-    produced, _ = _md_step(out / "md", force_field, atoms, integrator, production, say)
+    if rescaled["stop_reason"] is None:  # else the box never reached its density: no production from there
+        steps = _steps(spec.equilibration_ps + spec.production_ps, spec.timestep_fs, every)
+        integrator = (MTKNPT(spec.timestep_fs, spec.thermostat_tau_fs, spec.barostat_tau_fs, spec.thermostat_chain)
+                      if spec.ensemble == "npt" else NoseHoover(spec.timestep_fs, spec.thermostat_tau_fs,
+                                                                spec.thermostat_chain))
+        production = RunSettings(steps=steps, frame_every=every, seed=run.seed + 1, checks=blow_up,
+                                 schedule=Schedule(T, spec.pressure_bar))
+        produced, _ = _md_step(out / "md", force_field, atoms, integrator, production, say)
+    else:
+        say(f"  {out}: the rescale stopped ({rescaled['stop_reason']}); no production run")
+        produced = {**rescaled, "failed_step": "rescale"}
 
     record = {"group": run.group, "key": run.key, "ensemble": spec.ensemble, "temperature_K": T,
               "formula_units": run.formula_units, "seed": run.seed, "atoms": len(atoms),
