@@ -15,14 +15,14 @@ import numpy as np
 from ase import Atoms
 
 from ilflow.potentials.gmnn import GMNNConfig, energy
-from ilflow.potentials.neighbors import host_neighbors, padded_capacity, widen as _widen
+from ilflow.potentials.neighbors import host_neighbors, padded_capacity, widen
 from ilflow.potentials.system import Neighbors, make_system
 
 
 def _padded(frames: Sequence[Atoms], lists: Sequence, config: GMNNConfig, n_pad: int, capacity: int):
     """Stacked systems and neighbour lists, all padded to the same sizes (one compilation for the pool)."""
     systems = [make_system(a, config.elements, n_pad) for a in frames]
-    neighbors = [Neighbors(*_widen(nb, capacity, n_pad)) for nb in lists]
+    neighbors = [Neighbors(*widen(nb, capacity, n_pad)) for nb in lists]
     return (jax.tree.map(lambda *x: jnp.stack(x), *systems), jax.tree.map(lambda *x: jnp.stack(x), *neighbors))
 
 
