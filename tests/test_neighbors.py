@@ -10,7 +10,7 @@ from ase.neighborlist import neighbor_list
 from ilflow.potentials.neighbors import NeighborSpec, allocate, build_neighbors, host_neighbors
 from ilflow.potentials.system import make_system
 
-build = jax.jit(build_neighbors, static_argnums=1)
+build = build_neighbors  # jitted, capacities static
 
 
 def _pairs_ase(atoms, cutoff):

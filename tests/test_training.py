@@ -10,6 +10,7 @@ from ase.calculators.emt import EMT
 from conftest import rattled
 from ilflow.config.model import LearningRates, Model, Training
 from ilflow.potentials import Calculator, load_model
+from ilflow.potentials.neighbors import build_neighbors
 from ilflow.training.api import train_model
 from ilflow.training.scale_shift import energy_shift, force_scale
 
@@ -70,6 +71,11 @@ def test_calculator_forces_stress_and_uncertainty(overfit):
     atoms.positions[0, 0] += 0.01  # well inside the skin: the list is reused
     atoms.get_potential_energy()
     assert atoms.calc.rebuilds == rebuilds
+    compiled = build_neighbors._cache_size()
+    atoms.positions[0, 0] += 0.6  # 0.61 Å since the last build, beyond half the skin: rebuilt, not re-traced
+    atoms.get_potential_energy()
+    assert atoms.calc.rebuilds == rebuilds + 1
+    assert build_neighbors._cache_size() == compiled  # (it ran op by op before: 0.4 s per build, 120 atoms)
 
 
 def test_model_directory_loads_without_training_code(overfit):

@@ -13,6 +13,7 @@ Two builders give the same lists:
 """
 
 import math
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -158,6 +159,7 @@ def _stencil(reach: tuple[int, int, int]) -> np.ndarray:
     return np.stack(np.meshgrid(*r, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
+@partial(jax.jit, static_argnums=1)
 def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.Array]:
     """Cell-list neighbour list of a periodic system within `spec.cutoff_A`; returns (neighbors, overflow).
 
