@@ -10,9 +10,6 @@ from ase.neighborlist import neighbor_list
 from ilflow.potentials.neighbors import NeighborSpec, allocate, build_neighbors, host_neighbors
 from ilflow.potentials.system import make_system
 
-build = build_neighbors  # jitted, capacities static
-
-
 def _pairs_ase(atoms, cutoff):
     i, j, S = neighbor_list("ijS", atoms, cutoff, self_interaction=False)
     return {(int(a), int(b), *map(int, s)) for a, b, s in zip(i, j, S)}
@@ -38,7 +35,7 @@ def test_cell_list_equals_ase(cell, n):
     atoms = _random_atoms(cell, n, seed=n)
     system = make_system(atoms, (6,))
     spec = allocate(system, 6.0)
-    neighbors, overflow = build(system, spec)
+    neighbors, overflow = build_neighbors(system, spec)
     assert not bool(overflow)
     assert _pairs(neighbors, n) == _pairs_ase(atoms, 6.0)
 
@@ -51,7 +48,7 @@ def test_half_list_holds_every_pair_once(cell, n, cutoff):
     atoms = _random_atoms(cell, n, seed=n)
     system = make_system(atoms, (6,), n_pad=n + 3)
     spec = allocate(system, cutoff, half=True)
-    neighbors, overflow = build(system, spec)
+    neighbors, overflow = build_neighbors(system, spec)
     assert not bool(overflow) and spec.half
     half = _pairs(neighbors, n + 3)
     mirrored = {(j, i, -a, -b, -c) for i, j, a, b, c in half}
@@ -65,7 +62,7 @@ def test_half_list_holds_every_pair_once(cell, n, cutoff):
 def test_padding_atoms_are_never_neighbours():
     atoms = _random_atoms(np.diag([12.0, 12.0, 12.0]), 100, seed=3)
     system = make_system(atoms, (6,), n_pad=130)
-    neighbors, overflow = build(system, allocate(system, 5.0))
+    neighbors, overflow = build_neighbors(system, allocate(system, 5.0))
     assert not bool(overflow)
     assert _pairs(neighbors, 130) == _pairs_ase(atoms, 5.0)
     assert np.all(np.asarray(neighbors.idx)[100:] == 130)
@@ -75,10 +72,10 @@ def test_overflow_is_flagged():
     atoms = _random_atoms(np.diag([12.0, 12.0, 12.0]), 200, seed=5)
     system = make_system(atoms, (6,))
     spec = allocate(system, 5.0)
-    assert bool(build(system, spec._replace(capacity=5))[1])  # too few neighbour slots
-    assert bool(build(system, spec._replace(bin_capacity=2))[1])  # too few atoms per bin
+    assert bool(build_neighbors(system, spec._replace(capacity=5))[1])  # too few neighbour slots
+    assert bool(build_neighbors(system, spec._replace(bin_capacity=2))[1])  # too few atoms per bin
     shrunk = system._replace(cell=system.cell * 0.8, positions=system.positions * 0.8)
-    assert bool(build(shrunk, spec)[1])  # bins no longer cover the cutoff
+    assert bool(build_neighbors(shrunk, spec)[1])  # bins no longer cover the cutoff
     assert isinstance(spec, NeighborSpec)
 
 
@@ -86,7 +83,7 @@ def test_supercell_lists_are_consistent():
     atoms = _random_atoms(np.array([[4.0, 0, 0], [1.5, 3.8, 0], [-1.0, 0.9, 4.2]]), 5, seed=9)
     big = make_supercell(atoms, np.diag([3, 3, 3]))
     system = make_system(big, (6,))
-    neighbors, overflow = build(system, allocate(system, 5.5))
+    neighbors, overflow = build_neighbors(system, allocate(system, 5.5))
     assert not bool(overflow) and _pairs(neighbors, len(big)) == _pairs_ase(big, 5.5)
 
 
@@ -99,7 +96,7 @@ def test_trimmed_list_holds_the_pairs_within_the_cutoff_after_atoms_moved():
     atoms = _random_atoms(cell, 500, seed=11)
     system = make_system(atoms, (6,), n_pad=504)
     spec = allocate(system, 6.5, trim_cutoff_A=6.0)
-    neighbors, overflow = build(system, spec)
+    neighbors, overflow = build_neighbors(system, spec)
     assert not bool(overflow) and spec.trim_capacity < spec.capacity
     moved = atoms.copy()
     moved.positions += np.random.default_rng(2).uniform(-0.2 / np.sqrt(3), 0.2 / np.sqrt(3), (500, 3))
