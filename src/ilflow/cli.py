@@ -1,6 +1,8 @@
 """The `ilflow` command line. Bad input prints one clear message (no traceback) and exits with status 2."""
 
+import logging
 import sys
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Optional
@@ -140,15 +142,16 @@ def run(
     (MD at the campaign's state points), analysis (RDF, diffusion, density, dihedrals) and report (HTML).
     """
     from ilflow.config import load_campaign
-    from ilflow.workflow import STAGES, run_campaign
+    from ilflow.workflow import STAGE_NAMES, run_campaign
 
-    if until not in STAGES:
-        raise ConfigError(f"--until {until!r}: choose one of {', '.join(STAGES)}")
+    if until not in STAGE_NAMES:
+        raise ConfigError(f"--until {until!r}: choose one of {', '.join(STAGE_NAMES)}")
     path = campaign or demo_campaign_path()
     loaded = load_campaign(path)
     root = directory or Path(loaded.name)
     console.print(f"campaign [bold]{loaded.name}[/bold] from {path} in {root}/")
-    run_campaign(loaded, root, console, until)
+    with _logging_to(root):
+        run_campaign(loaded, root, until)
 
 
 @app.command(rich_help_panel=WORKFLOW)
@@ -171,7 +174,37 @@ def _project(campaign: Optional[Path], directory: Optional[Path]):
 
     path = campaign or demo_campaign_path()
     loaded = load_campaign(path)
-    return loaded, Project(directory or Path(loaded.name))
+    project = Project(directory or Path(loaded.name))
+    project.claim(loaded.name)
+    return loaded, project
+
+
+class _ConsoleHandler(logging.Handler):
+    """Library log records as plain lines on the console (warnings in yellow)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        style = "yellow" if record.levelno >= logging.WARNING else None
+        console.print(record.getMessage(), markup=False, highlight=False, style=style)
+
+
+@contextmanager
+def _logging_to(root: Path):
+    """Render the library's log on the console and append it to <root>/ilflow.log while a command runs."""
+    root.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger("ilflow")
+    handlers = [_ConsoleHandler(), logging.FileHandler(root / "ilflow.log")]
+    handlers[1].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    for handler in handlers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+        logger.setLevel(previous)
 
 
 CampaignArg = Annotated[Optional[Path], typer.Argument(help="campaign.yaml [default: the embedded BMIM-BF4 demo]")]
@@ -185,7 +218,8 @@ def simulate(campaign: CampaignArg = None, directory: DirOption = None) -> None:
     from ilflow.workflow import production_stage
 
     loaded, project = _project(campaign, directory)
-    production_stage(loaded, project, console)
+    with _logging_to(project.root):
+        production_stage(loaded, project)
 
 
 @app.command(rich_help_panel=WORKFLOW)
@@ -195,7 +229,8 @@ def analyze(campaign: CampaignArg = None, directory: DirOption = None) -> None:
     from ilflow.workflow import analysis_stage
 
     loaded, project = _project(campaign, directory)
-    analysis_stage(loaded, project, console)
+    with _logging_to(project.root):
+        analysis_stage(loaded, project)
 
 
 @app.command(rich_help_panel=WORKFLOW)
@@ -204,7 +239,38 @@ def report(campaign: CampaignArg = None, directory: DirOption = None) -> None:
     from ilflow.workflow import report_stage
 
     loaded, project = _project(campaign, directory)
-    report_stage(loaded, project, console)
+    with _logging_to(project.root):
+        report_stage(loaded, project)
+
+
+@app.command(rich_help_panel=WORKFLOW)
+def status(campaign: CampaignArg = None, directory: DirOption = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Every stage of a project: done, stale (and which input changed), missing, running or interrupted, and
+    what `ilflow run` would redo or reuse."""
+    from ilflow.config import load_campaign
+    from ilflow.workflow import campaign_status
+
+    path = campaign or demo_campaign_path()
+    loaded = load_campaign(path)
+    root = directory or Path(loaded.name)
+    lines = campaign_status(loaded, root)
+    if as_json:
+        import json
+        from dataclasses import asdict
+
+        console.print_json(json.dumps({"campaign": loaded.name, "directory": str(root),
+                                       "stages": [asdict(line) for line in lines]}))
+        return
+    colours = {"done": "green", "stale": "yellow", "missing": "dim", "waiting": "dim", "running": "cyan",
+               "interrupted": "magenta"}
+    console.print(f"campaign [bold]{loaded.name}[/bold] in {root}/")
+    for line in lines:
+        why = f" ({', '.join(line.changed)})" if line.changed else ""
+        detail = f"; {line.detail}" if line.detail else ""
+        console.print(f"  [{colours.get(line.state, '')}]{line.state:<11}[/] {line.stage}{why}{detail}", highlight=False)
+    redo = [line.stage for line in lines if line.state != "done"]
+    console.print(f"ilflow run would redo {len(redo)} of {len(lines)} stages" + (f", from {redo[0]}" if redo else ""))
 
 
 LABELS = "Labels and data"

@@ -34,8 +34,9 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _img(path: Path, alt: str) -> str:
-    if not path.exists():
+def _img(path: Path | None, alt: str) -> str:
+    """A figure embedded as PNG; the figures come from the results rendered, never from whatever files exist."""
+    if path is None or not path.exists():
         return ""
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
@@ -67,7 +68,7 @@ def _errors_rows(table: dict | None, name: str) -> list[str] | None:
             _num(table.get("forces_rmse_meV_A"), ".1f"), _num(table.get("stress_mae_meV_A3"), ".2f")]
 
 
-def _learning(results: dict, root: Path) -> str:
+def _learning(results: dict) -> str:
     learning = results["learning"]
     history = learning["history"]
     if not history:
@@ -83,7 +84,7 @@ def _learning(results: dict, root: Path) -> str:
              "across iterations.</p>",
              _table(["iteration", "MD steps (why stopped)", "candidates", "selected", "training frames",
                      "val F MAE (meV/Å)", "test F MAE (meV/Å)"], rows),
-             _img(root / "learning" / "history.png", "learning history")]
+             _img(_learning_figure(learning, "history"), "learning history")]
     errors = [r for r in (_errors_rows(learning.get("validation"), "validation"),
                           _errors_rows(learning.get("test"), "test")) if r]
     if errors:
@@ -91,9 +92,19 @@ def _learning(results: dict, root: Path) -> str:
                      f"{learning.get('train_frames')} frames. Errors of the ensemble mean against the reference labels.</p>")
         parts.append(_table(["set", "energy MAE (meV/atom)", "forces MAE (meV/Å)", "forces RMSE (meV/Å)",
                              "stress MAE (meV/Å³)"], errors))
-        if learning["final_model"]:
-            parts.append(_img(Path(learning["final_model"]) / "parity_validation.png", "parity plot"))
+        parts.append(_img(_learning_figure(learning, "parity"), "parity plot"))
     return "".join(parts)
+
+
+def _learning_figure(learning: dict, name: str) -> Path | None:
+    path = learning.get("figures", {}).get(name)
+    return Path(path) if path else None
+
+
+def _figure(results: dict, figures: Path, name: str) -> Path | None:
+    """The analysis figure `name` of these results (None if the analysis made none)."""
+    file = results.get("figures", {}).get(name)
+    return figures / file if file else None
 
 
 def _density(results: dict, figures: Path) -> str:
@@ -107,7 +118,7 @@ def _density(results: dict, figures: Path) -> str:
                      _num(r["experiment_g_cm3"], ".3f"), _num(r["deviation_percent"], "+.1f") + " %"] for r in rows])
     return ("<p>Mean density of the NPT runs after equilibration, with Student-t 95% intervals from block averages "
             "(block length from the statistical inefficiency of the density series).</p>" + table
-            + _img(figures / "density.png", "density"))
+            + _img(_figure(results, figures, "density"), "density"))
 
 
 def _diffusion(results: dict, figures: Path) -> str:
@@ -136,7 +147,7 @@ def _diffusion(results: dict, figures: Path) -> str:
                               html.escape(a["from"]), _with_error(a["activation_energy_kJ_mol"],
                                                                   a["activation_energy_error_kJ_mol"], len(a["temperatures_K"]))]
                              for a in results["arrhenius"]]))
-    parts.append(_img(figures / "diffusion.png", "Arrhenius plot") + _img(figures / "msd.png", "MSD"))
+    parts.append(_img(_figure(results, figures, "diffusion"), "Arrhenius plot") + _img(_figure(results, figures, "msd"), "MSD"))
     return "".join(parts)
 
 
@@ -146,12 +157,11 @@ def _speed(results: dict, figures: Path) -> str:
         return ""
     return (_table(["run", "atoms", "model", "ensemble", "ns/day"],
                    [[html.escape(r["run"]), str(r["atoms"]), html.escape(r["model"]), r["ensemble"],
-                     f"{r['ns_per_day']:.3f}"] for r in rows]) + _img(figures / "speed.png", "speed"))
+                     f"{r['ns_per_day']:.3f}"] for r in rows]) + _img(_figure(results, figures, "speed"), "speed"))
 
 
-def render(results: dict, campaign_yaml: str, root: Path) -> str:
-    """The report page as HTML text."""
-    figures = root / "analysis"
+def render(results: dict, campaign_yaml: str, figures: Path) -> str:
+    """The report page as HTML text; `figures`: the folder of the analysis figures named in the results."""
     versions = results["versions"]
     runs = results["runs"]
     notes = "".join(f'<div class="note">{html.escape(n)}</div>' for n in results["notes"])
@@ -159,15 +169,15 @@ def render(results: dict, campaign_yaml: str, root: Path) -> str:
                f"{len(runs)} production runs "
                f"({', '.join(sorted({html.escape(r['record']['force_field']) for r in runs})) or 'none'}).")
     sections = [
-        ("Learning on the fly and model accuracy", _learning(results, root)),
+        ("Learning on the fly and model accuracy", _learning(results)),
         ("Density", _density(results, figures)),
         ("Self-diffusion", _diffusion(results, figures)),
         ("Structure: radial distribution functions",
          "<p>g(r) of every element pair and of molecular centres of mass (one line per run), normalised by the "
-         "instantaneous volume of each frame.</p>" + _img(figures / "rdf.png", "RDFs")),
+         "instantaneous volume of each frame.</p>" + _img(_figure(results, figures, "rdf"), "RDFs")),
         ("Conformations: butyl-chain dihedrals",
          "<p>Distributions over the first 10, 25, 50 and 100% of the longest run; lines on top of each other mean "
-         "the distribution has converged.</p>" + _img(figures / "dihedrals.png", "dihedrals")),
+         "the distribution has converged.</p>" + _img(_figure(results, figures, "dihedrals"), "dihedrals")),
         ("Speed", _speed(results, figures)),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
@@ -179,18 +189,16 @@ def render(results: dict, campaign_yaml: str, root: Path) -> str:
             "</body></html>")
 
 
-def write_report(campaign, root: str | Path) -> Path:
-    """report/report.html and report/results.json from analysis/results.json (run `ilflow analyze` first)."""
+def write_report(campaign, project, out: Path) -> list[Path]:
+    """report.html and results.json in `out` from the project's analysis results (run the analysis first)."""
     import yaml
 
-    root = Path(root)
-    source = root / "analysis" / "results.json"
+    source = project.analysis_dir / "results.json"
     if not source.exists():
         raise IlflowError(f"{source} does not exist; run the analysis first (ilflow analyze)")
     results = json.loads(source.read_text())
     results["versions"] = _versions()
     results["generated_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     campaign_yaml = yaml.safe_dump(campaign.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-    out = root / "report"
-    atomic_write_text(out / "results.json", json.dumps(results, indent=1) + "\n")
-    return atomic_write_text(out / "report.html", render(results, campaign_yaml, root))
+    return [atomic_write_text(out / "report.html", render(results, campaign_yaml, project.analysis_dir)),
+            atomic_write_text(out / "results.json", json.dumps(results, indent=1) + "\n")]

@@ -1,195 +1,196 @@
-"""A campaign as a sequence of stages in a project directory (each skipped when already complete)."""
+"""A campaign as a table of stages in its project directory (the stage contract is in `ilflow.project`).
 
-from dataclasses import asdict
+build -> initial -> learning (per iteration: sampling, selection, labels, training) -> production (one stage per
+run) -> analysis -> report. Every stage names the campaign keys it reads and the upstream stages it consumes;
+`run_campaign` runs them in order up to `until`, and `campaign_status` says which are done, stale or missing.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ase import Atoms
-from rich.console import Console
-
 from ilflow.config import Campaign
-from ilflow.io import write_frames
-from ilflow.project import Project, StageResult
+from ilflow.manifest import file_sha256
+from ilflow.project import Project, StageResult, StageStatus
+
+logger = logging.getLogger(__name__)
+
+
+# -- build ---------------------------------------------------------------------------------------------------
+def build_inputs(campaign: Campaign) -> dict:
+    return {"species": [s.model_dump() for s in campaign.species], "box": campaign.box.model_dump()}
 
 
 def build_stage(campaign: Campaign, project: Project) -> StageResult:
     """Stage `build`: the campaign's box as `build/box.extxyz`."""
-    from ilflow.system import build_box
-
-    inputs = {"species": [s.model_dump() for s in campaign.species], "box": campaign.box.model_dump()}
+    from ilflow.io import read_frames, write_frames
+    from ilflow.system import build_box, summarize
 
     def produce(directory: Path) -> list[Path]:
         return [write_frames(directory / "box.extxyz", build_box(campaign.species, campaign.box))]
 
-    return project.run_stage("build", inputs, produce)
+    result = project.run_stage("build", build_inputs(campaign), produce)
+    logger.info("build (%s): %s", "built" if result.ran else "up to date, skipped", project.box_path)
+    logger.info("  %s", summarize(read_frames(project.box_path)[0]))
+    return result
 
 
-def initial_stage(campaign: Campaign, project: Project, box_path: Path, say=print) -> StageResult:
-    """Stage `initial`: frames for iteration 0 (classical CL&P MD, or a bootstrap) as `initial/frames.extxyz`."""
-    from ilflow.classical import ClassicalSettings, initial_frames
-    from ilflow.io import read_frames
-    from ilflow.system.topology import rescale_to_density
+# -- initial frames ------------------------------------------------------------------------------------------
+def _classical_settings(campaign: Campaign):
+    from ilflow.classical import ClassicalSettings
 
     initial = campaign.learning.initial
-    settings = ClassicalSettings(temperature_K=initial.temperature_K, duration_ps=initial.duration_ps,
-                                 frame_every_ps=min(0.5, initial.duration_ps / initial.frames),
-                                 seed=initial.split_seed)
-    inputs = {"box": str(box_path), "initial": initial.model_dump(), "classical": asdict(settings)}
+    return ClassicalSettings(temperature_K=initial.temperature_K, duration_ps=initial.duration_ps,
+                             frame_every_ps=min(0.5, initial.duration_ps / initial.frames), seed=initial.split_seed)
+
+
+def initial_inputs(campaign: Campaign) -> dict:
+    """The `learning.initial` keys that make the frames (splits are the labels stage's business)."""
+    initial = campaign.learning.initial
+    inputs = {"source": initial.source, "frames": initial.frames, "seed": initial.split_seed}
+    if initial.source == "file":
+        path = Path(initial.file)
+        inputs["file"] = {"path": str(path), "sha256": file_sha256(path) if path.is_file() else None}
+    else:
+        inputs.update(density_g_cm3=initial.density_g_cm3, classical=asdict(_classical_settings(campaign)))
+    return inputs
+
+
+def initial_stage(campaign: Campaign, project: Project) -> StageResult:
+    """Stage `initial`: frames for iteration 0 (classical CL&P MD, a bootstrap or a file) as `initial/frames.extxyz`."""
+    from ilflow.errors import ConfigError
+    from ilflow.io import read_frames, write_frames
+
+    initial = campaign.learning.initial
 
     def produce(directory: Path) -> list[Path]:
-        atoms = read_frames(box_path)[0]
+        if initial.source == "file":
+            if not Path(initial.file).is_file():
+                raise ConfigError(f"learning.initial.file: {initial.file} does not exist")
+            write_frames(directory / "frames.extxyz", read_frames(initial.file))
+            return [directory / "frames.extxyz"]
+        from ilflow.classical import initial_frames
+        from ilflow.system.topology import rescale_to_density
+
+        atoms = read_frames(project.box_path)[0]
         if initial.density_g_cm3:
             atoms = rescale_to_density(atoms, initial.density_g_cm3)
-        initial_frames(atoms, initial.frames, directory, initial.source, settings, initial.split_seed, say)
+        initial_frames(atoms, initial.frames, directory, initial.source, _classical_settings(campaign),
+                       initial.split_seed)
         return [directory / "frames.extxyz", directory / "summary.json"]
 
-    return project.run_stage("initial", inputs, produce)
+    result = project.run_stage("initial", initial_inputs(campaign), produce, [project.done("build")], expensive=True)
+    logger.info("initial (%s): %s", "done" if result.ran else "up to date, skipped", project.initial_frames_path)
+    return result
 
 
-STAGES = ("build", "initial", "learning", "production", "analysis", "report")
-
-
-def run_campaign(campaign: Campaign, root: str | Path, console: Console | None = None,
-                 until: str = "learning") -> list[StageResult]:
-    """Run the stages up to `until`; print one line per stage."""
-    from ilflow.io import read_frames
-    from ilflow.system import summarize
-
-    console = console or Console()
-    project = Project(root)
-    with console.status("build: packing the box..."):
-        result = build_stage(campaign, project)
-    box_path = result.outputs[0]
-    state = "built" if result.ran else "up to date, skipped"
-    console.print(f"build ({state}): {box_path}")
-    console.print(f"  {summarize(read_frames(box_path)[0])}")
-    results = [result]
-    if until == "build":
-        return results
-    if campaign.learning.initial.source in ("classical", "bootstrap"):
-        initial = campaign.learning.initial
-        with console.status(f"initial: {initial.source} frames at {initial.temperature_K} K..."):
-            result = initial_stage(campaign, project, box_path, say=console.print)
-        state = "done" if result.ran else "up to date, skipped"
-        console.print(f"initial ({state}): {result.outputs[0]}")
-        results.append(result)
-    if until == "initial":
-        return results
-    if campaign.learning.initial.source == "file":
-        initial_path = Path(campaign.learning.initial.file)
-    else:
-        initial_path = results[-1].outputs[0]
-    learning_stage(campaign, project, read_frames(box_path)[0], initial_path, console)
-    if until == "learning":
-        return results
-    production_stage(campaign, project, console)
-    if until == "production":
-        return results
-    analysis_stage(campaign, project, console)
-    if until == "analysis":
-        return results
-    report_stage(campaign, project, console)
-    return results
-
-
-def final_model(project: Project) -> Path:
-    """The model of the last finished learning iteration."""
-    from ilflow.errors import IlflowError
-
-    done = sorted(p.parent for p in (project.root / "learning").glob("iteration-*/training.json"))
-    if not done:
-        raise IlflowError(f"{project.root / 'learning'} holds no trained model yet; run the learning stage first "
-                          "(ilflow learn)")
-    return done[-1] / "model"
-
-
-def production_stage(campaign: Campaign, project: Project, console: Console) -> list[dict]:
-    """Production runs (ilflow.production) in `production/<group>/<run>/`, as Dask tasks; resumable."""
-    import json
-
-    from ilflow.distributed import dask_client
-    from ilflow.errors import ConfigError
-    from ilflow.production import plan_runs, run_production
-    from ilflow.project import atomic_write_text, inputs_hash
-
-    runs = plan_runs(campaign.production.runs, list(campaign.species), campaign.analysis.experimental_density_csv)
-    if not runs:
-        console.print("production: no runs in the campaign's production section")
-        return []
-    model = final_model(project)
-    dispersion = campaign.model.dispersion.settings() if campaign.model.dispersion else None
-    folders = []
-    for run in runs:
-        folder = project.root / "production" / run.group / run.key
-        inputs = {"run": run.spec.model_dump(), "temperature_K": run.temperature_K, "formula_units": run.formula_units,
-                  "seed": run.seed, "density_g_cm3": run.density_g_cm3, "model": str(model), "dispersion": dispersion,
-                  "species": [s.model_dump() for s in campaign.species], "box": campaign.box.model_dump()}
-        marker = folder / "inputs.json"
-        if marker.exists() and json.loads(marker.read_text()).get("hash") != inputs_hash(inputs):
-            raise ConfigError(f"{folder} holds a run with other settings (the campaign or the model changed); move it "
-                              "away to run it again with the new settings, or restore the old settings")
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(marker, json.dumps({"hash": inputs_hash(inputs), "inputs": inputs}, indent=2, default=str))
-        folders.append(folder)
-    todo = [(r, f) for r, f in zip(runs, folders) if not (f / "run.json").exists()]
-    console.print(f"production: {len(runs)} runs with {model} ({len(runs) - len(todo)} already done)")
-    records = {f: json.loads((f / "run.json").read_text()) for r, f in zip(runs, folders) if (f / "run.json").exists()}
-    if todo:
-        from distributed import as_completed
-
-        with dask_client(campaign.execution) as client:
-            futures = {client.submit(run_production, r, list(campaign.species), campaign.box, model, dispersion, f,
-                                     pure=False): f for r, f in todo}
-            for future in as_completed(futures):
-                folder = futures[future]
-                record = future.result()
-                records[folder] = record
-                md = record["md"]
-                console.print(f"  {folder.relative_to(project.root)}: {record['atoms']} atoms, {md['steps_done']} steps, "
-                              f"{md['stop_reason'] or 'done'}; mean T {md['mean_temperature_K'] or 0:.0f} K, "
-                              f"density {md['mean_density_g_cm3']:.3f} g/cm3, {md['ns_per_day']:.2f} ns/day")
-    return [records[f] for f in folders]
-
-
-def analysis_stage(campaign: Campaign, project: Project, console: Console) -> dict:
-    """Analysis of every production run and of the learning history -> `analysis/results.json` and figures."""
-    from ilflow.analysis.campaign import analyze_project
-
-    with console.status("analysis: RDFs, MSDs, densities, dihedrals..."):
-        results = analyze_project(campaign, project.root, say=console.print)
-    console.print(f"analysis: {project.root / 'analysis' / 'results.json'}")
-    return results
-
-
-def report_stage(campaign: Campaign, project: Project, console: Console) -> Path:
-    """The self-contained HTML report `report/report.html` (and `report/results.json`)."""
-    from ilflow.report import write_report
-
-    path = write_report(campaign, project.root)
-    console.print(f"report: [bold]{path}[/bold]")
-    return path
-
-
-def progress_line(row: dict) -> str:
-    """One line of the learning progress table."""
-    md = f"MD {row['md_steps_run']} steps ({row['md_stop']})" if row["md_steps_run"] is not None else "no MD"
-    errors = ""
-    if row.get("validation_forces_mae_meV_A") is not None:
-        errors = f", val F {row['validation_forces_mae_meV_A']:.0f} meV/Å"
-    if row.get("test_forces_mae_meV_A") is not None:
-        errors += f", test F {row['test_forces_mae_meV_A']:.0f} meV/Å"
-    return (f"  {row['iteration']:3d} {row['name']:<20} {md}, {row['candidates']} candidates, {row['selected']} selected, "
-            f"{row['labelled']} labelled ({row['failed']} failed), train {row['train_size']}{errors}")
-
-
-def learning_stage(campaign: Campaign, project: Project, box: Atoms, initial_frames: Path, console: Console) -> list:
-    """Learning on the fly (ilflow.active.loop) in `learning/`; resumes at the first unfinished stage."""
+# -- learning, production, analysis, report ------------------------------------------------------------------
+def learning_stage(campaign: Campaign, project: Project):
+    """Learning on the fly (`ilflow.active.loop`): one stage per step of every iteration."""
     from ilflow.active.loop import Loop
     from ilflow.distributed import dask_client
 
-    console.print("learning: iteration, sampling, selection, labels, errors")
+    logger.info("learning: iteration, sampling, selection, labels, errors")
     with dask_client(campaign.execution) as client:
-        loop = Loop(campaign, project.root, initial_frames, box, client, say=console.print)
-        history = loop.run(progress=lambda row: console.print(progress_line(row)))
-    console.print(f"learning: {len(history) - 1} iterations, history in {loop.dir / 'history.json'}, "
-                  f"final model {loop.model_dir(len(history) - 1)}")
+        history = Loop(campaign, project, client).run()
+    model, _ = project.final_model()
+    logger.info("learning: %d iterations, history in %s, final model %s", len(history) - 1, project.history_path,
+                model)
     return history
+
+
+def production_stage(campaign: Campaign, project: Project):
+    from ilflow.production.stage import run_all
+
+    return run_all(campaign, project)
+
+
+def analysis_stage(campaign: Campaign, project: Project):
+    from ilflow.analysis.stage import analysis_stage as run
+
+    return run(campaign, project)
+
+
+def report_stage(campaign: Campaign, project: Project) -> StageResult:
+    """The self-contained HTML report `report/report.html` (and `report/results.json`)."""
+    from ilflow.report import write_report
+
+    result = project.run_stage("report", report_inputs(campaign),
+                               lambda directory: write_report(campaign, project, directory),
+                               [project.done("analysis")])
+    logger.info("report (%s): %s", "written" if result.ran else "up to date, skipped", result.outputs[0])
+    return result
+
+
+def report_inputs(campaign: Campaign) -> dict:
+    return {"campaign": campaign.model_dump(mode="json")}
+
+
+# -- the table ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[Campaign, Project], object]
+    status: Callable[[Campaign, Project, dict], list[StageStatus]]  # (campaign, project, statuses so far)
+
+
+def _status_build(campaign, project, seen):
+    return [project.status("build", build_inputs(campaign))]
+
+
+def _status_initial(campaign, project, seen):
+    return [project.status_after(seen, "initial", initial_inputs(campaign), ["build"])]
+
+
+def _status_learning(campaign, project, seen):
+    from ilflow.active.loop import learning_status
+
+    return learning_status(campaign, project, seen)
+
+
+def _status_production(campaign, project, seen):
+    from ilflow.production.stage import production_status
+
+    return production_status(campaign, project, seen)
+
+
+def _status_analysis(campaign, project, seen):
+    from ilflow.analysis.stage import analysis_inputs, analysis_upstream
+
+    return [project.status_after(seen, "analysis", analysis_inputs(campaign), analysis_upstream(campaign, project))]
+
+
+def _status_report(campaign, project, seen):
+    return [project.status_after(seen, "report", report_inputs(campaign), ["analysis"])]
+
+
+STAGES = (
+    Stage("build", build_stage, _status_build),
+    Stage("initial", initial_stage, _status_initial),
+    Stage("learning", learning_stage, _status_learning),
+    Stage("production", production_stage, _status_production),
+    Stage("analysis", analysis_stage, _status_analysis),
+    Stage("report", report_stage, _status_report),
+)
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def run_campaign(campaign: Campaign, root: str | Path, until: str = "report") -> list:
+    """Run the stages in order up to and including `until`; returns what each stage returned."""
+    project = Project(root)
+    project.claim(campaign.name)
+    results = []
+    for stage in STAGES[:STAGE_NAMES.index(until) + 1]:
+        results.append(stage.run(campaign, project))
+    return results
+
+
+def campaign_status(campaign: Campaign, root: str | Path) -> list[StageStatus]:
+    """Every stage and sub-stage with done / stale (and what changed) / missing / running / waiting."""
+    project = Project(root)
+    seen: dict[str, StageStatus] = {}
+    for stage in STAGES:
+        for line in stage.status(campaign, project, seen):
+            seen[line.stage] = line
+    return list(seen.values())

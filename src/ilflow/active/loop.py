@@ -1,15 +1,16 @@
-"""The learning-on-the-fly loop (paper Table 1): initial labels and model, then per iteration
-sample -> select -> label -> retrain, every stage resumable.
+"""The learning-on-the-fly loop (paper Table 1) as stages: iteration 0 labels the initial frames and trains;
+every later iteration samples -> selects -> labels -> retrains.
 
-Layout under `learning/`: dataset.db (every label, committed as it arrives), iteration-NNN/ with
-sampling/ (MD runs with checkpoints), candidates.extxyz, selected.extxyz, model/, and one marker JSON per
-finished stage (sampling.json, selection.json, labels.json, training.json). A killed run continues at the
-first unfinished stage; labels already in the dataset are never recomputed. history.json/.csv and
-figures collect the figures of every iteration.
+Each step is a stage of the project (`learning/iteration-NNN/<step>`) whose identity covers the campaign keys
+it reads and the steps it consumes, so an edit of iteration k's settings redoes k and everything after it,
+and nothing before. Labels live in one dataset (`learning/dataset.db`) keyed by structure and reference
+settings: a step that is redone labels only structures the dataset does not hold yet. The stages' records
+(`ilflow.active.records`) say which structures each split holds; the dataset's own `split` column is only
+the role a label had when it was first computed.
 """
 
 import csv
-import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +19,20 @@ import numpy as np
 from ase import Atoms
 
 from ilflow.active import samplers
-from ilflow.active.features import last_layer_features
-from ilflow.active.selection import select_maxdist, select_random, unique_candidates
+from ilflow.active.records import (IterationRecord, LabelRecord, SamplerRun, SamplingRecord, SelectionRecord,
+                                   TrainingRecord)
 from ilflow.config import Campaign
 from ilflow.data.store import Dataset, Origin, structure_hash
 from ilflow.io import read_frames, write_frames
-from ilflow.project import atomic_write_text
+from ilflow.project import Project, StageResult, StageStatus, atomic_path, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+RECORD = {"sampling": "sampling.json", "selection": "selection.json", "labels": "labels.json",
+          "training": "training.json"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Step:
     """One expanded iteration of the schedule."""
 
@@ -44,11 +50,47 @@ def expand(campaign: Campaign) -> list[Step]:
     return steps
 
 
-def _done(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+@dataclass(frozen=True)
+class LearningStage:
+    """One step of one iteration: its stage name, the campaign keys it reads, the stages it consumes."""
+
+    kind: str  # labels, training, sampling or selection
+    index: int
+    inputs: dict
+    upstream: tuple[str, ...]
+    step: Step | None = None
+
+    @property
+    def stage(self) -> str:
+        return Project.iteration_stage(self.index, self.kind)
+
+
+def plan(campaign: Campaign, reference_id: str) -> list[LearningStage]:
+    """Every learning stage of the campaign, in the order they run."""
+    stage = Project.iteration_stage
+    init = campaign.learning.initial
+    model = campaign.model.model_dump(mode="json")
+    stages = [LearningStage("labels", 0, {"reference": reference_id, "n_train": init.n_train,
+                                          "n_validation": init.n_validation, "n_test": init.n_test,
+                                          "outlier_sigma": init.outlier_sigma, "split_seed": init.split_seed},
+                            ("initial",)),
+              LearningStage("training", 0, {"model": model}, (stage(0, "labels"),))]
+    system = {"species": [s.model_dump() for s in campaign.species], "box": campaign.box.model_dump()}
+    for step in expand(campaign):
+        k, before = step.index, stage(step.index - 1, "training")
+        previous = (stage(k - 1, "sampling"),) if k > 1 else ()
+        training = step.spec.training or campaign.learning.iteration_training
+        trained = campaign.model.model_copy(update={"training": training}) if training else campaign.model
+        stages += [
+            LearningStage("sampling", k, {"name": step.name, "samplers": [s.model_dump(mode="json") for s in
+                                                                        step.spec.samplers], **system},
+                          (before, "initial", "build", *previous), step),
+            LearningStage("selection", k, {"selection": step.spec.selection.model_dump()},
+                          (stage(k, "sampling"), before), step),
+            LearningStage("labels", k, {"reference": reference_id, "name": step.name}, (stage(k, "selection"),), step),
+            LearningStage("training", k, {"model": trained.model_dump(mode="json")}, (stage(k, "labels"), before), step),
+        ]
+    return stages
 
 
 def _frames_or_none(path: Path) -> list[Atoms]:
@@ -56,203 +98,242 @@ def _frames_or_none(path: Path) -> list[Atoms]:
     return read_frames(path) if path.stat().st_size else []
 
 
-def _mark(path: Path, record: dict) -> dict:
-    atomic_write_text(path, json.dumps(record, indent=2, default=float) + "\n")
-    return record
+def _unique(hashes: list[str]) -> list[str]:
+    return list(dict.fromkeys(hashes))
 
 
 class Loop:
-    def __init__(self, campaign: Campaign, root: str | Path, initial_frames: Path, box: Atoms, client, say=print):
-        """`box`: where MD starts when no earlier MD frame exists (the last initial frame is used if it has the
-        box's atoms)."""
+    def __init__(self, campaign: Campaign, project: Project, client):
         from ilflow.reference import make_labeler
 
-        self.campaign = campaign
-        self.dir = Path(root) / "learning"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.dataset = Dataset(self.dir / "dataset.db")
-        self.initial_frames = Path(initial_frames)
-        last = read_frames(self.initial_frames, -1)[0]
-        same = len(last) == len(box) and (last.numbers == box.numbers).all() and last.pbc.all()
-        if same:
-            for name in ("molecule_id", "species_name"):
-                if name in box.arrays and name not in last.arrays:
-                    last.new_array(name, box.arrays[name])
-        self.box = last if same else box
-        self.client = client
+        self.campaign, self.project, self.client = campaign, project, client
         self.labeler = make_labeler(campaign.reference)
-        self.say = say
+        self.dataset = Dataset(project.dataset_path)
 
-    # -- data ----------------------------------------------------------------------------------------
-    def split(self, name: str) -> list[Atoms]:
-        frames = list(self.dataset.frames(split=name, settings_hash=self.labeler.settings_id))
-        return sorted(frames, key=lambda a: a.info["row_id"])
+    def run(self) -> list[IterationRecord]:
+        """Run (or skip, or resume) every learning stage; returns the history, one row per iteration."""
+        stages = plan(self.campaign, self.labeler.settings_id)
+        results: dict[str, StageResult] = {}
+        history = []
+        for item in stages:
+            produce = getattr(self, f"_{item.kind}")
+            upstream = [self.project.done(name) for name in item.upstream]
+            result = self.project.run_stage(item.stage, item.inputs, lambda d, i=item: produce(i, d), upstream,
+                                            expensive=True)
+            results[item.stage] = result
+            if item.kind == "training":
+                history.append(self._row(item, results))
+                self._write_history(history)
+                logger.info(progress_line(history[-1], skipped=not result.ran))
+        final = results[stages[-1].stage]
+        self.project.record_final_model(final.manifest, len(history) - 1)
+        return history
 
-    def _label(self, frames, split, stage: str, iteration: int) -> dict:
+    def _record(self, index: int, kind: str, cls):
+        return cls.load(self.project.stage_dir(Project.iteration_stage(index, kind)) / RECORD[kind])
+
+    # -- labels ---------------------------------------------------------------------------------------------
+    def _label(self, frames: list[Atoms], split: str, stage: str, iteration: int) -> tuple[list[str], list[str], int,
+                                                                                          int]:
+        """Label what the dataset lacks; returns (ok hashes, failed hashes, computed, reused) in frame order."""
         from ilflow.labelling import label_into_dataset
 
         origins = [Origin(stage=stage, iteration=iteration, frame=k) for k in range(len(frames))]
         summary = label_into_dataset(self.dataset, frames, self.labeler, self.client, split, origins,
                                      show_progress=False)
-        return {"labelled": summary.labelled, "failed": summary.failed, "skipped_known": summary.skipped_known,
-                "label_wall_s": summary.wall_time_s}
+        hashes = _unique([structure_hash(a) for a in frames])
+        ok = self.dataset.labelled(self.labeler.settings_id, hashes)
+        return [h for h in hashes if h in ok], [h for h in hashes if h not in ok], summary.submitted, \
+            summary.skipped_known
 
-    # -- iteration 0 ---------------------------------------------------------------------------------
-    def initial(self) -> dict:
-        """Label the initial frames, drop energy outliers, split train/validation/test (fixed from now on)."""
-        folder = self.dir / "iteration-000"
-        marker = _done(folder / "labels.json")
-        if marker is None:
-            t0 = time.perf_counter()
-            frames = read_frames(self.initial_frames)
-            marker = self._label(frames, "pool", "initial", 0)
-            marker.update(self._assign_initial_splits(), candidates=len(frames), label_s=time.perf_counter() - t0)
-            folder.mkdir(parents=True, exist_ok=True)
-            _mark(folder / "labels.json", marker)
-        return marker
+    def _labels(self, item: LearningStage, directory: Path):
+        t0 = time.perf_counter()
+        if item.index == 0:
+            frames = read_frames(self.project.initial_frames_path)
+            ok, failed, computed, reused = self._label(frames, "pool", "initial", 0)
+            splits, outliers = self._initial_splits(ok)
+        else:
+            selected = self.project.stage_dir(Project.iteration_stage(item.index, "selection")) / "selected.extxyz"
+            ok, failed, computed, reused = self._label(_frames_or_none(selected), "train", item.step.name, item.index)
+            splits, outliers = {"train": ok}, 0
+        record = LabelRecord(splits, failed, computed, reused, time.perf_counter() - t0, outliers)
+        return [record.save(directory / RECORD["labels"])], {"computed": computed, "reused": reused}
 
-    def _assign_initial_splits(self) -> dict:
+    def _initial_splits(self, hashes: list[str]) -> tuple[dict[str, list[str]], int]:
+        """Drop energy outliers, then split train/validation/test at random (fixed for the whole campaign)."""
         init = self.campaign.learning.initial
-        frames = [a for a in self.split("pool") if a.info.get("stage") == "initial"]
-        frames += [a for s in ("train", "validation", "test") for a in self.split(s) if a.info.get("stage") == "initial"]
-        frames.sort(key=lambda a: a.info["frame"])
-        per_atom = np.array([a.get_potential_energy() / len(a) for a in frames])
-        keep = np.ones(len(frames), bool)
-        if init.outlier_sigma and len(frames) > 2:
+        frames = self.dataset.labelled(self.labeler.settings_id, hashes)
+        per_atom = np.array([frames[h].get_potential_energy() / len(frames[h]) for h in hashes])
+        keep = np.ones(len(hashes), bool)
+        if init.outlier_sigma and len(hashes) > 2:
             keep = np.abs(per_atom - per_atom.mean()) <= init.outlier_sigma * per_atom.std()
-        order = np.random.default_rng(init.split_seed).permutation(np.flatnonzero(keep))
-        sizes = {"train": init.n_train, "validation": init.n_validation, "test": init.n_test}
-        assigned, start = {}, 0
-        for name, size in sizes.items():
-            for k in order[start:start + size]:
-                assigned[int(frames[k].info["row_id"])] = name
+        order = [hashes[k] for k in np.random.default_rng(init.split_seed).permutation(np.flatnonzero(keep))]
+        splits, start = {}, 0
+        for name, size in (("train", init.n_train), ("validation", init.n_validation), ("test", init.n_test)):
+            splits[name] = order[start:start + size]
             start += size
-        for atoms in frames:
-            row = int(atoms.info["row_id"])
-            self.dataset.db.update(row, split=assigned.get(row, "pool"))
-        return {"outliers": int((~keep).sum()), **{n: sum(v == n for v in assigned.values()) for n in sizes}}
+        splits["pool"] = [h for h in hashes if not any(h in s for s in splits.values())]
+        return splits, int((~keep).sum())
 
-    # -- one iteration -------------------------------------------------------------------------------
-    def model_dir(self, index: int) -> Path:
-        return self.dir / f"iteration-{index:03d}" / "model"
-
-    def train(self, index: int, training=None) -> dict:
+    # -- training -------------------------------------------------------------------------------------------
+    def _training(self, item: LearningStage, directory: Path):
+        from ilflow.config.model import Model
         from ilflow.training.api import model_errors, train_model
 
-        folder = self.dir / f"iteration-{index:03d}"
-        marker = _done(folder / "training.json")
-        if marker is not None:
-            return marker
-        model = self.campaign.model
-        if training is not None:
-            model = model.model_copy(update={"training": training})
-        warm = self.model_dir(index - 1) if index > 0 and model.training.warm_start else None
         t0 = time.perf_counter()
-        train, validation, test = self.split("train"), self.split("validation"), self.split("test")
-        table = train_model(train, validation, model, self.model_dir(index), warm)
-        record = {"train_frames": len(train), "validation": table, "train_s": time.perf_counter() - t0}
-        if test:
-            record["test"] = model_errors(self.model_dir(index), test)
-        return _mark(folder / "training.json", record)
+        model = Model.model_validate(item.inputs["model"])
+        labels = self._record(item.index, "labels", LabelRecord)
+        if item.index == 0:
+            train, validation, test = labels.splits["train"], labels.splits["validation"], labels.splits["test"]
+            known, warm = labels.hashes, None
+        else:
+            before = self._record(item.index - 1, "training", TrainingRecord)
+            train, validation, test = before.train + labels.splits["train"], before.validation_hashes, before.test_hashes
+            known = before.known + labels.hashes
+            warm = self.project.model_dir(item.index - 1) if model.training.warm_start else None
+        frames = self.dataset.labelled(self.labeler.settings_id, train + validation + test)
+        table = train_model([frames[h] for h in train], [frames[h] for h in validation], model, directory / "model",
+                            warm)
+        errors = model_errors(directory / "model", [frames[h] for h in test]) if test else None
+        record = TrainingRecord(train, validation, test, _unique(known), table, errors, time.perf_counter() - t0)
+        return [record.save(directory / RECORD["training"]), directory / "model"]
 
-    def sample(self, step: Step) -> dict:
-        folder = self.dir / f"iteration-{step.index:03d}"
-        marker = _done(folder / "sampling.json")
-        if marker is not None:
-            return marker
+    # -- sampling and selection -------------------------------------------------------------------------------
+    def _start_frame(self) -> Atoms:
+        """Where MD starts without an earlier MD frame: the last initial frame (with the box's molecule arrays)
+        if it holds the box's atoms, else the built box."""
+        box = read_frames(self.project.box_path)[0]
+        last = read_frames(self.project.initial_frames_path, -1)[0]
+        if not (len(last) == len(box) and (last.numbers == box.numbers).all() and last.pbc.all()):
+            return box
+        for name in ("molecule_id", "species_name"):
+            if name in box.arrays and name not in last.arrays:
+                last.new_array(name, box.arrays[name])
+        return last
+
+    def _sampling(self, item: LearningStage, directory: Path):
         t0 = time.perf_counter()
-        ctx = samplers.SamplerContext(self.model_dir(step.index - 1), folder / "sampling", self.dir, self.box,
-                                      list(self.campaign.species), self.campaign.box, step.index)
-        ctx.work_dir.mkdir(parents=True, exist_ok=True)
+        k = item.index
+        earlier = [self.project.stage_dir(Project.iteration_stage(j, "sampling")) for j in range(k - 1, 0, -1)]
+        ctx = samplers.SamplerContext(self.project.model_dir(k - 1), directory, earlier, self._start_frame(),
+                                      list(self.campaign.species), self.campaign.box, k)
         candidates = []
-        for k, sampler in enumerate(step.spec.samplers):
-            candidates += samplers.SAMPLERS[sampler.kind](sampler, ctx, k)
+        for n, sampler in enumerate(item.step.spec.samplers):
+            candidates += samplers.SAMPLERS[sampler.kind](sampler, ctx, n)
         sampled = len(candidates)
         candidates = samplers.physical(candidates)
         for atoms in candidates:
-            atoms.info = {k: v for k, v in atoms.info.items() if isinstance(v, (int, float, str, bool))}
-        write_frames(folder / "candidates.extxyz", candidates)
-        return _mark(folder / "sampling.json", {"samplers": ctx.records, "candidates": len(candidates),
-                                                "unphysical_dropped": sampled - len(candidates),
-                                                "sample_s": time.perf_counter() - t0})
+            atoms.info = {key: v for key, v in atoms.info.items() if isinstance(v, (int, float, str, bool))}
+        write_frames(directory / "candidates.extxyz", candidates)
+        record = SamplingRecord(ctx.records, len(candidates), sampled - len(candidates), time.perf_counter() - t0)
+        outputs = [directory / "candidates.extxyz", record.save(directory / RECORD["sampling"])]
+        return outputs + [p for p in (directory / n for n in samplers.LAST_FRAMES) if p.exists()]
 
-    def select(self, step: Step) -> dict:
-        folder = self.dir / f"iteration-{step.index:03d}"
-        marker = _done(folder / "selection.json")
-        if marker is not None:
-            return marker
+    def _selection(self, item: LearningStage, directory: Path):
+        from ilflow.active.features import last_layer_features
+        from ilflow.active.selection import select_maxdist, select_random, unique_candidates
         from ilflow.potentials.model_io import load_model
 
         t0 = time.perf_counter()
-        selection = step.spec.selection
-        candidates = _frames_or_none(folder / "candidates.extxyz")
-        known = self.dataset.known(self.labeler.settings_id)
-        pool = unique_candidates([structure_hash(a) for a in candidates], known)
-        rng = np.random.default_rng(selection.seed + 1000 * step.index)
-        method = selection.method
+        k, selection = item.index, item.step.spec.selection
+        candidates = _frames_or_none(self.project.stage_dir(Project.iteration_stage(k, "sampling")) / "candidates.extxyz")
+        before = self._record(k - 1, "training", TrainingRecord)
+        pool = unique_candidates([structure_hash(a) for a in candidates], set(before.known))
+        rng = np.random.default_rng(selection.seed + 1000 * k)
         if len(pool) > selection.pool_cap:
             pool = np.sort(rng.choice(pool, selection.pool_cap, replace=False))
-        if method == "maxdist" and len(pool) > selection.frames:
-            config, params, _ = load_model(self.model_dir(step.index - 1))
-            features = last_layer_features(config, params, [candidates[k] for k in pool] + self.split("train"))
+        if selection.method == "maxdist" and len(pool) > selection.frames:
+            config, params, _ = load_model(self.project.model_dir(k - 1))
+            train = self.dataset.labelled(self.labeler.settings_id, before.train)
+            features = last_layer_features(config, params, [candidates[i] for i in pool] +
+                                           [train[h] for h in before.train])
             picks = pool[select_maxdist(features[:len(pool)], selection.frames, features[len(pool):])]
         else:
             picks = pool[select_random(len(pool), selection.frames, rng)]
-        write_frames(folder / "selected.extxyz", [candidates[k] for k in picks])
-        return _mark(folder / "selection.json", {"method": method, "pool": int(len(pool)), "selected": int(len(picks)),
-                                                 "select_s": time.perf_counter() - t0})
+        write_frames(directory / "selected.extxyz", [candidates[i] for i in picks])
+        record = SelectionRecord(selection.method, int(len(pool)), int(len(picks)), time.perf_counter() - t0)
+        return [directory / "selected.extxyz", record.save(directory / RECORD["selection"])]
 
-    def label(self, step: Step) -> dict:
-        folder = self.dir / f"iteration-{step.index:03d}"
-        marker = _done(folder / "labels.json")
-        if marker is not None:
-            return marker
-        frames = _frames_or_none(folder / "selected.extxyz")
-        return _mark(folder / "labels.json", self._label(frames, "train", step.name, step.index))
+    # -- history --------------------------------------------------------------------------------------------
+    def _row(self, item: LearningStage, results: dict[str, StageResult]) -> IterationRecord:
+        k = item.index
+        labels = self._record(k, "labels", LabelRecord)
+        trained = self._record(k, "training", TrainingRecord)
+        sampled = self._record(k, "sampling", SamplingRecord) if k else None
+        selected = self._record(k, "selection", SelectionRecord) if k else None
+        md = [r for r in sampled.samplers if r.sampler == "md"] if sampled else []
+        return IterationRecord(
+            iteration=k, name=item.step.name if item.step else "initial",
+            md_steps_run=sum(r.steps_run for r in md) if md else None,
+            md_stop=", ".join(sorted({r.stop_reason for r in md})), simulated_ps=sum(r.simulated_ps for r in md),
+            candidates=sampled.candidates if sampled else len(labels.hashes),
+            selected=selected.selected if selected else 0,
+            labelled=sum(len(s) for s in labels.splits.values()), failed=len(labels.failed),
+            train_size=trained.train_frames, sample_s=sampled.sample_s if sampled else 0.0,
+            select_s=selected.select_s if selected else 0.0, label_s=labels.label_s, train_s=trained.train_s,
+            validation=trained.validation, test=trained.test or {})
 
-    # -- the whole schedule ------------------------------------------------------------------------
-    def run(self, progress=None) -> list[dict]:
-        history = []
-        start = self.initial()
-        trained = self.train(0)
-        history.append(self._row(0, "initial", {"candidates": start["candidates"]}, {}, start, trained))
-        self._write_history(history, progress)
-        for step in expand(self.campaign):
-            sampled = self.sample(step)
-            selected = self.select(step)
-            labelled = self.label(step)
-            trained = self.train(step.index, step.spec.training or self.campaign.learning.iteration_training)
-            history.append(self._row(step.index, step.name, sampled, selected, labelled, trained))
-            self._write_history(history, progress)
-        return history
-
-    def _row(self, index, name, sampled, selected, labelled, trained) -> dict:
-        md = [r for r in sampled.get("samplers", []) if r["sampler"] == "md"]
-        row = {"iteration": index, "name": name,
-               "md_steps_run": sum(r["steps_run"] for r in md) if md else None,
-               "md_stop": ", ".join(sorted({r["stop_reason"] for r in md})) if md else "",
-               "simulated_ps": sum(r["simulated_ps"] for r in md) if md else 0.0,
-               "candidates": sampled.get("candidates", 0), "selected": selected.get("selected", 0),
-               "labelled": labelled.get("labelled", 0), "failed": labelled.get("failed", 0),
-               "train_size": trained["train_frames"],
-               "dataset_size": len(list(self.dataset.db.select(status="ok", columns=["id"]))),
-               "sample_s": sampled.get("sample_s", 0.0), "select_s": selected.get("select_s", 0.0),
-               "label_s": labelled.get("label_wall_s", labelled.get("label_s", 0.0)), "train_s": trained["train_s"]}
-        for split in ("validation", "test"):
-            table = trained.get(split, {})
-            for key in ("energy_mae_meV_atom", "forces_mae_meV_A", "stress_mae_meV_A3"):
-                row[f"{split}_{key}"] = table.get(key)
-        return row
-
-    def _write_history(self, history: list[dict], progress) -> None:
-        atomic_write_text(self.dir / "history.json", json.dumps(history, indent=2) + "\n")
-        with open(self.dir / "history.csv.tmp", "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(history[0]))
-            writer.writeheader()
-            writer.writerows(history)
-        (self.dir / "history.csv.tmp").replace(self.dir / "history.csv")
+    def _write_history(self, history: list[IterationRecord]) -> None:
         from ilflow.active.plots import history_figure
 
-        history_figure(history, self.dir / "history.png")
-        if progress is not None:
-            progress(history[-1])
+        rows = [r.to_dict() for r in history]
+        atomic_write_text(self.project.history_path, "[\n" + ",\n".join(r.to_json().strip() for r in history) + "\n]\n")
+        flat = [{**{k: v for k, v in r.items() if not isinstance(v, dict)},
+                 **{f"{split}_{key}": r[split].get(key) for split in ("validation", "test")
+                    for key in ("energy_mae_meV_atom", "forces_mae_meV_A", "stress_mae_meV_A3")}} for r in rows]
+        with atomic_path(self.project.history_path.with_suffix(".csv")) as tmp:
+            with open(tmp, "w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(flat[0]))
+                writer.writeheader()
+                writer.writerows(flat)
+        history_figure(history, self.project.history_path.with_suffix(".png"))
+
+
+def progress_line(row: IterationRecord, skipped: bool = False) -> str:
+    """One line of the learning progress table."""
+    md = f"MD {row.md_steps_run} steps ({row.md_stop})" if row.md_steps_run is not None else "no MD"
+    errors = "".join(f", {'val' if split == 'validation' else split} F {value:.0f} meV/Å"
+                     for split in ("validation", "test") if (value := row.forces_mae_meV_A(split)) is not None)
+    return (f"  {row.iteration:3d} {row.name:<20} {md}, {row.candidates} candidates, {row.selected} selected, "
+            f"{row.labelled} labelled ({row.failed} failed), train {row.train_size}{errors}"
+            + (" (up to date, skipped)" if skipped else ""))
+
+
+def load_history(project: Project) -> list[IterationRecord]:
+    """The learning history of a project ([] before the first iteration finished)."""
+    import json
+
+    if not project.history_path.exists():
+        return []
+    return [IterationRecord.from_dict(row) for row in json.loads(project.history_path.read_text())]
+
+
+def learning_status(campaign: Campaign, project: Project, seen: dict[str, StageStatus]) -> list[StageStatus]:
+    """Status of every learning stage; a labels stage also says how many of its frames the dataset holds."""
+    from ilflow.reference import make_labeler
+
+    labeler = make_labeler(campaign.reference)
+    lines = []
+    for item in plan(campaign, labeler.settings_id):
+        status = project.status_after(seen, item.stage, item.inputs, item.upstream)
+        if item.kind == "labels" and status.state != "done":
+            status = _label_reuse(project, item, status, labeler.settings_id)
+        seen[item.stage] = status
+        lines.append(status)
+    return lines
+
+
+def _label_reuse(project: Project, item: LearningStage, status: StageStatus, settings_id: str) -> StageStatus:
+    """How many of the frames a labels stage would label are already in the dataset (when they are known)."""
+    from dataclasses import replace
+
+    source = project.initial_frames_path if item.index == 0 else \
+        project.stage_dir(Project.iteration_stage(item.index, "selection")) / "selected.extxyz"
+    upstream_done = all(project.manifest(u) is not None and project.manifest(u).done for u in item.upstream)
+    if not (upstream_done and source.exists() and project.dataset_path.exists()):
+        return status
+    hashes = _unique([structure_hash(a) for a in _frames_or_none(source)])
+    known = Dataset(project.dataset_path).known(settings_id)
+    reused = sum(h in known for h in hashes)
+    return replace(status, detail=f"{reused} of {len(hashes)} labels already in the dataset, "
+                                  f"{len(hashes) - reused} to compute")

@@ -11,22 +11,36 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from ilflow.active.records import SamplerRun
 from ilflow.config.modifiers import Modifiers
 from ilflow.io import read_frames, write_frames
 
 
+LAST_MD, LAST_RELAXED = "last_md.extxyz", "last_relaxed.extxyz"
+LAST_FRAMES = (LAST_MD, LAST_RELAXED)
+
+
 @dataclass
 class SamplerContext:
-    """What samplers share within one iteration (and across, through files in `state_dir`)."""
+    """What samplers share within one iteration, and the sampling directories of the iterations before."""
 
     model_dir: Path
-    work_dir: Path  # this iteration's sampling directory
-    state_dir: Path  # learning directory: last_md.extxyz, last_relaxed.extxyz
+    work_dir: Path  # this iteration's sampling directory; samplers leave last_md/last_relaxed.extxyz here
+    earlier: list[Path]  # the sampling directories of earlier iterations, newest first
     start: Atoms  # the last frame of the initial data (else the built box): start "initial" and the fallback
     species: list
     box: object  # config.Box
     iteration: int
-    records: list = field(default_factory=list)
+    records: list = field(default_factory=list)  # SamplerRun of every sampler run
+
+    def latest(self, *names: str) -> Atoms:
+        """The newest frame saved under the first of `names` that any sampler left (this iteration first), else
+        the start frame."""
+        for name in names:
+            for folder in [self.work_dir, *self.earlier]:
+                if (folder / name).exists():
+                    return read_frames(folder / name)[-1]
+        return self.start.copy()
 
 
 MIN_DISTANCE_A = 0.7  # candidates with two atoms closer than this are unphysical (a model gone astray)
@@ -48,9 +62,7 @@ def _start(sampler, ctx: SamplerContext) -> Atoms:
     elif sampler.start == "initial":
         atoms = ctx.start.copy()
     else:
-        names = ["last_relaxed.extxyz", "last_md.extxyz"] if sampler.start == "relaxed" else ["last_md.extxyz"]
-        found = [ctx.state_dir / n for n in names if (ctx.state_dir / n).exists()]
-        atoms = read_frames(found[0])[-1] if found else ctx.start.copy()
+        atoms = ctx.latest(*((LAST_RELAXED, LAST_MD) if sampler.start == "relaxed" else (LAST_MD,)))
     if sampler.density_g_cm3 and sampler.ensemble != "npt":
         atoms = rescale_to_density(atoms, sampler.density_g_cm3)
     return atoms
@@ -77,12 +89,12 @@ def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
         summary = run_md(from_model(ctx.model_dir), atoms, integrators[sampler.ensemble](), settings, run_dir)
         frames = atoms_frames(run_dir / "trajectory.h5md", atoms)
         candidates += frames
-        ctx.records.append({"sampler": "md", "replica": replica, "steps_run": summary["steps_done"],
-                            "steps_planned": steps, "stop_reason": summary["stop_reason"] or "completed",
-                            "simulated_ps": summary["steps_done"] * sampler.timestep_fs / 1000.0,
-                            "frames": len(frames), "mean_temperature_K": summary["mean_temperature_K"]})
+        ctx.records.append(SamplerRun("md", len(frames), replica, summary["steps_done"], steps,
+                                      summary["stop_reason"] or "completed",
+                                      summary["steps_done"] * sampler.timestep_fs / 1000.0,
+                                      summary["mean_temperature_K"]))
         if summary["stop_reason"] in (None, "uncertainty") and frames:
-            write_frames(ctx.state_dir / "last_md.extxyz", frames[-1])
+            write_frames(ctx.work_dir / LAST_MD, frames[-1])
     return candidates
 
 
@@ -90,8 +102,7 @@ def relax(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     from ilflow.md import FIRE, Checks, RunSettings, Schedule, from_model, run_md
     from ilflow.md.h5md import atoms_frames
 
-    source = ctx.state_dir / "last_md.extxyz"
-    atoms = read_frames(source)[-1] if source.exists() else ctx.start.copy()
+    atoms = ctx.latest(LAST_MD)
     every = 10
     checks = Checks.with_topology(atoms, converged_fmax_eV_A=sampler.fmax_eV_A,
                                   max_uncertainty_eV_A=sampler.uncertainty_threshold_eV_A)
@@ -101,9 +112,9 @@ def relax(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     summary = run_md(from_model(ctx.model_dir), atoms, FIRE(), settings, run_dir)
     frames = atoms_frames(run_dir / "trajectory.h5md", atoms)
     if frames:
-        write_frames(ctx.state_dir / "last_relaxed.extxyz", frames[-1])
-    ctx.records.append({"sampler": "relax", "steps_run": summary["steps_done"],
-                        "stop_reason": summary["stop_reason"] or "max_steps", "frames": len(frames)})
+        write_frames(ctx.work_dir / LAST_RELAXED, frames[-1])
+    ctx.records.append(SamplerRun("relax", len(frames), steps_run=summary["steps_done"],
+                                  stop_reason=summary["stop_reason"] or "max_steps"))
     return frames
 
 
@@ -116,16 +127,14 @@ def conformers(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
         box = ctx.box.model_copy(update={"density_g_cm3": sampler.density_g_cm3,
                                          "seed": sampler.seed + 7 * b + 1000 * ctx.iteration})
         boxes.append(build_box(species, box))
-    ctx.records.append({"sampler": "conformers", "frames": len(boxes)})
+    ctx.records.append(SamplerRun("conformers", len(boxes)))
     return boxes
 
 
 def volume_scan(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     from ilflow.system.topology import scale_cell_rigid
 
-    names = ["last_relaxed.extxyz", "last_md.extxyz"]
-    found = [ctx.state_dir / n for n in names if (ctx.state_dir / n).exists()]
-    base = read_frames(found[0])[-1] if found else ctx.start.copy()
+    base = ctx.latest(LAST_RELAXED, LAST_MD)
     rng = np.random.default_rng(1000 * ctx.iteration + index)
     factors = np.linspace(sampler.factor_min, sampler.factor_max, sampler.points)
     picks = np.sort(rng.choice(len(factors), size=min(sampler.picks, len(factors)), replace=False))
@@ -134,7 +143,7 @@ def volume_scan(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
         frame = scale_cell_rigid(base, base.cell.array * f ** (1 / 3))
         frame.info["volume_factor"] = float(f)
         frames.append(frame)
-    ctx.records.append({"sampler": "volume_scan", "frames": len(frames)})
+    ctx.records.append(SamplerRun("volume_scan", len(frames)))
     return frames
 
 

@@ -8,6 +8,7 @@ Arrhenius fits. Plus the learning history, the final model's test errors and the
 """
 
 import json
+import logging
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from ilflow.analysis.statistics import block_average
 from ilflow.analysis.trajectory import AnalysisError, Trajectory, molecule_formulas, read_h5md
 from ilflow.project import atomic_write_text
 from ilflow.units import A2_PS_IN_M2_S, density_g_cm3
+
+logger = logging.getLogger(__name__)
 
 MIN_DIFFUSION_FRAMES = 20  # fewer frames after equilibration: no diffusion coefficient
 
@@ -201,14 +204,17 @@ def arrhenius(rows: list[dict], extrapolated: list[dict]) -> list[dict]:
     return out
 
 
-def learning_summary(root: Path) -> dict:
+def learning_summary(project) -> dict:
     """The learning history and the final model's validation and test errors."""
-    folder = root / "learning"
-    history = json.loads((folder / "history.json").read_text()) if (folder / "history.json").exists() else []
-    trained = sorted(folder.glob("iteration-*/training.json"))
-    final = json.loads(trained[-1].read_text()) if trained else {}
-    return {"history": history, "final_model": str(trained[-1].parent / "model") if trained else None,
-            "validation": final.get("validation"), "test": final.get("test"), "train_frames": final.get("train_frames")}
+    from ilflow.active.loop import load_history
+    from ilflow.active.records import TrainingRecord
+
+    model, _ = project.final_model()
+    final = TrainingRecord.load(model.parent / "training.json")
+    return {"history": [r.to_dict() for r in load_history(project)], "final_model": str(model),
+            "validation": final.validation, "test": final.test, "train_frames": final.train_frames,
+            "figures": {"history": str(project.history_path.with_suffix(".png")),
+                        "parity": str(model / "parity_validation.png")}}
 
 
 def speed_table(runs: list[dict]) -> list[dict]:
@@ -237,25 +243,24 @@ def rough_notes(runs: list[dict], reference_method: str = "") -> list[str]:
     return notes
 
 
-def analyze_project(campaign, root: str | Path, say=lambda *_: None) -> dict:
-    """Analyse every finished production run of a project; writes analysis/results.json (and returns it)."""
+def analyze_project(campaign, runs: list, learning: dict, out_dir: Path) -> dict:
+    """Analyse the campaign's production runs (`runs`: (directory, RunRecord) pairs) with the learning summary;
+    writes results.json and the figures into `out_dir` and returns the results."""
     from ilflow.analysis import plots
 
-    root = Path(root)
-    out_dir = root / "analysis"
     out_dir.mkdir(parents=True, exist_ok=True)
     smiles = [s.smiles for s in campaign.species]
     settings = campaign.analysis
-    runs = []
-    for path in sorted((root / "production").glob("*/*/run.json")):
-        record = json.loads(path.read_text())
-        name = f"{record['group']}/{record['key']}"
+    analysed = []
+    for folder, run_record in runs:
+        record = run_record.to_dict()
         try:
-            analysis = analyze_run(path.parent, record, settings)
+            analysis = analyze_run(folder, record, settings)
         except AnalysisError as exc:
-            say(f"  {name}: not analysed ({exc})")
+            logger.warning("  %s: not analysed (%s)", run_record.name, exc)
             continue
-        runs.append({"name": name, "record": record, "analysis": analysis})
+        analysed.append({"name": run_record.name, "record": record, "analysis": analysis})
+    runs = analysed
     density_csv = experiment.table_for("density", settings.experimental_density_csv, smiles)
     viscosity_csv = experiment.table_for("viscosity", settings.experimental_viscosity_csv, smiles)
     diffusion = diffusion_table(runs, viscosity_csv)
@@ -263,7 +268,7 @@ def analyze_project(campaign, root: str | Path, say=lambda *_: None) -> dict:
     results = {
         "campaign": campaign.name,
         "notes": rough_notes(runs, getattr(campaign.reference, "method", "")),
-        "learning": learning_summary(root),
+        "learning": learning,
         "runs": runs,
         "density": density_table(runs, density_csv),
         "diffusion": diffusion,

@@ -2,7 +2,7 @@
 otherwise (with a message saying why) bootstrap frames."""
 
 import json
-from collections.abc import Callable
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,20 +15,20 @@ from ilflow.classical.system import type_box
 from ilflow.io import read_frames, write_frames
 from ilflow.project import atomic_path
 
+logger = logging.getLogger(__name__)
+
 
 def initial_frames(atoms: Atoms, n_frames: int, out: str | Path, source: str = "classical",
-                   settings: ClassicalSettings | None = None, seed: int = 0,
-                   say: Callable[[str], None] = print) -> list[Atoms]:
-    """`n_frames` frames for iteration 0 in `out` (frames.extxyz); a finished `out` is read back, not rerun.
-    source: "classical" (CL&P + OpenMM; falls back to "bootstrap" for molecules without a template)."""
+                   settings: ClassicalSettings | None = None, seed: int = 0) -> list[Atoms]:
+    """`n_frames` frames for iteration 0 in `out` (frames.extxyz; a classical run killed earlier in `out`
+    continues from its checkpoint). source: "classical" (CL&P + OpenMM; falls back to "bootstrap" for molecules
+    without a template)."""
     out = Path(out)
-    if (out / "frames.extxyz").exists() and (out / "summary.json").exists():
-        return read_frames(out / "frames.extxyz")
     if source == "classical":
         try:
             type_box(atoms)
         except NoTemplateError as exc:
-            say(f"{exc}. Starting from bootstrap frames instead.")
+            logger.warning("%s. Starting from bootstrap frames instead.", exc)
             source = "bootstrap"
     if source == "bootstrap":
         frames = bootstrap_frames(atoms, n_frames, seed)

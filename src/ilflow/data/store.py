@@ -70,6 +70,12 @@ class Dataset:
         """Structure hashes already labelled (or recorded as failed) with these reference settings."""
         return {row.structure_hash for row in self.db.select(settings_hash=settings_hash, columns=["key_value_pairs"])}
 
+    def labelled(self, settings_hash: str, hashes: list[str] | None = None) -> dict[str, Atoms]:
+        """Successful labels with these reference settings by structure hash (only `hashes`, if given)."""
+        wanted = None if hashes is None else set(hashes)
+        return {a.info["structure_hash"]: a for a in self.frames(settings_hash=settings_hash)
+                if wanted is None or a.info["structure_hash"] in wanted}
+
     def add(self, result: Atoms | LabelFailure, split: str = "pool", origin: Origin = Origin(),
             method: str = "", settings_hash: str = "") -> int | None:
         """Commit one label or failure record; returns its row id, or None if that structure is already there."""

@@ -1,0 +1,42 @@
+"""The analysis stage: every planned production run and the learning history -> `analysis/results.json`."""
+
+import logging
+from pathlib import Path
+
+from ilflow.config import Campaign
+from ilflow.project import Project, StageResult
+
+logger = logging.getLogger(__name__)
+
+RESULTS = "results.json"
+
+
+def analysis_inputs(campaign: Campaign) -> dict:
+    """The campaign keys the analysis reads (besides the runs and the learning history it consumes)."""
+    return {"analysis": campaign.analysis.model_dump(mode="json"), "campaign": campaign.name,
+            "reference_method": getattr(campaign.reference, "method", ""),
+            "smiles": [s.smiles for s in campaign.species]}
+
+
+def analysis_upstream(campaign: Campaign, project: Project) -> list[str]:
+    """The stages the analysis consumes: the final training stage and every planned production run."""
+    from ilflow.active.loop import expand
+    from ilflow.production.stage import planned_runs
+
+    final = Project.iteration_stage(len(expand(campaign)), "training")
+    return [final] + [project.production_stage(r.group, r.key) for r in planned_runs(campaign)]
+
+
+def analysis_stage(campaign: Campaign, project: Project) -> StageResult:
+    from ilflow.analysis.campaign import analyze_project, learning_summary
+    from ilflow.production.stage import load_record, planned_runs
+
+    def produce(directory: Path) -> list[Path]:
+        runs = [(project.production_dir(r.group, r.key), load_record(project, r)) for r in planned_runs(campaign)]
+        results = analyze_project(campaign, runs, learning_summary(project), directory)
+        return [directory / RESULTS] + [directory / name for name in results["figures"].values()]
+
+    upstream = [project.done(name) for name in analysis_upstream(campaign, project)]
+    result = project.run_stage("analysis", analysis_inputs(campaign), produce, upstream)
+    logger.info("analysis (%s): %s", "done" if result.ran else "up to date, skipped", result.outputs[0])
+    return result

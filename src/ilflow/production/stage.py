@@ -1,0 +1,96 @@
+"""The production stage: one project stage per planned run (`production/<group>/<key>`), run as Dask tasks.
+
+A run's identity covers its state point, the species and box settings, the dispersion and the final model
+(its training stage's outputs hash): a new model or an edited temperature redoes that run alone, and the
+trajectory it replaces is kept aside under the run's `superseded/` folder.
+"""
+
+import logging
+from pathlib import Path
+
+from ilflow.config import Campaign
+from ilflow.manifest import Manifest
+from ilflow.production.plan import ProductionRun, plan_runs
+from ilflow.production.records import RunRecord
+from ilflow.production.run import RUN_RECORD, run_production
+from ilflow.project import Project, StageStatus
+
+logger = logging.getLogger(__name__)
+
+
+def planned_runs(campaign: Campaign) -> list[ProductionRun]:
+    return plan_runs(campaign.production.runs, list(campaign.species), campaign.analysis.experimental_density_csv)
+
+
+def _dispersion(campaign: Campaign) -> dict | None:
+    return campaign.model.dispersion.settings() if campaign.model.dispersion else None
+
+
+def run_inputs(campaign: Campaign, run: ProductionRun) -> dict:
+    """The campaign keys one production run reads."""
+    return {"run": run.spec.model_dump(), "temperature_K": run.temperature_K, "formula_units": run.formula_units,
+            "seed": run.seed, "density_g_cm3": run.density_g_cm3, "dispersion": _dispersion(campaign),
+            "species": [s.model_dump() for s in campaign.species], "box": campaign.box.model_dump()}
+
+
+def _run_stage(root: Path, run: ProductionRun, inputs: dict, model: Path, model_manifest: Manifest, species: list,
+               box, dispersion: dict | None) -> RunRecord:
+    """A Dask task: run (skip, resume) one production run's stage."""
+    project = Project(root)
+
+    def produce(directory: Path):
+        run_production(run, species, box, model, dispersion, directory)
+        return [directory / RUN_RECORD]
+
+    project.run_stage(project.production_stage(run.group, run.key), inputs, produce, [model_manifest],
+                      expensive=True)
+    return load_record(project, run)
+
+
+def load_record(project: Project, run: ProductionRun) -> RunRecord:
+    return RunRecord.load(project.production_dir(run.group, run.key) / RUN_RECORD)
+
+
+def run_all(campaign: Campaign, project: Project) -> list[RunRecord]:
+    """Every planned production run with the final model; runs that are done are skipped."""
+    from distributed import as_completed
+
+    from ilflow.distributed import dask_client
+
+    runs = planned_runs(campaign)
+    if not runs:
+        logger.info("production: no runs in the campaign's production section")
+        return []
+    model, model_manifest = project.final_model()
+    records, todo = {}, []
+    for run in runs:
+        stage = project.production_stage(run.group, run.key)
+        status = project.status(stage, run_inputs(campaign, run), [model_manifest])
+        if status.state == "done":
+            records[stage] = load_record(project, run)
+            continue
+        if status.state == "stale":
+            logger.warning("  %s: %s changed; its previous run is kept under %s/superseded/", stage,
+                           ", ".join(status.changed), project.stage_dir(stage))
+        todo.append(run)
+    logger.info("production: %d runs with %s (%d already done)", len(runs), model, len(runs) - len(todo))
+    if todo:
+        with dask_client(campaign.execution) as client:
+            futures = {client.submit(_run_stage, project.root, run, run_inputs(campaign, run), model, model_manifest,
+                                     list(campaign.species), campaign.box, _dispersion(campaign), pure=False):
+                       project.production_stage(run.group, run.key) for run in todo}
+            for future in as_completed(futures):
+                record = future.result()
+                records[futures[future]] = record
+                md = record.md
+                logger.info("  %s: %d atoms, %d steps, %s; mean T %.0f K, density %.3f g/cm3, %.2f ns/day",
+                            futures[future], record.atoms, md.steps_done, md.stop_reason or "done",
+                            md.mean_temperature_K or 0.0, md.mean_density_g_cm3, md.ns_per_day)
+    return [records[project.production_stage(r.group, r.key)] for r in runs]
+
+
+def production_status(campaign: Campaign, project: Project, seen: dict[str, StageStatus]) -> list[StageStatus]:
+    training = [s for s in seen if s.startswith("learning/") and s.endswith("/training")]
+    upstream = [training[-1]] if training else []
+    return [project.status_after(seen, project.production_stage(run.group, run.key), run_inputs(campaign, run),
+                                 upstream) for run in planned_runs(campaign)]
