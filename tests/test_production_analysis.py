@@ -15,7 +15,10 @@ from ilflow.config.system import Species
 from ilflow.errors import ConfigError
 from ilflow.io import write_frames
 from ilflow.md.h5md import OBSERVABLE_UNITS, H5MDWriter
+from ilflow.md.summary import MDSummary
 from ilflow.production import plan_runs, scaled_species
+from ilflow.production.records import RunRecord, StepRecord
+from ilflow.project import Project
 from ilflow.report import write_report
 
 DEMO = Path(__file__).parents[1] / "src" / "ilflow" / "examples" / "demo.yaml"
@@ -75,13 +78,20 @@ def _synthetic_run(folder: Path, ensemble: str, T: float, D_A2_ps: float, seed: 
                   cell=edges[:, None, None] * np.eye(3), positions=positions)
     writer.append(record)
     writer.close()
-    run = {"group": ensemble, "key": f"1fu-{T:g}K-seed{seed}", "ensemble": ensemble, "temperature_K": T,
-           "formula_units": 1, "seed": seed, "atoms": 2 * n_mol, "force_field": "synthetic", "equilibration_ps": 1.0,
-           "production_ps": (frames - 1) * dt_ps - 1.0, "trajectory": "md/trajectory.h5md", "structure": "packed.extxyz",
-           "md": {"ns_per_day": 1.0, "stop_reason": None}}
-    (folder / "run.json").write_text(json.dumps(run))
+    md = MDSummary(steps_done=100 * (frames - 1), steps_requested=100 * (frames - 1), stop_reason=None, stop_step=None,
+                   frames=frames, atoms=2 * n_mol, mean_temperature_K=T, mean_pressure_bar=1.0, mean_density_g_cm3=1.0,
+                   max_force_uncertainty_eV_A=0.0, conserved_drift_eV_per_atom_per_ps=0.0, ns_per_day=1.0,
+                   atom_steps_per_s=1.0, neighbor_list_builds=1)
+    run = RunRecord(group=ensemble, key=f"1fu-{T:g}K-seed{seed}", ensemble=ensemble, temperature_K=T, formula_units=1,
+                    seed=seed, atoms=2 * n_mol, target_density_g_cm3=None, start_density_g_cm3=1.0, pressure_bar=None,
+                    model="ensemble", force_field="synthetic", dispersion=None, timestep_fs=1.0,
+                    frame_interval_fs=100.0, equilibration_ps=1.0, production_ps=(frames - 1) * dt_ps - 1.0,
+                    relax=StepRecord(0, None), rescale=StepRecord(0, None), md=md, trajectory="md/trajectory.h5md",
+                    structure="packed.extxyz", completed=True, wall_s=0.0)
+    run.save(folder / "run.json")
+    assert RunRecord.load(folder / "run.json") == run  # the JSON round trip
     mass = atoms.get_masses().sum()
-    return {"density": mass / 6.02214076e23 / (edges[10:] ** 3 * 1e-24)}
+    return {"density": mass / 6.02214076e23 / (edges[10:] ** 3 * 1e-24), "record": run}
 
 
 def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
@@ -90,8 +100,13 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
         "msd_selections": ["B", "molecules"], "dihedral_smarts": []})})
     D = 0.05  # Å^2/ps = 5e-10 m^2/s
     npt = _synthetic_run(tmp_path / "production" / "npt" / "a", "npt", 353.0, D, 1)
-    _synthetic_run(tmp_path / "production" / "nvt" / "b", "nvt", 313.0, D / 2, 2)
-    results = analyze_project(campaign, tmp_path)
+    nvt = _synthetic_run(tmp_path / "production" / "nvt" / "b", "nvt", 313.0, D / 2, 2)
+    stale = _synthetic_run(tmp_path / "production" / "nvt" / "old", "nvt", 300.0, D, 3)  # not in the campaign
+    runs = [(tmp_path / "production" / "npt" / "a", npt["record"]), (tmp_path / "production" / "nvt" / "b", nvt["record"])]
+    learning = {"history": [], "final_model": None, "validation": None, "test": None, "train_frames": 0, "figures": {}}
+    project = Project(tmp_path)
+    results = analyze_project(campaign, runs, learning, project.analysis_dir)
+    assert stale["record"].name not in {r["name"] for r in results["runs"]}  # only the runs it was given
 
     runs = {r["name"]: r for r in results["runs"]}
     b = runs["npt/1fu-353K-seed1"]["analysis"]["diffusion"]["B"]
@@ -115,7 +130,7 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
     assert g.mean() == pytest.approx(1.0, abs=0.35)  # random walkers: an ideal gas far from each other's start
     assert {"rdf", "msd", "density", "diffusion", "speed"} <= set(results["figures"])
 
-    path = write_report(campaign, tmp_path)
+    path, _ = write_report(campaign, project, project.report_dir)
     page = path.read_text()
     assert "Self-diffusion" in page and "Density" in page and page.count("data:image/png;base64,") >= 5
     strict = json.loads((tmp_path / "report" / "results.json").read_text(),
@@ -126,4 +141,4 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
 
 def test_report_without_analysis_says_what_to_run(tmp_path):
     with pytest.raises(Exception, match="ilflow analyze"):
-        write_report(load_campaign(DEMO), tmp_path)
+        write_report(load_campaign(DEMO), Project(tmp_path), tmp_path / "report")

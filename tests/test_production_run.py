@@ -31,20 +31,22 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_nvt_run_reaches_its_density_and_is_not_rerun(model_dir, tmp_path):
+def test_nvt_run_reaches_its_density_and_resumes_without_new_steps(model_dir, tmp_path):
     run = plan_runs([StatePoints(name="nvt", ensemble="nvt", temperatures_K=[30], model="ensemble", density="given",
                                  density_g_cm3=1.15, **SHORT)], SPECIES)[0]
     record = run_production(run, SPECIES, Box(density_g_cm3=1.2, seed=1), model_dir, None, tmp_path / "r")
-    assert record["completed"] and record["atoms"] == 60 and record["dispersion"] is None, record
-    assert record["target_density_g_cm3"] == 1.15
-    trajectory = read_h5md(tmp_path / "r" / record["trajectory"])
+    assert record.completed and record.atoms == 60 and record.dispersion is None, record
+    assert record.target_density_g_cm3 == 1.15
+    trajectory = read_h5md(tmp_path / "r" / record.trajectory)
     masses_g = trajectory.masses.sum() * 1.66053906660e-24
     density = masses_g / (trajectory.volumes_A3 * 1e-24)
-    assert np.allclose(density, record["target_density_g_cm3"], rtol=1e-9)  # NVT at the rescaled box
+    assert np.allclose(density, record.target_density_g_cm3, rtol=1e-9)  # NVT at the rescaled box
     assert trajectory.n_frames == 1 + round((SHORT["equilibration_ps"] + SHORT["production_ps"]) * 1000 / 2.5)
-    stamp = (tmp_path / "r" / "md" / "trajectory.h5md").stat().st_mtime_ns
-    assert run_production(run, SPECIES, Box(density_g_cm3=1.2, seed=1), model_dir, None, tmp_path / "r") == record
-    assert (tmp_path / "r" / "md" / "trajectory.h5md").stat().st_mtime_ns == stamp
+    # run again in the same directory (a resumed stage): every MD step continues from its finished checkpoint
+    frames = trajectory.n_frames
+    again = run_production(run, SPECIES, Box(density_g_cm3=1.2, seed=1), model_dir, None, tmp_path / "r")
+    assert again.md.steps_done == record.md.steps_done and again.md.frames == record.md.frames
+    assert read_h5md(tmp_path / "r" / record.trajectory).n_frames == frames
 
 
 @pytest.mark.slow
@@ -53,8 +55,8 @@ def test_hybrid_npt_adds_d3_only_to_the_production_part(model_dir, tmp_path):
                                  density_g_cm3=1.15, **SHORT)], SPECIES)[0]
     d3 = Dispersion(cutoff_A=8.0).settings()
     record = run_production(run, SPECIES, Box(density_g_cm3=1.2, seed=1), model_dir, d3, tmp_path / "r")
-    assert record["completed"] and record["dispersion"] == d3 and "D3" in record["force_field"], record
-    assert record["pressure_bar"] == pytest.approx(1.01325)
+    assert record.completed and record.dispersion == d3 and "D3" in record.force_field, record
+    assert record.pressure_bar == pytest.approx(1.01325)
     # preparation with the model alone, production with model + D3: the potential energy recorded with the first
     # frame of each equals that of an independent ASE calculator of the same kind on that frame
     for step, dispersion in (("rescale", None), ("md", d3)):
@@ -65,7 +67,7 @@ def test_hybrid_npt_adds_d3_only_to_the_production_part(model_dir, tmp_path):
         assert recorded == pytest.approx(frame.get_potential_energy(), abs=1e-4), step
     with_d3 = Calculator(model_dir, dispersion=d3).get_potential_energy(frame)
     assert abs(with_d3 - Calculator(model_dir).get_potential_energy(frame)) > 1e-2  # D3 is not negligible here
-    volumes = read_h5md(tmp_path / "r" / record["trajectory"]).volumes_A3
+    volumes = read_h5md(tmp_path / "r" / record.trajectory).volumes_A3
     assert np.ptp(volumes) > 0  # the barostat moved the box
 
 
@@ -77,5 +79,5 @@ def test_a_preparation_that_breaks_a_molecule_stops_the_run(model_dir, tmp_path)
     run = plan_runs([StatePoints(name="hot", ensemble="nvt", temperatures_K=[353], model="ensemble", **hot)],
                     SPECIES)[0]
     record = run_production(run, SPECIES, Box(density_g_cm3=1.2, seed=1), model_dir, None, tmp_path / "r")
-    assert not record["completed"] and record["md"]["failed_step"] == "rescale"
-    assert record["rescale"]["stop_reason"] == "broken molecule" and not (tmp_path / "r" / "md").exists()
+    assert not record.completed and record.failed_step == "rescale"
+    assert record.rescale.stop_reason == "broken molecule" and not (tmp_path / "r" / "md").exists()

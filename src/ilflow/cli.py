@@ -142,6 +142,7 @@ def run(
     (MD at the campaign's state points), analysis (RDF, diffusion, density, dihedrals) and report (HTML).
     """
     from ilflow.config import load_campaign
+    from ilflow.project import Project
     from ilflow.workflow import STAGE_NAMES, run_campaign
 
     if until not in STAGE_NAMES:
@@ -150,6 +151,7 @@ def run(
     loaded = load_campaign(path)
     root = directory or Path(loaded.name)
     console.print(f"campaign [bold]{loaded.name}[/bold] from {path} in {root}/")
+    Project(root).claim(loaded.name)  # before anything is written: a directory of another campaign is refused
     with _logging_to(root):
         run_campaign(loaded, root, until)
 

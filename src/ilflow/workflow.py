@@ -53,7 +53,9 @@ def initial_inputs(campaign: Campaign) -> dict:
         path = Path(initial.file)
         inputs["file"] = {"path": str(path), "sha256": file_sha256(path) if path.is_file() else None}
     else:
-        inputs.update(density_g_cm3=initial.density_g_cm3, classical=asdict(_classical_settings(campaign)))
+        inputs["density_g_cm3"] = initial.density_g_cm3
+    if initial.source == "classical":
+        inputs["classical"] = asdict(_classical_settings(campaign))
     return inputs
 
 

@@ -317,19 +317,21 @@ def learning_status(campaign: Campaign, project: Project, seen: dict[str, StageS
     for item in plan(campaign, labeler.settings_id):
         status = project.status_after(seen, item.stage, item.inputs, item.upstream)
         if item.kind == "labels" and status.state != "done":
-            status = _label_reuse(project, item, status, labeler.settings_id)
+            status = _label_reuse(project, item, status, labeler.settings_id, seen)
         seen[item.stage] = status
         lines.append(status)
     return lines
 
 
-def _label_reuse(project: Project, item: LearningStage, status: StageStatus, settings_id: str) -> StageStatus:
-    """How many of the frames a labels stage would label are already in the dataset (when they are known)."""
+def _label_reuse(project: Project, item: LearningStage, status: StageStatus, settings_id: str,
+                 seen: dict[str, StageStatus]) -> StageStatus:
+    """How many of the frames a labels stage would label are already in the dataset (when they are known: the
+    stage that makes them is done)."""
     from dataclasses import replace
 
     source = project.initial_frames_path if item.index == 0 else \
         project.stage_dir(Project.iteration_stage(item.index, "selection")) / "selected.extxyz"
-    upstream_done = all(project.manifest(u) is not None and project.manifest(u).done for u in item.upstream)
+    upstream_done = all(seen[u].state == "done" for u in item.upstream if u in seen)
     if not (upstream_done and source.exists() and project.dataset_path.exists()):
         return status
     hashes = _unique([structure_hash(a) for a in _frames_or_none(source)])
