@@ -7,7 +7,7 @@ set -euo pipefail
 project=${1:?usage: check_demo_model.sh PROJECT_DIR [CAMPAIGN]}
 campaign=${2:-}
 ilflow=${ILFLOW:-ilflow}
-model=$(ls -d "$project"/learning/iteration-*/model | sort | tail -1)
+model=$(python3 -c 'import sys; from ilflow.project import Project; print(Project(sys.argv[1]).final_model()[0])' "$project")
 out="$project/check-353K"
 echo "model: $model"
 # start: the last frame of the classical initial data (4 pairs, 1.210 g/cm3)

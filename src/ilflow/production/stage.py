@@ -27,8 +27,9 @@ def _dispersion(campaign: Campaign) -> dict | None:
 
 
 def run_inputs(campaign: Campaign, run: ProductionRun) -> dict:
-    """The campaign keys one production run reads."""
-    return {"run": run.spec.model_dump(), "temperature_K": run.temperature_K, "formula_units": run.formula_units,
+    """The campaign keys one production run reads (of its group's grid, only its own point)."""
+    grid = {"temperatures_K", "formula_units", "seeds"}
+    return {"run": run.spec.model_dump(exclude=grid), "temperature_K": run.temperature_K, "formula_units": run.formula_units,
             "seed": run.seed, "density_g_cm3": run.density_g_cm3, "dispersion": _dispersion(campaign),
             "species": [s.model_dump() for s in campaign.species], "box": campaign.box.model_dump()}
 
