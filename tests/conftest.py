@@ -11,6 +11,14 @@ BF4 = "F[B-](F)(F)F"
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config):
+    """JAX settings as a command has them (64-bit, compilation cache), before any test builds jnp arrays
+    directly: importing ilflow no longer sets them."""
+    import ilflow.runtime
+
+    ilflow.runtime.configure_jax()
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `python -m ilflow ARGS` and capture its exit status and output."""
     return subprocess.run(

@@ -8,12 +8,14 @@ from ase.calculators.calculator import Calculator, all_changes
 from ilflow.md.force_field import ForceField, allocate_lists, build_lists, current_lists, update_lists
 from ilflow.potentials.forces import voigt
 from ilflow.potentials.system import make_system
+from ilflow.runtime import ensure_configured
 
 
 class ForceFieldCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, force_field: ForceField, **kwargs):
+        ensure_configured()  # energies, forces and stress in float64
         super().__init__(**kwargs)
         self.force_field = force_field
         self.specs = None

@@ -15,6 +15,7 @@ import numpy as np
 
 from ilflow.potentials.neighbors import NeighborSpec, allocate, build_neighbors, trim_neighbors
 from ilflow.potentials.system import Neighbors, System
+from ilflow.runtime import ensure_configured
 
 
 class Evaluation(NamedTuple):
@@ -103,6 +104,7 @@ def current_lists(specs, state: NeighborState, system: System) -> tuple[dict, Ne
 
 def lennard_jones(config=None, skin_A: float = 1.0) -> ForceField:
     """LJ (potentials.lj), for tests and examples."""
+    ensure_configured()  # energies, forces and the integrator state in float64
     from ilflow.potentials.forces import energy_forces_stress
     from ilflow.potentials.lj import LJConfig, lj_energy
 
@@ -121,6 +123,7 @@ def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None =
     skin_A (Verlet skin of every list): default 0.5 Å, 1.0 Å with D3, whose long list is costly to rebuild (120
     atoms, D3 20 Å, MTK NPT at 283 K: 1.35 ns/day with 74 rebuilds per 400 steps at 0.5 Å, 1.79 ns/day with 29 at
     1.0 Å, 1.50 with 11 at 2.0 Å)."""
+    ensure_configured()  # energies, forces and the integrator state in float64
     if skin_A is None:
         skin_A = 1.0 if dispersion else 0.5
     from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_tables

@@ -28,6 +28,7 @@ from ilflow.md.state import kinetic_energy, pressure_bar, temperature_K
 from ilflow.potentials.neighbors import NeighborSpec
 from ilflow.potentials.system import make_system
 from ilflow.project import atomic_path, atomic_write_text
+from ilflow.runtime import ensure_configured
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ def _save_checkpoint(path: Path, carry, meta: dict) -> None:
 
 def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir, progress: bool = False) -> dict:
     """Run (or continue) MD of `atoms` in `out_dir`; returns the summary (also in summary.json)."""
+    ensure_configured()  # integrator state in float64; a continued run reuses the compiled chunks
     return _run(force_field, atoms, integrator, settings, Path(out_dir), None, progress)[0]
 
 
@@ -129,6 +131,7 @@ def run_replicas(force_field: ForceField, atoms, integrator, settings: RunSettin
     """Independent replicas of `atoms` in one vmapped run: one per seed and/or state point (constant
     temperature and pressure targets; ramps of the schedule apply to all). Replica k writes to
     `out_dir/replica-k/`; the checkpoint of all of them is `out_dir/checkpoint.npz`."""
+    ensure_configured()  # integrator state in float64; a continued run reuses the compiled chunks
     sizes = {len(x) for x in (temperatures_K, seeds, pressures_bar) if x is not None}
     if len(sizes) != 1:
         raise IlflowError("give temperatures_K, seeds and/or pressures_bar with one value per replica (same lengths)")

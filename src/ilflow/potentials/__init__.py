@@ -1,6 +1,6 @@
 """Potentials as pure JAX functions energy(params, system, neighbors) -> eV, and an ASE calculator."""
 
-from ilflow.potentials.system import Neighbors, System, make_system  # noqa: I001  (enables float64 first)
+from ilflow.potentials.system import Neighbors, System, make_system
 from ilflow.potentials.calculator import GMNNCalculator
 from ilflow.potentials.ensemble import EnsembleResults, ensemble_forces
 from ilflow.potentials.forces import Results, energy_forces_stress

@@ -19,6 +19,7 @@ from ilflow.potentials.hybrid import HybridNeighbors, hybrid_ensemble_forces
 from ilflow.potentials.model_io import load_model
 from ilflow.potentials.neighbors import allocate, build_neighbors, host_neighbors
 from ilflow.potentials.system import make_system
+from ilflow.runtime import ensure_configured
 
 
 @partial(jax.jit, static_argnums=0)
@@ -72,6 +73,7 @@ class GMNNCalculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energy_uncertainty", "forces_uncertainty"]
 
     def __init__(self, model_dir, skin_A: float = 1.0, dispersion: dict | None = None, **kwargs):
+        ensure_configured()  # energies, forces and stress in float64
         super().__init__(**kwargs)
         self.config, self.params, self.info = load_model(model_dir)
         self.lists = {"gmnn": _ListCache(self.config.cutoff_A, skin_A)}

@@ -29,6 +29,7 @@ from ilflow import units
 from ilflow.potentials.pairs import pair_geometry
 from ilflow.potentials.neighbors import host_neighbors
 from ilflow.potentials.system import Neighbors, System
+from ilflow.runtime import ensure_configured
 
 # (s6, s8, a1, a2 / bohr) for BJ damping, from simple-dftd3's parameter table (Grimme's published values)
 FUNCTIONALS = {
@@ -105,6 +106,7 @@ def _reference() -> dict[str, np.ndarray]:
 
 def d3_tables(config: D3Config) -> dict:
     """Reference data of the config's elements, indexed by species index (the 'params' of d3_energy)."""
+    ensure_configured()  # the tables in float64
     ref = _reference()
     z = np.asarray(config.elements)
     if z.max(initial=0) > 94:

@@ -11,6 +11,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ilflow.potentials.d3 import d3_config, d3_energy, d3_tables, host_d3_neighbors
 from ilflow.potentials.forces import energy_forces_stress, voigt
 from ilflow.potentials.system import make_system
+from ilflow.runtime import ensure_configured
 
 
 @partial(jax.jit, static_argnums=0)
@@ -22,6 +23,7 @@ def d3_results(atoms: Atoms, **settings) -> tuple[float, np.ndarray, np.ndarray 
     """D3 energy (eV), forces (eV/Å) and stress (eV/Å^3, Voigt; None if not periodic) of one frame.
 
     `settings`: keys of `d3_config` (functional, three_body, cutoff_A, cn_cutoff_A, ...)."""
+    ensure_configured()  # energies, forces and stress in float64
     config = d3_config(sorted(set(int(z) for z in atoms.numbers)), **settings)
     out = _evaluate(config, d3_tables(config), make_system(atoms, config.elements), host_d3_neighbors(atoms, config))
     stress = np.asarray(voigt(out.stress)) if atoms.pbc.all() else None
@@ -34,6 +36,7 @@ class D3Calculator(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, **settings):
+        ensure_configured()
         super().__init__()
         self.settings = settings
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from ilflow.potentials.pairs import pair_geometry
 from ilflow.potentials.system import Neighbors, System
+from ilflow.runtime import ensure_configured
 
 BLOCK_ATOMS = 4096  # atoms per block of the descriptor for large systems (bounds memory; remat beyond)
 
@@ -41,6 +42,7 @@ class GMNNConfig:
 
 def init_params(config: GMNNConfig, key: jax.Array) -> dict:
     """Random parameters: contraction coefficients U(-1, 1)/sqrt(n_basis), NTK-style dense layers, scale 1, shift 0."""
+    ensure_configured()  # scale and shift in float64
     n_el = len(config.elements)
     dtype = jnp.dtype(config.dtype)
     keys = jax.random.split(key, len(config.hidden) + 2)

@@ -16,6 +16,7 @@ from ilflow import __version__
 from ilflow.errors import IlflowError
 from ilflow.potentials.gmnn import GMNNConfig
 from ilflow.project import atomic_path, atomic_write_text
+from ilflow.runtime import ensure_configured
 
 
 def _flatten(params: dict) -> dict[str, np.ndarray]:
@@ -39,6 +40,7 @@ def save_model(path: str | Path, config: GMNNConfig, params: dict, metadata: dic
 
 def load_model(path: str | Path) -> tuple[GMNNConfig, dict, dict]:
     """(config, stacked params, metadata) of a model directory."""
+    ensure_configured()  # scale and shift (and float64 models) keep their 64 bits
     path = Path(path)
     try:
         info = json.loads((path / "model.json").read_text())

@@ -22,6 +22,7 @@ import numpy as np
 from ase.neighborlist import neighbor_list
 
 from ilflow.potentials.system import Neighbors, System
+from ilflow.runtime import ensure_configured
 
 BLOCK_ATOMS = 2048  # atoms per block of the candidate search (bounds its memory)
 
@@ -41,6 +42,7 @@ def host_neighbors(atoms, cutoff_A: float, capacity: int | None = None, n_pad: i
                    half: bool = False) -> Neighbors:
     """Dense neighbour list of one ASE Atoms (all pairs closer than `cutoff_A`, own images included);
     `half`: each pair once (see `keeps_half`)."""
+    ensure_configured()  # shifts in float64
     n = len(atoms)
     n_pad = n if n_pad is None else n_pad
     i, j, S = neighbor_list("ijS", atoms, cutoff_A, self_interaction=False)

@@ -1,29 +1,12 @@
 """The system pytree the potentials work on: padded positions, cell, element indices and masks."""
 
-import os
-from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-jax.config.update("jax_enable_x64", True)  # before any array is made (energies and integrator state in float64)
-
-
-def _persistent_compilation_cache() -> None:
-    """Keep compiled programs on disk, so that a resumed run, the next learning iteration or the next command
-    skips recompiling (5-30 s each on a laptop). ILFLOW_JAX_CACHE names the folder (default ~/.cache/ilflow/jax,
-    at most 2 GB); "off" switches it off. A cache folder the user set for JAX is left alone."""
-    path = os.environ.get("ILFLOW_JAX_CACHE", str(Path.home() / ".cache" / "ilflow" / "jax"))
-    if path.strip().lower() in ("", "0", "off", "none") or jax.config.jax_compilation_cache_dir:
-        return
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-    jax.config.update("jax_compilation_cache_max_size", 2 * 1024**3)
-
-
-_persistent_compilation_cache()
+from ilflow.runtime import ensure_configured
 
 
 class System(NamedTuple):
@@ -66,6 +49,7 @@ def species_indices(numbers: np.ndarray, elements: tuple[int, ...]) -> np.ndarra
 
 def make_system(atoms, elements: tuple[int, ...], n_pad: int | None = None) -> System:
     """A System from ASE Atoms, padded with masked atoms to `n_pad` (default: no padding)."""
+    ensure_configured()  # positions and cell in float64
     n = len(atoms)
     n_pad = n if n_pad is None else n_pad
     positions = np.zeros((n_pad, 3))

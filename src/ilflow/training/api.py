@@ -12,6 +12,7 @@ from ilflow.errors import IlflowError
 from ilflow.potentials.gmnn import GMNNConfig
 from ilflow.potentials.model_io import load_model, save_model
 from ilflow.project import atomic_path, atomic_write_text
+from ilflow.runtime import ensure_configured
 from ilflow.training import metrics, plots
 from ilflow.training.data import to_buckets
 from ilflow.training.trainer import evaluate, train
@@ -26,6 +27,7 @@ def gmnn_config(model: Model, elements: Sequence[int]) -> GMNNConfig:
 def train_model(train_frames: Sequence[Atoms], val_frames: Sequence[Atoms], model: Model, out_dir: str | Path,
                 warm_start: str | Path | None = None, progress=None) -> dict:
     """Train an ensemble and write the model directory; returns the validation metrics."""
+    ensure_configured()  # labels, scale/shift and the summed energies in float64
     if not train_frames or not val_frames:
         raise IlflowError(f"training needs labelled train and validation frames (got {len(train_frames)} and "
                           f"{len(val_frames)}); label frames into those splits first")
@@ -59,6 +61,7 @@ def train_model(train_frames: Sequence[Atoms], val_frames: Sequence[Atoms], mode
 
 def model_errors(model_dir: str | Path, frames: Sequence[Atoms]) -> dict:
     """Energy, force and stress errors (MAE/RMSE) of the ensemble mean of a model directory on labelled frames."""
+    ensure_configured()  # labels and the summed energies in float64
     config, params, _ = load_model(model_dir)
     _, evaluated = evaluate(config, params, to_buckets(frames, config.elements, config.cutoff_A))
     return metrics.error_table(metrics.collect(evaluated, config.elements))

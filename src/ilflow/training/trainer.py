@@ -13,6 +13,7 @@ from ase import Atoms
 
 from ilflow.config.model import Training
 from ilflow.potentials.gmnn import GMNNConfig, init_params
+from ilflow.runtime import ensure_configured
 from ilflow.training.data import Labelled, batches, to_buckets
 from ilflow.training.loss import batch_loss
 from ilflow.training.scale_shift import energy_shift, force_scale
@@ -56,6 +57,7 @@ def decay_factor(step: int, total: int, alpha: float = 0.01) -> float:
 
 def init_ensemble(config: GMNNConfig, size: int, frames: Sequence[Atoms], seed: int) -> dict:
     """`size` members with different seeds, sharing the regression shift and the force-RMS scale."""
+    ensure_configured()  # scale and shift in float64 (before init_params is traced)
     keys = jax.random.split(jax.random.PRNGKey(seed), size)
     params = jax.vmap(lambda k: init_params(config, k))(keys)
     shift = jnp.asarray(energy_shift(frames, config.elements))
@@ -96,6 +98,7 @@ def _eval_step(config, weights, params, arrays, weight):
 def evaluate(config: GMNNConfig, params: dict, buckets: list[Labelled], weights=(1.0, 4.0, 0.2),
              batch_size: int = 8) -> tuple[np.ndarray, list[tuple[Labelled, object, np.ndarray]]]:
     """Mean loss per member over a data set, and (batch, member predictions, weight) for metrics."""
+    ensure_configured()  # labels and the summed energies in float64
     total, count, out = 0.0, 0.0, []
     for batch, weight in batches(buckets, batch_size, None):
         loss, pred = _eval_step(config, tuple(weights), params, _as_jax(batch), jnp.asarray(weight))
@@ -108,6 +111,7 @@ def evaluate(config: GMNNConfig, params: dict, buckets: list[Labelled], weights=
 def train(config: GMNNConfig, train_frames: Sequence[Atoms], val_frames: Sequence[Atoms], settings: Training,
           ensemble_size: int = 2, params: dict | None = None, progress=None) -> tuple[dict, History]:
     """Train (or continue training, `params`) an ensemble; returns the best parameters by validation loss."""
+    ensure_configured()  # labels, scale/shift and the summed energies in float64
     weights = (settings.loss_weights.energy, settings.loss_weights.forces, settings.loss_weights.stress)
     train_b = to_buckets(train_frames, config.elements, config.cutoff_A)
     val_b = to_buckets(val_frames, config.elements, config.cutoff_A)
