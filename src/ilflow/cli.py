@@ -378,14 +378,13 @@ def md(
     from ilflow.config.loader import read_yaml
     from ilflow.config.model import Dispersion
     from ilflow.config.modifiers import Modifiers
-    from ilflow.md import FIRE, NVE, Checks, Langevin, MTKNPT, NoseHoover, RunSettings, from_model, run_md, schedule_from
+    from ilflow.md import Checks, RunSettings, from_model, make_integrator, run_md, schedule_from
 
-    integrators = {"nve": lambda: NVE(timestep_fs), "nvt": lambda: NoseHoover(timestep_fs, tau_fs),
-                   "langevin": lambda: Langevin(timestep_fs, friction_per_ps),
-                   "npt": lambda: MTKNPT(timestep_fs, tau_fs, tau_barostat_fs),
-                   "relax": lambda: FIRE(relax_cell=relax_cell)}
-    if ensemble not in integrators:
-        raise ConfigError(f"--ensemble {ensemble!r}: choose one of {', '.join(integrators)}")
+    try:
+        integrator = make_integrator(ensemble, timestep_fs, thermostat_tau_fs=tau_fs, barostat_tau_fs=tau_barostat_fs,
+                                     friction_per_ps=friction_per_ps, relax_cell=relax_cell)
+    except ConfigError as exc:
+        raise ConfigError(f"--{exc}") from None
     if timestep_fs <= 0 or temperature_K < 0:
         raise ConfigError("--timestep-fs must be positive and --temperature-K not negative")
     ramps = read_yaml(modifiers, Modifiers, "modifiers file") if modifiers else None
@@ -401,7 +400,7 @@ def md(
     settings = RunSettings(steps=steps, frame_every=frame_every, seed=seed, schedule=schedule,
                            checks=checks, velocities=velocities)
     console.print(f"{force_field.name}, {len(atoms)} atoms, {ensemble} at {temperature_K} K, {steps} x {timestep_fs} fs")
-    summary = run_md(force_field, atoms, integrators[ensemble](), settings, out, progress=True)
+    summary = run_md(force_field, atoms, integrator, settings, out, progress=True)
     stop = f"stopped by {summary['stop_reason']} at step {summary['stop_step']}" if summary["stop_reason"] else "done"
     console.print(f"{out}: {summary['steps_done']} steps, {stop}; mean T {summary['mean_temperature_K'] or 0:.1f} K, "
                   f"{summary['ns_per_day']:.3f} ns/day")
