@@ -69,12 +69,10 @@ def _start(sampler, ctx: SamplerContext) -> Atoms:
 
 
 def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
-    from ilflow.md import MTKNPT, NVE, Checks, Langevin, NoseHoover, RunSettings, from_model, run_md, schedule_from
+    from ilflow.md import Checks, RunSettings, from_model, make_integrator, run_md, schedule_from
     from ilflow.md.h5md import atoms_frames
 
-    integrators = {"nvt_langevin": lambda: Langevin(sampler.timestep_fs, sampler.friction_per_ps),
-                   "nvt_nose_hoover": lambda: NoseHoover(sampler.timestep_fs),
-                   "npt": lambda: MTKNPT(sampler.timestep_fs), "nve": lambda: NVE(sampler.timestep_fs)}
+    integrator = make_integrator(sampler.ensemble, sampler.timestep_fs, friction_per_ps=sampler.friction_per_ps)
     atoms = _start(sampler, ctx)
     steps = -(-sampler.steps // sampler.frame_interval) * sampler.frame_interval
     schedule = schedule_from(Modifiers(temperature_ramp=sampler.temperature_ramp, box_ramp=sampler.box_ramp),
@@ -86,7 +84,7 @@ def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
         run_dir = ctx.work_dir / f"md-{index}-{replica}"
         settings = RunSettings(steps=steps, frame_every=sampler.frame_interval, seed=1000 * ctx.iteration + replica,
                                schedule=schedule, checks=checks)
-        summary = run_md(from_model(ctx.model_dir), atoms, integrators[sampler.ensemble](), settings, run_dir)
+        summary = run_md(from_model(ctx.model_dir), atoms, integrator, settings, run_dir)
         frames = atoms_frames(run_dir / "trajectory.h5md", atoms)
         candidates += frames
         ctx.records.append(SamplerRun("md", len(frames), replica, summary["steps_done"], steps,

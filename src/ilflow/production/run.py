@@ -66,7 +66,7 @@ def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path) -> tuple[dict,
 def run_production(run: ProductionRun, species: list, box, model_dir: str | Path, dispersion: dict | None,
                    out_dir: str | Path) -> RunRecord:
     """Prepare and run one state point in `out_dir`; returns (and writes) its record `run.json`."""
-    from ilflow.md import FIRE, MTKNPT, Checks, Langevin, NoseHoover, RunSettings, Schedule, from_model
+    from ilflow.md import FIRE, Checks, Langevin, RunSettings, Schedule, from_model, make_integrator
     from ilflow.md.modifiers import EdgeRamp
     from ilflow.system import build_box
 
@@ -103,9 +103,8 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
     failed_step = None
     if rescaled["stop_reason"] is None:  # else the box never reached its density: no production from there
         steps = _steps(spec.equilibration_ps + spec.production_ps, spec.timestep_fs, every)
-        integrator = (MTKNPT(spec.timestep_fs, spec.thermostat_tau_fs, spec.barostat_tau_fs, spec.thermostat_chain)
-                      if spec.ensemble == "npt" else NoseHoover(spec.timestep_fs, spec.thermostat_tau_fs,
-                                                                spec.thermostat_chain))
+        integrator = make_integrator(spec.ensemble, spec.timestep_fs, thermostat_tau_fs=spec.thermostat_tau_fs,
+                                     barostat_tau_fs=spec.barostat_tau_fs, chain=spec.thermostat_chain)
         production = RunSettings(steps=steps, frame_every=every, seed=run.seed + 1, checks=blow_up,
                                  schedule=Schedule(T, spec.pressure_bar))
         produced, _ = _md_step(out / "md", force_field, atoms, integrator, production)

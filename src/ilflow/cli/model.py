@@ -1,0 +1,79 @@
+"""Model commands: `train` a GMNN ensemble on a dataset, `evaluate` its errors on labelled frames."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ilflow.cli.options import console, open_dataset
+from ilflow.errors import ConfigError
+
+
+def _stress(table: dict) -> str:
+    """The stress MAE part of an error line, when the table has one."""
+    return f", stress MAE {table['stress_mae_meV_A3']:.2f} meV/Å3" if "stress_mae_meV_A3" in table else ""
+
+
+def train(
+    db: Annotated[str, typer.Option(help="Dataset (ase.db) with `train` and `validation` splits.")] = "data.db",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")] = Path("model"),
+    campaign: Annotated[Optional[Path], typer.Option(help="Take `model` (and its `training`) from this campaign.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Override model.training.epochs.")] = None,
+    warm_start: Annotated[Optional[Path], typer.Option(help="Continue from this model directory.")] = None,
+) -> None:
+    """Train a GMNN ensemble on the dataset's train split, validated on its validation split.
+
+    Writes the model (model.json, params.npz), metrics.json, learning_curve.csv/png and parity plots.
+    """
+    from rich.progress import Progress
+
+    from ilflow.config import load_campaign
+    from ilflow.config.model import Model
+    from ilflow.training.api import train_model
+
+    model = load_campaign(campaign).model if campaign else Model()
+    if epochs is not None:
+        if epochs < 1:
+            raise ConfigError(f"--epochs {epochs}: must be at least 1")
+        model = model.model_copy(update={"training": model.training.model_copy(update={"epochs": epochs})})
+    dataset = open_dataset(db)
+    train_frames, val_frames = list(dataset.frames(split="train")), list(dataset.frames(split="validation"))
+    console.print(f"training {model.ensemble_size} x GMNN {model.hidden_layers} on {len(train_frames)} frames, "
+                  f"validating on {len(val_frames)}")
+    with Progress(console=console) as progress:
+        bar = progress.add_task("epochs", total=model.training.epochs)
+
+        def report(row):
+            progress.update(bar, completed=row["epoch"],
+                            description=f"epoch {row['epoch']} train {row['train_loss']:.3g} val {row['val_loss']:.3g}")
+
+        table = train_model(train_frames, val_frames, model, out, warm_start, report)
+    console.print(f"{out}: validation energy MAE {table['energy_mae_meV_atom']:.2f} meV/atom, forces MAE "
+                  f"{table['forces_mae_meV_A']:.1f} meV/Å" + _stress(table))
+
+
+def evaluate(
+    model: Annotated[Path, typer.Option(help="Model directory.")],
+    db: Annotated[Optional[str], typer.Option(help="Labelled frames from this dataset (ase.db).")] = None,
+    frames: Annotated[Optional[Path], typer.Option(help="Or labelled frames from this extxyz file.")] = None,
+    split: Annotated[Optional[str], typer.Option(help="Only this split of the dataset.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the error table as JSON here.")] = None,
+) -> None:
+    """Errors (MAE, RMSE) of a model's ensemble mean on labelled frames: energy, forces (per element), stress."""
+    import json
+
+    from ilflow.io import read_frames
+    from ilflow.training.api import model_errors
+
+    if (db is None) == (frames is None):
+        raise ConfigError("give exactly one of --db and --frames")
+    labelled = list(open_dataset(db).frames(split=split)) if db else read_frames(frames)
+    if not labelled:
+        raise ConfigError(f"no labelled frames in {db or frames}" + (f" (split {split})" if split else ""))
+    table = model_errors(model, labelled)
+    if out:
+        from ilflow.project import atomic_write_text
+
+        atomic_write_text(out, json.dumps(table, indent=2) + "\n")
+    console.print(f"{len(labelled)} frames: energy MAE {table['energy_mae_meV_atom']:.2f} meV/atom, forces MAE "
+                  f"{table['forces_mae_meV_A']:.1f} meV/Å (RMSE {table['forces_rmse_meV_A']:.1f})" + _stress(table))

@@ -1,0 +1,131 @@
+"""Simulation commands: `md` with a trained model (JAX), `classical` MD with the CL&P force field (OpenMM)."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ilflow.cli.options import console
+from ilflow.errors import ConfigError
+
+
+def md(
+    model: Annotated[Path, typer.Option(help="Model directory (a trained GMNN ensemble).")],
+    structure: Annotated[Path, typer.Option(help="Starting structure (extxyz, periodic).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (trajectory.h5md, summary.json); "
+                                      "running again continues it.")] = Path("md"),
+    ensemble: Annotated[str, typer.Option(help="nve, nvt (Nose-Hoover chain), langevin, npt (MTK, isotropic) or "
+                                          "relax (FIRE).")] = "nvt",
+    temperature_K: Annotated[float, typer.Option(help="Target (and starting) temperature, K.")] = 300.0,
+    timestep_fs: Annotated[float, typer.Option(help="Time step, fs.")] = 0.5,
+    steps: Annotated[int, typer.Option(help="Number of steps (a multiple of --frame-every).")] = 1000,
+    frame_every: Annotated[int, typer.Option(help="Write a frame every this many steps.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the starting velocities and the Langevin noise.")] = 0,
+    tau_fs: Annotated[float, typer.Option(help="Nose-Hoover relaxation time, fs.")] = 100.0,
+    friction_per_ps: Annotated[float, typer.Option(help="Langevin friction, 1/ps.")] = 1.0,
+    pressure_bar: Annotated[float, typer.Option(help="NPT target pressure, bar.")] = 1.0,
+    tau_barostat_fs: Annotated[float, typer.Option(help="NPT barostat relaxation time, fs.")] = 1000.0,
+    relax_cell: Annotated[bool, typer.Option(help="relax: also the volume, toward --pressure-bar.")] = False,
+    fmax_eV_A: Annotated[float, typer.Option(help="relax: stop when every force component is below this, eV/Å.")] = 0.01,
+    max_uncertainty_eV_A: Annotated[float, typer.Option(help="Stop when the ensemble force uncertainty (eqn 8) "
+                                                        "exceeds this, eV/Å; 0 switches the check off.")] = 0.5,
+    dispersion: Annotated[Optional[str], typer.Option(help="Add D3(BJ) with this functional's parameters "
+                                                      "(e.g. b97-3c).")] = None,
+    d3_cutoff_A: Annotated[float, typer.Option(help="D3 two-body and CN cutoff, Å.")] = 20.0,
+    velocities: Annotated[bool, typer.Option(help="Also write velocities.")] = False,
+    modifiers: Annotated[Optional[Path], typer.Option(
+        help="YAML with temperature_ramp {start_K, end_K, amplitude_K, oscillations}, box_ramp {end_edge_A or "
+             "end_density_g_cm3, amplitude_A, oscillations, ramp_oscillations} and/or pressure_ramp {start_bar, "
+             "end_bar}, applied over the whole run (paper eqn 9).")] = None,
+) -> None:
+    """Molecular dynamics with a trained model (optionally + D3), checkpointed; stops at the first frame whose
+    force uncertainty exceeds the threshold, a blow-up or a broken molecule."""
+    from ilflow.io import read_frames
+    from ilflow.config.loader import read_yaml
+    from ilflow.config.model import Dispersion
+    from ilflow.config.modifiers import Modifiers
+    from ilflow.md import Checks, RunSettings, from_model, make_integrator, run_md, schedule_from
+
+    try:
+        integrator = make_integrator(ensemble, timestep_fs, thermostat_tau_fs=tau_fs, barostat_tau_fs=tau_barostat_fs,
+                                     friction_per_ps=friction_per_ps, relax_cell=relax_cell)
+    except ConfigError as exc:
+        raise ConfigError(f"--{exc}") from None
+    if timestep_fs <= 0 or temperature_K < 0:
+        raise ConfigError("--timestep-fs must be positive and --temperature-K not negative")
+    ramps = read_yaml(modifiers, Modifiers, "modifiers file") if modifiers else None
+    atoms = read_frames(structure, -1)[0]
+    force_field = from_model(model, Dispersion(functional=dispersion, cutoff_A=d3_cutoff_A).settings()
+                             if dispersion else None)
+    relaxing = ensemble == "relax"
+    checks = Checks.with_topology(atoms, max_uncertainty_eV_A=max_uncertainty_eV_A or None,
+                                  max_temperature_K=None if relaxing else max(5.0 * temperature_K, 2000.0),
+                                  converged_fmax_eV_A=fmax_eV_A if relaxing else None,
+                                  converged_pressure_bar=100.0 if relaxing and relax_cell else None)
+    schedule = schedule_from(ramps, atoms, steps, temperature_K, pressure_bar)
+    settings = RunSettings(steps=steps, frame_every=frame_every, seed=seed, schedule=schedule,
+                           checks=checks, velocities=velocities)
+    console.print(f"{force_field.name}, {len(atoms)} atoms, {ensemble} at {temperature_K} K, {steps} x {timestep_fs} fs")
+    summary = run_md(force_field, atoms, integrator, settings, out, progress=True)
+    stop = f"stopped by {summary['stop_reason']} at step {summary['stop_step']}" if summary["stop_reason"] else "done"
+    console.print(f"{out}: {summary['steps_done']} steps, {stop}; mean T {summary['mean_temperature_K'] or 0:.1f} K, "
+                  f"{summary['ns_per_day']:.3f} ns/day")
+
+
+def classical(
+    campaign: Annotated[Optional[Path], typer.Option(help="Build the box from this campaign's species and box; "
+                                                   "temperature, density, duration and frames from its "
+                                                   "learning.initial section.")] = None,
+    structure: Annotated[Optional[Path], typer.Option(help="Or start from this box (extxyz).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (trajectory.h5md, frames.extxyz, "
+                                      "summary.json); running again continues it.")] = Path("classical"),
+    ensemble: Annotated[str, typer.Option(help="nvt or npt (Monte Carlo barostat).")] = "nvt",
+    thermostat: Annotated[str, typer.Option(help="langevin or nose_hoover.")] = "langevin",
+    temperature_K: Annotated[Optional[float], typer.Option(help="Temperature, K [campaign: 500].")] = None,
+    pressure_bar: Annotated[float, typer.Option(help="npt: pressure, bar.")] = 1.0,
+    density_g_cm3: Annotated[Optional[float], typer.Option(help="Pack (or rescale) the box to this density.")] = None,
+    duration_ps: Annotated[Optional[float], typer.Option(help="Production length, ps [campaign: 100].")] = None,
+    equilibration_ps: Annotated[float, typer.Option(help="Equilibration before the production, ps.")] = 20.0,
+    frame_every_ps: Annotated[float, typer.Option(help="Frame interval, ps.")] = 0.5,
+    frames: Annotated[Optional[int], typer.Option(help="Decorrelated frames to keep [all].")] = None,
+    timestep_fs: Annotated[Optional[float], typer.Option(help="Time step, fs [1, or 2 with --constrain-h].")] = None,
+    cutoff_A: Annotated[Optional[float], typer.Option(help="Non-bonded cutoff, Å [12 or what the box allows].")] = None,
+    constrain_h: Annotated[bool, typer.Option(help="Constrain bonds to hydrogen.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the velocities and the thermostat.")] = 1,
+) -> None:
+    """Classical MD with the shipped CL&P force field (OpenMM): initial data for the learning loop."""
+    from ilflow.classical import ClassicalSettings, run_classical
+    from ilflow.io import read_frames
+
+    if (campaign is None) == (structure is None):
+        raise ConfigError("give exactly one of --campaign FILE and --structure FILE")
+    if campaign is not None:
+        from ilflow.config import load_campaign
+        from ilflow.system import build_box
+
+        loaded = load_campaign(campaign)
+        initial = loaded.learning.initial
+        temperature_K = initial.temperature_K if temperature_K is None else temperature_K
+        duration_ps = initial.duration_ps if duration_ps is None else duration_ps
+        frames = initial.frames if frames is None else frames
+        density = density_g_cm3 or initial.density_g_cm3 or loaded.box.density_g_cm3
+        with console.status("packing with PACKMOL..."):
+            atoms = build_box(list(loaded.species), loaded.box.model_copy(update={"density_g_cm3": density}))
+    else:
+        atoms = read_frames(structure, -1)[0]
+        if density_g_cm3:
+            from ilflow.system.topology import rescale_to_density
+
+            atoms = rescale_to_density(atoms, density_g_cm3)
+    settings = ClassicalSettings(
+        ensemble=ensemble, thermostat=thermostat, temperature_K=temperature_K or 298.15, pressure_bar=pressure_bar,
+        timestep_fs=timestep_fs or (2.0 if constrain_h else 1.0), equilibration_ps=equilibration_ps,
+        duration_ps=duration_ps or 100.0, frame_every_ps=frame_every_ps, cutoff_A=cutoff_A, constrain_h=constrain_h,
+        seed=seed, frames_wanted=frames)
+    console.print(f"CL&P/OpenMM {ensemble} at {settings.temperature_K} K, {len(atoms)} atoms, "
+                  f"{settings.equilibration_ps} + {settings.duration_ps} ps")
+    summary = run_classical(atoms, settings, out, progress=True)
+    console.print(f"{out}: {summary['simulated_ns']:.3f} ns at {summary['ns_per_day']:.1f} ns/day ({summary['platform']}); "
+                  f"density {summary['mean_density_g_cm3']:.4f} +- {summary['density_95_g_cm3']:.4f} g/cm3, "
+                  f"T {summary['mean_temperature_K']:.1f} K; {summary['frames_kept']} frames "
+                  f"({summary['decorrelated_frames']} decorrelated) in {out / 'frames.extxyz'}")
