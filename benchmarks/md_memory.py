@@ -40,7 +40,7 @@ def child(repeat: int, d3_cutoff: float, model_dir: str) -> None:
     status = Path("/proc/self/status").read_text()
     peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
     print(json.dumps({"pairs": pairs, "atoms": len(atoms), "peak_GB": peak_kb / 2**20,
-                      "s_per_step": len(atoms) / summary["atom_steps_per_s"], "wall_s": time.perf_counter() - t0}))
+                      "s_per_step": len(atoms) / summary.atom_steps_per_s, "wall_s": time.perf_counter() - t0}))
 
 
 def measure(repeat, d3_cutoff, model_dir):

@@ -57,7 +57,7 @@ def main() -> None:
             settings = RunSettings(steps=3 * args.steps, frame_every=args.steps, frames_per_chunk=1,
                                    schedule=Schedule(300.0))
             summary = run_md(from_model(work / "model", dispersion), atoms, NoseHoover(DT_FS), settings, out)
-            ours_s = 1.0 / (summary["atom_steps_per_s"] / n)  # seconds per step, steady chunks
+            ours_s = 1.0 / (summary.atom_steps_per_s / n)  # seconds per step, steady chunks
             shutil.rmtree(out)
 
             ase_atoms = atoms.copy()

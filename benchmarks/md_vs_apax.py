@@ -58,7 +58,7 @@ def main() -> None:
         settings = RunSettings(steps=3 * args.steps, frame_every=args.steps, frames_per_chunk=1,
                                schedule=Schedule(300.0))
         summary = run_md(from_model(work / "ilflow-model"), atoms, NoseHoover(0.5), settings, work / f"run{pairs}")
-        ours = len(atoms) / summary["atom_steps_per_s"]
+        ours = len(atoms) / summary.atom_steps_per_s
         row = {"pairs": pairs, "atoms": len(atoms), "ilflow_s_per_step": ours, "apax_s_per_step": theirs,
                "ilflow_ns_per_day": 0.5e-6 / ours * 86400, "apax_ns_per_day": 0.5e-6 / theirs * 86400,
                "speedup": theirs / ours}

@@ -6,6 +6,7 @@ import pytest
 from ase import Atoms
 from scipy.sparse.csgraph import shortest_path
 
+from ilflow.classical.run import ClassicalSummary
 from ilflow.classical import (NoTemplateError, bootstrap_frames, build_system, clandp, match_template, type_box,
                               type_molecule)
 from ilflow.config import Species
@@ -212,14 +213,14 @@ def test_npt_run_writes_frames_with_provenance_and_resumes_after_a_crash(small_b
         steps = f["particles/trajectory/position/step"][:]
         volumes = np.abs(np.linalg.det(f["particles/trajectory/box/edges/value"][:]))
         temperature = f["observables/temperature/value"][:]
-    assert summary["frames"] == len(steps) == 15 and np.all(np.diff(steps) == 100)
+    assert summary.frames == len(steps) == 15 and np.all(np.diff(steps) == 100)
     assert np.ptp(volumes) > 0  # the barostat moves the box
     assert 300 < np.mean(temperature) < 500
     frames = read_frames(tmp_path / "run" / "frames.extxyz")
-    assert len(frames) == summary["decorrelated_frames"] == summary["frames_kept"] >= 2
+    assert len(frames) == summary.decorrelated_frames == summary.frames_kept >= 2
     assert frames[-1].info["source"].startswith("classical") and frames[-1].info["temperature_K"] == 400.0
     assert frames[-1].info["time_ps"] == pytest.approx(2.0)
-    assert summary["simulated_ns"] == pytest.approx(0.002)
+    assert summary.simulated_ns == pytest.approx(0.002)
     assert set(frames[0].arrays) >= {"molecule_id", "species_name"}
 
 
@@ -233,8 +234,8 @@ def test_classical_cli_runs_and_rejects_bad_input(small_box, tmp_path):
             "--equilibration-ps", "0.2", "--duration-ps", "0.6", "--frame-every-ps", "0.1", "--out", str(tmp_path / "run")]
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["frames"] == 6 and summary["mean_density_g_cm3"] == pytest.approx(1.1, rel=1e-6)
+    summary = ClassicalSummary.load(tmp_path / "run" / "summary.json")
+    assert summary.frames == 6 and summary.mean_density_g_cm3 == pytest.approx(1.1, rel=1e-6)
     bad = run_cli("classical", "--structure", str(tmp_path / "box.extxyz"), "--ensemble", "nph",
                   "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "nph" in bad.stderr and not (tmp_path / "bad").exists()

@@ -8,6 +8,7 @@ from ase.build import bulk
 from ase.io import write
 
 from conftest import run_cli
+from ilflow.md.summary import MDSummary
 from ilflow.potentials import GMNNConfig, init_params, save_model
 
 
@@ -28,10 +29,10 @@ def test_md_run_writes_trajectory_and_summary(model_and_box):
             "--frame-every", "10", "--max-uncertainty-eV-A", "0", "--out", str(root / "run")]
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
-    summary = json.loads((root / "run" / "summary.json").read_text())
-    assert summary["steps_done"] == 20 and summary["frames"] == 3 and summary["atoms"] == 60
+    summary = MDSummary.load(root / "run" / "summary.json")
+    assert summary.steps_done == 20 and summary.frames == 3 and summary.atoms == 60
     again = run_cli(*args)  # continues from the checkpoint: nothing left to do
-    assert again.returncode == 0 and json.loads((root / "run" / "summary.json").read_text())["frames"] == 3
+    assert again.returncode == 0 and MDSummary.load(root / "run" / "summary.json").frames == 3
 
 
 @pytest.mark.parametrize("extra,message", [

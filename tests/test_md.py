@@ -11,6 +11,7 @@ import pytest
 from ase.lattice.cubic import FaceCenteredCubic
 
 from ilflow import units
+from ilflow.md.summary import MDSummary
 from ilflow.md import NVE, Checks, Evaluation, ForceField, Langevin, NoseHoover, RunSettings, Schedule, lennard_jones, run_md
 from ilflow.md.force_field import allocate_lists, build_lists, update_lists
 from ilflow.md.state import Control, degrees_of_freedom, kinetic_energy
@@ -84,7 +85,7 @@ def test_restart_is_bitwise_identical(tmp_path):
                    tmp_path / "restarted")
     assert first["steps_done"] == 80
     summary = run_md(lennard_jones(), atoms, Langevin(5.0), settings, tmp_path / "restarted")
-    assert summary["steps_done"] == 200
+    assert summary.steps_done == 200
     import h5py
 
     with h5py.File(tmp_path / "straight" / "trajectory.h5md") as a, h5py.File(tmp_path / "restarted" / "trajectory.h5md") as b:
@@ -118,13 +119,13 @@ def test_uncertainty_stop_fires_at_the_first_crossing(tmp_path):
     base["frame_every"] = 10  # frames less often than checks: the stop frame is still written
     summary = run_md(_uncertain_lj(), atoms, Langevin(5.0),
                      RunSettings(steps=300, checks=Checks(max_uncertainty_eV_A=threshold), **base), tmp_path / "stop")
-    assert summary["stop_reason"] == "uncertainty" and summary["stop_step"] == first
-    assert summary["steps_done"] == first
+    assert summary.stop_reason == "uncertainty" and summary.stop_step == first
+    assert summary.steps_done == first
     with h5py.File(tmp_path / "stop" / "trajectory.h5md") as f:
         steps = f["particles/trajectory/position/step"][:]
         assert steps[-1] == first and np.all(np.diff(steps) > 0)
         assert np.array_equal(f["particles/trajectory/position/value"][-1], positions[first])
-    assert json.loads((tmp_path / "stop" / "summary.json").read_text())["stop_step"] == first
+    assert MDSummary.load(tmp_path / "stop" / "summary.json").stop_step == first
 
 
 def test_broken_molecule_and_blow_up_stop_the_run(tmp_path, box_2_pairs):
@@ -156,7 +157,7 @@ def test_trajectory_opens_with_h5py_and_mdanalysis(tmp_path):
                                                                          schedule=Schedule(40.0)), tmp_path)
     path = tmp_path / "trajectory.h5md"
     universe = mda.Universe(str(path), topology_format="MINIMAL", format="H5MD", n_atoms=len(atoms))
-    assert len(universe.trajectory) == summary["frames"] == 5
+    assert len(universe.trajectory) == summary.frames == 5
     with h5py.File(path) as f:
         assert f["h5md"].attrs["version"].tolist() == [1, 1]
         assert f["particles/trajectory/species"][:].tolist() == atoms.numbers.tolist()
@@ -165,8 +166,8 @@ def test_trajectory_opens_with_h5py_and_mdanalysis(tmp_path):
             assert ts.time == pytest.approx(k * 25 * 5.0 / 1000.0)  # ps
             assert np.allclose(ts.dimensions, [*atoms.cell.lengths(), 90, 90, 90], atol=1e-4)
         temperature = f["observables/temperature/value"][:]
-    assert summary["mean_temperature_K"] == pytest.approx(temperature[1:].mean())
-    assert summary["steps_done"] == 100 and summary["stop_reason"] is None and summary["ns_per_day"] > 0
+    assert summary.mean_temperature_K == pytest.approx(temperature[1:].mean())
+    assert summary.steps_done == 100 and summary.stop_reason is None and summary.ns_per_day > 0
 
 
 @pytest.mark.parametrize("coupling", ["isotropic", "orthorhombic"])
@@ -192,7 +193,7 @@ def test_mtk_npt_holds_the_target_pressure_and_conserves_its_energy(tmp_path, co
     assert abs(pressure.mean() - 500.0) < 4.0 * blocks.std() / np.sqrt(10)  # the target on average
     assert volume.std() > 0.002 * volume.mean()  # the box does breathe
     assert (conserved.max() - conserved.min()) / len(atoms) < 1e-4  # eV/atom over 80 ps
-    assert summary["stop_reason"] is None and summary["steps_done"] == 8000
+    assert summary.stop_reason is None and summary.steps_done == 8000
 
 
 def _fcc_energy_per_atom(a):
@@ -216,7 +217,7 @@ def test_fire_relaxes_to_the_lattice_minimum(tmp_path, relax_cell):
     checks = Checks(converged_fmax_eV_A=1e-4, converged_pressure_bar=1.0 if relax_cell else None)
     settings = RunSettings(steps=3000, frame_every=10, frames_per_chunk=20, schedule=Schedule(0.0, 0.0), checks=checks)
     summary = run_md(lennard_jones(), start, FIRE(relax_cell=relax_cell), settings, tmp_path)
-    assert summary["stop_reason"] == "converged"
+    assert summary.stop_reason == "converged"
     import h5py
 
     with h5py.File(tmp_path / "trajectory.h5md") as f:
@@ -286,14 +287,14 @@ def test_replicas_run_together_and_each_is_its_own_run(tmp_path):
     settings = RunSettings(steps=400, frame_every=20, frames_per_chunk=10, schedule=Schedule(40.0))
     summaries = run_replicas(lennard_jones(), atoms, Langevin(5.0, friction_per_ps=10.0), settings, tmp_path / "both",
                              temperatures_K=[30.0, 90.0], seeds=[1, 2])
-    assert [s["replica"] for s in summaries] == [0, 1] and all(s["steps_done"] == 400 for s in summaries)
+    assert [s.replica for s in summaries] == [0, 1] and all(s.steps_done == 400 for s in summaries)
     alone = RunSettings(**{**settings.__dict__, "seed": 2, "schedule": Schedule(90.0)})
     run_md(lennard_jones(), atoms, Langevin(5.0, friction_per_ps=10.0), alone, tmp_path / "alone")
     with h5py.File(tmp_path / "both" / "replica-1" / "trajectory.h5md") as a, \
             h5py.File(tmp_path / "alone" / "trajectory.h5md") as b:
         assert np.allclose(a["particles/trajectory/position/value"][:], b["particles/trajectory/position/value"][:],
                            atol=1e-8)
-    assert summaries[0]["mean_temperature_K"] < 45.0 < 75.0 < summaries[1]["mean_temperature_K"]
+    assert summaries[0].mean_temperature_K < 45.0 < 75.0 < summaries[1].mean_temperature_K
 
 
 def test_schedules_follow_eqn_9():

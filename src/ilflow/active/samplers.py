@@ -87,11 +87,10 @@ def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
         summary = run_md(from_model(ctx.model_dir), atoms, integrator, settings, run_dir)
         frames = atoms_frames(run_dir / "trajectory.h5md", atoms)
         candidates += frames
-        ctx.records.append(SamplerRun("md", len(frames), replica, summary["steps_done"], steps,
-                                      summary["stop_reason"] or "completed",
-                                      summary["steps_done"] * sampler.timestep_fs / 1000.0,
-                                      summary["mean_temperature_K"]))
-        if summary["stop_reason"] in (None, "uncertainty") and frames:
+        ctx.records.append(SamplerRun("md", len(frames), replica, summary.steps_done, steps,
+                                      summary.stop_reason or "completed",
+                                      summary.steps_done * sampler.timestep_fs / 1000.0, summary.mean_temperature_K))
+        if summary.stop_reason in (None, "uncertainty") and frames:
             write_frames(ctx.work_dir / LAST_MD, frames[-1])
     return candidates
 
@@ -111,8 +110,8 @@ def relax(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     frames = atoms_frames(run_dir / "trajectory.h5md", atoms)
     if frames:
         write_frames(ctx.work_dir / LAST_RELAXED, frames[-1])
-    ctx.records.append(SamplerRun("relax", len(frames), steps_run=summary["steps_done"],
-                                  stop_reason=summary["stop_reason"] or "max_steps"))
+    ctx.records.append(SamplerRun("relax", len(frames), steps_run=summary.steps_done,
+                                  stop_reason=summary.stop_reason or "max_steps"))
     return frames
 
 

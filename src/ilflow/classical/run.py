@@ -24,6 +24,31 @@ from ilflow.classical.system import NM_PER_A, build_system, type_box
 from ilflow.errors import ConfigError
 from ilflow.md.h5md import OBSERVABLE_UNITS, H5MDWriter
 from ilflow.project import atomic_path
+from ilflow.records import Record
+
+@dataclass(frozen=True)
+class ClassicalSummary(Record):
+    """`summary.json` of a classical run: what was simulated, how fast, the density and temperature with 95%
+    intervals (block averages) and how many decorrelated frames were kept."""
+
+    ensemble: str
+    platform: str
+    atoms: int
+    simulated_ns: float
+    production_ns: float
+    wall_s: float
+    ns_per_day: float | None
+    frames: int
+    decorrelated_frames: int
+    frames_kept: int
+    energy_inefficiency_frames: float
+    mean_density_g_cm3: float
+    density_95_g_cm3: float | None
+    density_blocks: int
+    mean_temperature_K: float
+    temperature_95_K: float | None
+    settings: dict
+
 
 @dataclass(frozen=True)
 class ClassicalSettings:
@@ -111,13 +136,17 @@ def _frame(context, n_dof: int, mass_amu: float) -> dict:
             "density": units.density_g_cm3(mass_amu, volume)}
 
 
-def run_classical(atoms: Atoms, settings: ClassicalSettings, out: str | Path, progress: bool = False) -> dict:
-    """Run (or continue) a classical trajectory into `out`; returns the summary (also in summary.json)."""
+def run_classical(atoms: Atoms, settings: ClassicalSettings, out: str | Path,
+                  progress: bool = False) -> "ClassicalSummary":
+    """Run (or continue) a classical trajectory into `out`; returns its summary (also in summary.json)."""
     settings.check()
     out = Path(out)
     state_path = out / "state.json"
-    if (out / "summary.json").exists():
-        return json.loads((out / "summary.json").read_text())
+    if (out / "summary.json").exists():  # finished: the same settings continue to the same end, others are refused
+        summary = ClassicalSummary.load(out / "summary.json")
+        if summary.settings != asdict(settings):
+            raise ConfigError(f"{out} holds a classical run with other settings; use another --out or delete it")
+        return summary
     context, integrator, n_dof, platform = make_simulation(atoms, settings)  # bad input fails before any file
     out.mkdir(parents=True, exist_ok=True)
     mass = float(np.sum(atoms.get_masses()))
@@ -175,8 +204,7 @@ def run_classical(atoms: Atoms, settings: ClassicalSettings, out: str | Path, pr
             bar[0].stop()
         writer.close()
     summary = _finish(atoms, settings, out, meta, equilibration_steps, platform)
-    with atomic_path(out / "summary.json") as tmp:
-        Path(tmp).write_text(json.dumps(summary, indent=2) + "\n")
+    summary.save(out / "summary.json")
     return summary
 
 
@@ -192,7 +220,7 @@ def _progress(show: bool, total: int, done: int, temperature_K: float):
 
 
 def _finish(atoms: Atoms, settings: ClassicalSettings, out: Path, meta: dict, equilibration_steps: int,
-            platform: str) -> dict:
+            platform: str) -> "ClassicalSummary":
     """Decorrelated frames (extxyz with provenance) and the summary."""
     import h5py
 
@@ -223,13 +251,11 @@ def _finish(atoms: Atoms, settings: ClassicalSettings, out: Path, meta: dict, eq
     simulated_ns = (equilibration_steps + meta["frames_done"] * max(1, int(round(
         settings.frame_every_ps * 1000 / settings.timestep_fs)))) * settings.timestep_fs * 1e-6
     rho, temp = block_average(density), block_average(temperature)
-    return {
-        "ensemble": settings.ensemble, "platform": platform, "atoms": len(atoms),
-        "simulated_ns": simulated_ns, "production_ns": meta["frames_done"] * settings.frame_every_ps * 1e-3,
-        "wall_s": meta["seconds"], "ns_per_day": simulated_ns / meta["seconds"] * 86400 if meta["seconds"] else None,
-        "frames": int(meta["frames_done"]), "decorrelated_frames": decorrelated, "frames_kept": len(frames),
-        "energy_inefficiency_frames": statistical_inefficiency(energy),
-        "mean_density_g_cm3": rho.mean, "density_95_g_cm3": rho.half_width_95, "density_blocks": rho.blocks,
-        "mean_temperature_K": temp.mean, "temperature_95_K": temp.half_width_95,
-        "settings": asdict(settings),
-    }
+    return ClassicalSummary(
+        ensemble=settings.ensemble, platform=platform, atoms=len(atoms), simulated_ns=simulated_ns,
+        production_ns=meta["frames_done"] * settings.frame_every_ps * 1e-3, wall_s=meta["seconds"],
+        ns_per_day=simulated_ns / meta["seconds"] * 86400 if meta["seconds"] else None,
+        frames=int(meta["frames_done"]), decorrelated_frames=decorrelated, frames_kept=len(frames),
+        energy_inefficiency_frames=statistical_inefficiency(energy), mean_density_g_cm3=rho.mean,
+        density_95_g_cm3=rho.half_width_95, density_blocks=rho.blocks, mean_temperature_K=temp.mean,
+        temperature_95_K=temp.half_width_95, settings=asdict(settings))

@@ -67,9 +67,9 @@ def md(
                            checks=checks, velocities=velocities)
     console.print(f"{force_field.name}, {len(atoms)} atoms, {ensemble} at {temperature_K} K, {steps} x {timestep_fs} fs")
     summary = run_md(force_field, atoms, integrator, settings, out, progress=True)
-    stop = f"stopped by {summary['stop_reason']} at step {summary['stop_step']}" if summary["stop_reason"] else "done"
-    console.print(f"{out}: {summary['steps_done']} steps, {stop}; mean T {summary['mean_temperature_K'] or 0:.1f} K, "
-                  f"{summary['ns_per_day']:.3f} ns/day")
+    stop = f"stopped by {summary.stop_reason} at step {summary.stop_step}" if summary.stop_reason else "done"
+    console.print(f"{out}: {summary.steps_done} steps, {stop}; mean T {summary.mean_temperature_K or 0:.1f} K, "
+                  f"{summary.ns_per_day:.3f} ns/day")
 
 
 def classical(
@@ -125,7 +125,7 @@ def classical(
     console.print(f"CL&P/OpenMM {ensemble} at {settings.temperature_K} K, {len(atoms)} atoms, "
                   f"{settings.equilibration_ps} + {settings.duration_ps} ps")
     summary = run_classical(atoms, settings, out, progress=True)
-    console.print(f"{out}: {summary['simulated_ns']:.3f} ns at {summary['ns_per_day']:.1f} ns/day ({summary['platform']}); "
-                  f"density {summary['mean_density_g_cm3']:.4f} +- {summary['density_95_g_cm3']:.4f} g/cm3, "
-                  f"T {summary['mean_temperature_K']:.1f} K; {summary['frames_kept']} frames "
-                  f"({summary['decorrelated_frames']} decorrelated) in {out / 'frames.extxyz'}")
+    console.print(f"{out}: {summary.simulated_ns:.3f} ns at {summary.ns_per_day:.1f} ns/day ({summary.platform}); "
+                  f"density {summary.mean_density_g_cm3:.4f} +- {summary.density_95_g_cm3:.4f} g/cm3, "
+                  f"T {summary.mean_temperature_K:.1f} K; {summary.frames_kept} frames "
+                  f"({summary.decorrelated_frames} decorrelated) in {out / 'frames.extxyz'}")

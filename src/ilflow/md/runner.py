@@ -10,7 +10,7 @@ the run at that step; its frame is the last one written. `summary.json` has the 
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jax
@@ -24,6 +24,7 @@ from ilflow.md.force_field import ForceField, allocate_lists, build_lists, curre
 from ilflow.md.h5md import H5MDWriter
 from ilflow.md.modifiers import Schedule, scale_molecules_rigidly
 from ilflow.md.state import Control
+from ilflow.md.summary import MDSummary
 from ilflow.md.state import kinetic_energy, pressure_bar, temperature_K
 from ilflow.potentials.neighbors import NeighborSpec
 from ilflow.potentials.system import make_system
@@ -120,14 +121,15 @@ def _save_checkpoint(path: Path, carry, meta: dict) -> None:
             np.savez(fh, meta=np.array(json.dumps(meta)), **{f"leaf{k}": np.asarray(x) for k, x in enumerate(leaves)})
 
 
-def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir, progress: bool = False) -> dict:
-    """Run (or continue) MD of `atoms` in `out_dir`; returns the summary (also in summary.json)."""
+def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir,
+           progress: bool = False) -> MDSummary:
+    """Run (or continue) MD of `atoms` in `out_dir`; returns its MDSummary (also in summary.json)."""
     ensure_configured()  # integrator state in float64; a continued run reuses the compiled chunks
     return _run(force_field, atoms, integrator, settings, Path(out_dir), None, progress)[0]
 
 
 def run_replicas(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir,
-                 temperatures_K=None, seeds=None, pressures_bar=None, progress: bool = False) -> list[dict]:
+                 temperatures_K=None, seeds=None, pressures_bar=None, progress: bool = False) -> list[MDSummary]:
     """Independent replicas of `atoms` in one vmapped run: one per seed and/or state point (constant
     temperature and pressure targets; ramps of the schedule apply to all). Replica k writes to
     `out_dir/replica-k/`; the checkpoint of all of them is `out_dir/checkpoint.npz`."""
@@ -261,9 +263,9 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
     for k, path in enumerate(runs):
         summary = _summary(path / "trajectory.h5md", replica(carry, k), timings, integrator, len(atoms), settings)
         if batched:
-            summary.update(replica=k, seed=replicas[k][0], target_temperature_K=replicas[k][1],
+            summary = replace(summary, replica=k, seed=replicas[k][0], target_temperature_K=replicas[k][1],
                            target_pressure_bar=replicas[k][2], replicas=len(runs))
-        atomic_write_text(path / "summary.json", json.dumps(summary, indent=2) + "\n")
+        summary.save(path / "summary.json")
         summaries.append(summary)
     return summaries
 
@@ -283,7 +285,7 @@ def _ns_per_day(timings, integrator) -> float:
     return steps * integrator.timestep_fs * 1e-6 / seconds * 86400.0 if seconds else 0.0
 
 
-def _summary(path, carry, timings, integrator, n_atoms, settings) -> dict:
+def _summary(path, carry, timings, integrator, n_atoms, settings) -> MDSummary:
     import h5py
 
     with h5py.File(path, "r") as f:
@@ -293,16 +295,15 @@ def _summary(path, carry, timings, integrator, n_atoms, settings) -> dict:
     steady = timings[1:] if len(timings) > 1 else timings
     steps, seconds = sum(t[0] for t in steady), sum(t[1] for t in steady)
     code = int(carry[2])
-    return {"steps_done": int(carry[0].step), "steps_requested": settings.steps, "stop_reason": STOP_REASONS[code],
-            "stop_step": int(carry[3]) if code else None, "frames": int(len(time_ps)), "atoms": n_atoms,
-            "mean_temperature_K": float(np.mean(obs["temperature"][1:])) if len(time_ps) > 1 else None,
-            "mean_pressure_bar": float(np.mean(obs["pressure"][1:])) if len(time_ps) > 1 else None,
-            "mean_density_g_cm3": float(np.mean(obs["density"])),
-            "max_force_uncertainty_eV_A": float(np.max(obs["force_uncertainty"])),
-            "conserved_drift_eV_per_atom_per_ps": drift,
-            "ns_per_day": _ns_per_day(timings, integrator),
-            "atom_steps_per_s": steps * n_atoms / seconds if seconds else 0.0,
-            "neighbor_list_builds": int(carry[1].builds)}
+    return MDSummary(
+        steps_done=int(carry[0].step), steps_requested=settings.steps, stop_reason=STOP_REASONS[code],
+        stop_step=int(carry[3]) if code else None, frames=int(len(time_ps)), atoms=n_atoms,
+        mean_temperature_K=float(np.mean(obs["temperature"][1:])) if len(time_ps) > 1 else None,
+        mean_pressure_bar=float(np.mean(obs["pressure"][1:])) if len(time_ps) > 1 else None,
+        mean_density_g_cm3=float(np.mean(obs["density"])),
+        max_force_uncertainty_eV_A=float(np.max(obs["force_uncertainty"])), conserved_drift_eV_per_atom_per_ps=drift,
+        ns_per_day=_ns_per_day(timings, integrator), atom_steps_per_s=steps * n_atoms / seconds if seconds else 0.0,
+        neighbor_list_builds=int(carry[1].builds))
 
 
 def _progress(enabled: bool, total: int, done: int):

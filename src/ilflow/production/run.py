@@ -29,7 +29,7 @@ def _steps(duration_ps: float, timestep_fs: float, frame_every: int) -> int:
     return -(-steps // frame_every) * frame_every
 
 
-def _md_step(run_dir: Path, force_field, atoms: Atoms, integrator, settings) -> tuple[dict, Atoms]:
+def _md_step(run_dir: Path, force_field, atoms: Atoms, integrator, settings) -> tuple[MDSummary, Atoms]:
     """Run (or continue from its checkpoint) one MD step; returns its summary and last frame."""
     from ilflow.md import run_md
     from ilflow.md.h5md import atoms_frames
@@ -39,7 +39,7 @@ def _md_step(run_dir: Path, force_field, atoms: Atoms, integrator, settings) -> 
     return summary, atoms_frames(run_dir / "trajectory.h5md", atoms, slice(-1, None))[0]
 
 
-def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path) -> tuple[dict, Atoms] | None:
+def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path) -> tuple[StepRecord, Atoms] | None:
     """CL&P minimisation + NPT (1 bar, run.temperature_K) for classical_ps; None if the species have no CL&P types."""
     from ilflow.classical import ClassicalSettings, NoTemplateError, run_classical
     from ilflow.classical.system import type_box
@@ -58,8 +58,8 @@ def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path) -> tuple[dict,
                                  equilibration_ps=run.spec.classical_ps, duration_ps=1.0, frame_every_ps=0.1,
                                  cutoff_A=min(12.0, 0.5 * edge_A - 0.5), seed=run.seed + 1)
     logger.info("  %s: CL&P NPT %g ps", out, run.spec.classical_ps)
-    summary = run_classical(atoms, settings, out)
-    return ({"steps_done": None, "stop_reason": "classical NPT", "density_g_cm3": summary["mean_density_g_cm3"]},
+    run_classical(atoms, settings, out)
+    return (StepRecord(None, "classical NPT"),
             atoms_frames(out / "trajectory.h5md", atoms, slice(-1, None))[0])
 
 
@@ -91,7 +91,8 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
         relax = RunSettings(steps=-(-spec.relax_max_steps // FIRE_FRAME_EVERY) * FIRE_FRAME_EVERY,
                             frame_every=FIRE_FRAME_EVERY, schedule=Schedule(0.0, 0.0),
                             checks=Checks.with_topology(atoms, converged_fmax_eV_A=spec.relax_fmax_eV_A))
-        relaxed, atoms = _md_step(out / "relax", prepare, atoms, FIRE(), relax)
+        summary, atoms = _md_step(out / "relax", prepare, atoms, FIRE(), relax)
+        relaxed = StepRecord(summary.steps_done, summary.stop_reason)
 
     every = max(1, round(spec.frame_interval_fs / spec.timestep_fs))
     steps = _steps(spec.rescale_ps, spec.timestep_fs, every)
@@ -101,7 +102,7 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
     rescaled, atoms = _md_step(out / "rescale", prepare, atoms, Langevin(spec.timestep_fs, 10.0), rescale)
 
     failed_step = None
-    if rescaled["stop_reason"] is None:  # else the box never reached its density: no production from there
+    if rescaled.stop_reason is None:  # else the box never reached its density: no production from there
         steps = _steps(spec.equilibration_ps + spec.production_ps, spec.timestep_fs, every)
         integrator = make_integrator(spec.ensemble, spec.timestep_fs, thermostat_tau_fs=spec.thermostat_tau_fs,
                                      barostat_tau_fs=spec.barostat_tau_fs, chain=spec.thermostat_chain)
@@ -109,7 +110,7 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
                                  schedule=Schedule(T, spec.pressure_bar))
         produced, _ = _md_step(out / "md", force_field, atoms, integrator, production)
     else:
-        logger.warning("  %s: the rescale stopped (%s); no production run", out, rescaled["stop_reason"])
+        logger.warning("  %s: the rescale stopped (%s); no production run", out, rescaled.stop_reason)
         produced, failed_step = rescaled, "rescale"
 
     record = RunRecord(
@@ -119,10 +120,9 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
         model=spec.model, force_field=force_field.name, dispersion=dispersion if spec.model == "hybrid" else None,
         timestep_fs=spec.timestep_fs, frame_interval_fs=every * spec.timestep_fs,
         equilibration_ps=spec.equilibration_ps, production_ps=spec.production_ps,
-        relax=StepRecord(relaxed["steps_done"], relaxed["stop_reason"]),
-        rescale=StepRecord(rescaled["steps_done"], rescaled["stop_reason"], rescaled["mean_temperature_K"]),
-        md=MDSummary.from_dict(produced), trajectory="md/trajectory.h5md", structure="packed.extxyz",
-        completed=produced["stop_reason"] is None and failed_step is None, wall_s=time.perf_counter() - t0,
+        relax=relaxed,
+        rescale=StepRecord(rescaled.steps_done, rescaled.stop_reason, rescaled.mean_temperature_K), md=produced, trajectory="md/trajectory.h5md", structure="packed.extxyz",
+        completed=produced.stop_reason is None and failed_step is None, wall_s=time.perf_counter() - t0,
         failed_step=failed_step)
     record.save(out / RUN_RECORD)
     return record
