@@ -78,7 +78,8 @@ class StageResult:
 
 @dataclass(frozen=True)
 class StageStatus:
-    """One line of `ilflow status`: done, stale, missing, running, interrupted or waiting (on `changed`)."""
+    """One line of `ilflow status`: done, stale (`changed` says why), missing, running, interrupted, or unused (a
+    production run the campaign no longer plans)."""
 
     stage: str
     state: str
@@ -153,6 +154,10 @@ class Project:
     def production_dir(self, group: str, key: str) -> Path:
         return self.stage_dir(self.production_stage(group, key))
 
+    def production_stages(self) -> list[str]:
+        """Every production run stage this directory holds (planned by the campaign or not)."""
+        return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob(f"production/*/*/{MANIFEST}"))
+
     @property
     def analysis_dir(self) -> Path:
         return self.root / "analysis"
@@ -162,21 +167,27 @@ class Project:
         return self.root / "report"
 
     # -- the campaign this directory belongs to ----------------------------------------------------------
-    def claim(self, campaign_name: str) -> None:
-        """Record the campaign's name; a directory of another campaign is refused (nothing is touched)."""
+    def check_owner(self, campaign_name: str) -> bool:
+        """True if this directory is `campaign_name`'s project, False if it is nobody's yet; a directory of
+        another campaign is a ProjectError naming both."""
         path = self.root / PROJECT_FILE
-        if path.exists():
-            try:
-                owner = json.loads(path.read_text())["campaign"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise ProjectError(f"{path} is corrupt; restore it or remove it if {self.root} is this campaign's "
-                                   "project (nothing was deleted)") from None
-            if owner != campaign_name:
-                raise ProjectError(f"{self.root} is the project of campaign {owner!r}, not {campaign_name!r}; give "
-                                   f"another --dir for {campaign_name!r} (nothing was changed)")
-            return
-        atomic_write_text(path, json.dumps({"campaign": campaign_name, "created_utc": _now(),
-                                            "ilflow_version": __version__}, indent=2) + "\n")
+        if not path.exists():
+            return False
+        try:
+            owner = json.loads(path.read_text())["campaign"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ProjectError(f"{path} is corrupt; restore it, or remove it if {self.root} is this campaign's "
+                               "project (nothing was deleted)") from None
+        if owner != campaign_name:
+            raise ProjectError(f"{self.root} is the project of campaign {owner!r}, not {campaign_name!r}; give "
+                               f"another --dir for {campaign_name!r} (nothing was changed)")
+        return True
+
+    def claim(self, campaign_name: str) -> None:
+        """Record the campaign's name in a new project; a directory of another campaign is refused."""
+        if not self.check_owner(campaign_name):
+            atomic_write_text(self.root / PROJECT_FILE, json.dumps({"campaign": campaign_name, "created_utc": _now(),
+                                                                    "ilflow_version": __version__}, indent=2) + "\n")
 
     # -- manifests ----------------------------------------------------------------------------------------
     def manifest(self, stage: str) -> Manifest | None:
@@ -212,9 +223,12 @@ class Project:
         if manifest.identity != identity(inputs, ups):
             return StageStatus(stage, "stale", changed or ("(ilflow inputs)",))
         if manifest.state == RUNNING:
-            alive = _alive(manifest.notes.get("host"), manifest.notes.get("pid"))
-            return StageStatus(stage, "running" if alive else "interrupted",
-                               detail=f"pid {manifest.notes.get('pid')}" if alive else "resumes where it stopped")
+            if _alive(manifest.notes.get("host"), manifest.notes.get("pid")):
+                return StageStatus(stage, "running", detail=f"pid {manifest.notes.get('pid')}")
+            directory = self.stage_dir(stage)
+            checkpoints = [p for p in directory.rglob("checkpoint.*") if SUPERSEDED not in p.relative_to(directory).parts]
+            return StageStatus(stage, "interrupted", detail=f"resumes where it stopped ({len(checkpoints)} MD "
+                                                            "checkpoints)" if checkpoints else "resumes where it stopped")
         if not self.intact(manifest):
             return StageStatus(stage, "stale", ("outputs damaged",))
         return StageStatus(stage, "done")

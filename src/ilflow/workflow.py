@@ -189,8 +189,9 @@ def run_campaign(campaign: Campaign, root: str | Path, until: str = "report") ->
 
 
 def campaign_status(campaign: Campaign, root: str | Path) -> list[StageStatus]:
-    """Every stage and sub-stage with done / stale (and what changed) / missing / running / waiting."""
+    """Every stage and sub-stage with done / stale (and what changed) / missing / running / interrupted / unused."""
     project = Project(root)
+    project.check_owner(campaign.name)
     seen: dict[str, StageStatus] = {}
     for stage in STAGES:
         for line in stage.status(campaign, project, seen):

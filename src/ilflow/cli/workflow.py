@@ -67,8 +67,8 @@ def report(campaign: CampaignArg = None, directory: DirOption = None) -> None:
         report_stage(loaded, project)
 
 
-STATE_COLOURS = {"done": "green", "stale": "yellow", "missing": "dim", "waiting": "dim", "running": "cyan",
-                 "interrupted": "magenta"}
+STATE_COLOURS = {"done": "green", "stale": "yellow", "missing": "dim", "running": "cyan", "interrupted": "magenta",
+                 "unused": "dim"}
 
 
 def status(campaign: CampaignArg = None, directory: DirOption = None,
@@ -91,5 +91,5 @@ def status(campaign: CampaignArg = None, directory: DirOption = None,
         why = f" ({', '.join(line.changed)})" if line.changed else ""
         detail = f"; {line.detail}" if line.detail else ""
         console.print(f"  [{STATE_COLOURS[line.state]}]{line.state:<11}[/] {line.stage}{why}{detail}", highlight=False)
-    redo = [line.stage for line in lines if line.state != "done"]
+    redo = [line.stage for line in lines if line.state not in ("done", "unused")]
     console.print(f"ilflow run would redo {len(redo)} of {len(lines)} stages" + (f", from {redo[0]}" if redo else ""))

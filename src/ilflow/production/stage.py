@@ -91,7 +91,15 @@ def run_all(campaign: Campaign, project: Project) -> list[RunRecord]:
 
 
 def production_status(campaign: Campaign, project: Project, seen: dict[str, StageStatus]) -> list[StageStatus]:
+    """Every planned run's status, then the run directories the campaign no longer plans (`unused`, kept)."""
     training = [s for s in seen if s.startswith("learning/") and s.endswith("/training")]
     upstream = [training[-1]] if training else []
-    return [project.status_after(seen, project.production_stage(run.group, run.key), run_inputs(campaign, run),
-                                 upstream) for run in planned_runs(campaign)]
+    runs = planned_runs(campaign)
+    lines = [project.status_after(seen, project.production_stage(run.group, run.key), run_inputs(campaign, run),
+                                  upstream) for run in runs]
+    planned = {line.stage for line in lines}
+    for stage in project.production_stages():
+        if stage not in planned:
+            lines.append(StageStatus(stage, "unused", detail="not in the campaign; never analysed or reported, kept "
+                                                             "until you delete it"))
+    return lines
