@@ -83,15 +83,14 @@ def _errors_rows(table: dict | None, name: str) -> list[str] | None:
             _num(table.get("forces_rmse_meV_A"), ".1f"), _num(table.get("stress_mae_meV_A3"), ".2f")]
 
 
-def _learning(results: AnalysisResults) -> str:
-    learning = results.learning
+def _learning(learning: LearningSummary) -> str:
     history = learning.history
     if not history:
         return "<p>No learning history in this project.</p>"
     rows = [[f"{r.iteration} {html.escape(r.name)}",
              "–" if r.md_steps_run is None else f"{r.md_steps_run} ({html.escape(str(r.md_stop))})",
              str(r.candidates), str(r.selected), str(r.train_size),
-             "–", "–"]  # the history's records hold no such numbers (the keys it read were never there)
+             _num(r.forces_mae_meV_A("validation"), ".0f"), _num(r.forces_mae_meV_A("test"), ".0f")]
             for r in history]
     parts = ["<p>Each iteration samples with the current ensemble until its force uncertainty (max over atoms and "
              "components of the members' standard deviation) crosses the threshold, selects candidates, labels them "
@@ -185,7 +184,7 @@ def render(report: Report, campaign_yaml: str, figures: Path) -> str:
     summary = (f"{len(history) - 1 if history else 0} learning iterations, {len(runs)} production runs "
                f"({', '.join(sorted({html.escape(r.record.force_field) for r in runs})) or 'none'}).")
     sections = [
-        ("Learning on the fly and model accuracy", _learning(results)),
+        ("Learning on the fly and model accuracy", _learning(results.learning)),
         ("Density", _density(results, figures)),
         ("Self-diffusion", _diffusion(results, figures)),
         ("Structure: radial distribution functions",
