@@ -9,17 +9,20 @@ from ase import Atoms
 
 from ilflow.analysis import experiment
 from ilflow.analysis.campaign import analyze_project
+from ilflow.analysis.results import AnalysisResults, BlockMean, LearningSummary, Mean
 from ilflow.config import load_campaign
 from ilflow.config.production import StatePoints
 from ilflow.config.system import Species
 from ilflow.errors import ConfigError
+from ilflow.manifest import ProjectError
 from ilflow.io import write_frames
 from ilflow.md.h5md import OBSERVABLE_UNITS, H5MDWriter
 from ilflow.md.summary import MDSummary
 from ilflow.production import plan_runs, scaled_species
+from ilflow.active.records import IterationRecord
 from ilflow.production.records import RunRecord, StepRecord
 from ilflow.project import Project
-from ilflow.report import write_report
+from ilflow.report import _learning, write_report
 
 DEMO = Path(__file__).parents[1] / "src" / "ilflow" / "examples" / "demo.yaml"
 
@@ -103,42 +106,75 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
     nvt = _synthetic_run(tmp_path / "production" / "nvt" / "b", "nvt", 313.0, D / 2, 2)
     stale = _synthetic_run(tmp_path / "production" / "nvt" / "old", "nvt", 300.0, D, 3)  # not in the campaign
     runs = [(tmp_path / "production" / "npt" / "a", npt["record"]), (tmp_path / "production" / "nvt" / "b", nvt["record"])]
-    learning = {"history": [], "final_model": None, "validation": None, "test": None, "train_frames": 0, "figures": {}}
+    learning = LearningSummary(history=[], final_model=None, validation=None, test=None, train_frames=0, figures={})
     project = Project(tmp_path)
     results = analyze_project(campaign, runs, learning, project.analysis_dir)
-    assert stale["record"].name not in {r["name"] for r in results["runs"]}  # only the runs it was given
+    assert stale["record"].name not in {r.name for r in results.runs}  # only the runs it was given
+    assert AnalysisResults.load(project.analysis_dir / "results.json") == results  # what it returns is what it saved
+    assert AnalysisResults.load(results.save(tmp_path / "copy.json")) == results  # the JSON round trip
 
-    runs = {r["name"]: r for r in results["runs"]}
-    b = runs["npt/1fu-353K-seed1"]["analysis"]["diffusion"]["B"]
-    assert b["D_m2_s"] == pytest.approx(D * 1e-8, abs=max(b["half_width_95_m2_s"], 0.1 * D * 1e-8))
-    slow = runs["nvt/1fu-313K-seed2"]["analysis"]["diffusion"]["BF"]  # molecular centres
-    assert slow["D_m2_s"] == pytest.approx(D / 2 * 1e-8, rel=0.25)
-    density = results["density"][0]
-    assert density["density_g_cm3"] == pytest.approx(np.mean(npt["density"]), rel=1e-9)
-    assert density["half_width_95_g_cm3"] > 0
+    runs = {r.name: r for r in results.runs}
+    assert runs["npt/1fu-353K-seed1"].record == npt["record"]
+    b = runs["npt/1fu-353K-seed1"].analysis.diffusion["B"]
+    assert b.D_m2_s == pytest.approx(D * 1e-8, abs=max(b.half_width_95_m2_s, 0.1 * D * 1e-8))
+    slow = runs["nvt/1fu-313K-seed2"].analysis.diffusion["BF"]  # molecular centres
+    assert slow.D_m2_s == pytest.approx(D / 2 * 1e-8, rel=0.25)
+    assert isinstance(runs["npt/1fu-353K-seed1"].analysis.density_g_cm3, BlockMean)
+    assert isinstance(runs["nvt/1fu-313K-seed2"].analysis.density_g_cm3, Mean)  # NVT: {"mean": ...} only
+    density = results.density[0]
+    assert density.density_g_cm3 == pytest.approx(np.mean(npt["density"]), rel=1e-9)
+    assert density.half_width_95_g_cm3 > 0
     # the campaign's species are BMIM-BF4: experiment from the shipped tables (their published fits, computed here)
-    assert density["experiment_g_cm3"] == pytest.approx((1411.25 - 0.70358 * 353) / 1000, abs=5e-4)
-    row = next(r for r in results["diffusion"] if r["run"] == "npt/1fu-353K-seed1" and r["selection"] == "B")
+    assert density.experiment_g_cm3 == pytest.approx((1411.25 - 0.70358 * 353) / 1000, abs=5e-4)
+    row = next(r for r in results.diffusion if r.run == "npt/1fu-353K-seed1" and r.selection == "B")
     eta = np.exp(-8.3590 + 692.21 / (353 - 184.49))  # VFT fit of the viscosity table, Pa s
     kT = 1.380649e-23 * 353
-    L = row["box_edge_A"] * 1e-10
-    assert row["D_yeh_hummer_m2_s"] - row["D_m2_s"] == pytest.approx(2.837297 * kT / (6 * np.pi * eta * L), rel=0.03)
-    arrhenius = {a["selection"]: a for a in results["arrhenius"]}
+    L = row.box_edge_A * 1e-10
+    assert row.D_yeh_hummer_m2_s - row.D_m2_s == pytest.approx(2.837297 * kT / (6 * np.pi * eta * L), rel=0.03)
+    arrhenius = {a.selection: a for a in results.arrhenius}
     expected_Ea = 8.314462618e-3 * np.log(2) / (1 / 313 - 1 / 353)  # D halves from 353 to 313 K
-    assert arrhenius["B"]["activation_energy_kJ_mol"] == pytest.approx(expected_Ea, rel=0.3)
-    g = np.asarray(runs["nvt/1fu-313K-seed2"]["analysis"]["rdf"]["B-B"]["g"])
+    assert arrhenius["B"].activation_energy_kJ_mol == pytest.approx(expected_Ea, rel=0.3)
+    assert arrhenius["B"].activation_energy_error_kJ_mol is None  # two temperatures: inf in the fit, null in JSON
+    g = np.asarray(runs["nvt/1fu-313K-seed2"].analysis.rdf["B-B"].g)
     assert g.mean() == pytest.approx(1.0, abs=0.35)  # random walkers: an ideal gas far from each other's start
-    assert {"rdf", "msd", "density", "diffusion", "speed"} <= set(results["figures"])
+    assert {"rdf", "msd", "density", "diffusion", "speed"} <= set(results.figures)
 
     path, _ = write_report(campaign, project, project.report_dir)
     page = path.read_text()
     assert "Self-diffusion" in page and "Density" in page and page.count("data:image/png;base64,") >= 5
-    strict = json.loads((tmp_path / "report" / "results.json").read_text(),
-                        parse_constant=lambda c: pytest.fail(f"results.json holds {c}, not strict JSON"))
-    assert strict["density"][0]["density_g_cm3"] == pytest.approx(density["density_g_cm3"])
+    for name in ("analysis", "report"):  # the JSON users read: the same keys as the records' fields, strict JSON
+        strict = json.loads((tmp_path / name / "results.json").read_text(),
+                            parse_constant=lambda c: pytest.fail(f"results.json holds {c}, not strict JSON"))
+        assert strict["density"][0]["density_g_cm3"] == pytest.approx(density.density_g_cm3)
+        assert strict["arrhenius"][0]["from"] == arrhenius["B"].source
+        nvt_density = runs["nvt/1fu-313K-seed2"].analysis.density_g_cm3.mean
+        assert strict["runs"][1]["analysis"]["density_g_cm3"] == {"mean": nvt_density}
+        assert strict["runs"][0]["record"]["force_field"] == "synthetic"
+    assert {"versions", "generated_utc"} <= set(strict)
     assert "2 points: no error bar" in page  # an Arrhenius fit through two temperatures has no error
 
 
 def test_report_without_analysis_says_what_to_run(tmp_path):
     with pytest.raises(Exception, match="ilflow analyze"):
         write_report(load_campaign(DEMO), Project(tmp_path), tmp_path / "report")
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"campaign": "demo"}', '{"campaign": "demo", "color": 1}'])
+def test_report_refuses_a_results_json_that_is_not_an_analysis_record(tmp_path, text):
+    project = Project(tmp_path)
+    source = project.analysis_dir / "results.json"
+    source.parent.mkdir(parents=True)
+    source.write_text(text)
+    with pytest.raises(ProjectError, match="not a AnalysisResults record") as caught:
+        write_report(load_campaign(DEMO), project, tmp_path / "report")
+    assert caught.value.exit_code == 2 and str(source) in str(caught.value)
+    assert source.read_text() == text and not (tmp_path / "report" / "report.html").exists()  # nothing touched
+
+
+def test_report_learning_table_shows_each_iterations_force_errors():
+    row = IterationRecord(iteration=1, name="iteration-1", md_steps_run=500, md_stop="uncertainty", simulated_ps=0.5,
+                          candidates=20, selected=5, labelled=5, failed=0, train_size=15, sample_s=0.0, select_s=0.0,
+                          label_s=0.0, train_s=0.0, validation={"forces_mae_meV_A": 80.4}, test={"forces_mae_meV_A": 90.6})
+    html = _learning(LearningSummary(history=[row], final_model=None, validation=None, test=None, train_frames=15,
+                                     figures={}))
+    assert '<td class="">80</td><td class="">91</td></tr>' in html

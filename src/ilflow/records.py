@@ -7,6 +7,7 @@ a file that is not a complete record of that kind (a ProjectError naming the fil
 import dataclasses
 import json
 import math
+import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ R = TypeVar("R", bound="Record")
 def _plain(value: Any) -> Any:
     """JSON-safe: numpy scalars as Python numbers, NaN and inf as None, tuples as lists."""
     if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {_key(f): _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -33,8 +34,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _key(f: dataclasses.Field) -> str:
+    """A field's name in JSON: its own, or `metadata["key"]` (e.g. a JSON key that is a Python keyword)."""
+    return f.metadata.get("key", f.name)
+
+
 def _build(kind: Any, value: Any) -> Any:
-    """A typed value from its JSON form (nested records, lists and tuples of records)."""
+    """A typed value from its JSON form (nested records; lists, tuples and dict values of records; a union of
+    records: the first of them whose fields the data fills)."""
     origin = typing.get_origin(kind)
     if dataclasses.is_dataclass(kind) and isinstance(value, dict):
         return kind.from_dict(value)
@@ -42,10 +49,18 @@ def _build(kind: Any, value: Any) -> Any:
         args = [a for a in typing.get_args(kind) if a is not Ellipsis]
         items = [_build(args[0], v) for v in value] if args else value
         return tuple(items) if origin is tuple else items
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        for arg in typing.get_args(kind):
-            if arg is not type(None) and dataclasses.is_dataclass(arg) and isinstance(value, dict):
+    if origin is dict and isinstance(value, dict):
+        args = typing.get_args(kind)
+        return {k: _build(args[1], v) for k, v in value.items()} if args else value
+    if origin in (typing.Union, types.UnionType) and isinstance(value, dict):
+        *others, last = [a for a in typing.get_args(kind) if dataclasses.is_dataclass(a)] or [None]
+        for arg in others:
+            try:
                 return arg.from_dict(value)
+            except TypeError:
+                continue
+        if last is not None:
+            return last.from_dict(value)
     return value
 
 
@@ -58,12 +73,14 @@ class Record:
 
     @classmethod
     def from_dict(cls: type[R], data: dict) -> R:
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON object expected, not {type(data).__name__}")
         hints = typing.get_type_hints(cls)
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
+        names = {_key(f): f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - set(names)
         if unknown:
             raise TypeError(f"unknown fields {sorted(unknown)}")
-        return cls(**{k: _build(hints[k], v) for k, v in data.items()})
+        return cls(**{names[k]: _build(hints[names[k]], v) for k, v in data.items()})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"

@@ -1,13 +1,14 @@
 """`ilflow report`: one self-contained HTML page (figures embedded as PNG) and results.json with every number."""
 
 import base64
+import dataclasses
 import html
-import json
 import platform
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from ilflow.analysis.results import AnalysisResults, LearningSummary
 from ilflow.errors import IlflowError
 from ilflow.project import atomic_write_text
 
@@ -22,6 +23,20 @@ table{border-collapse:collapse;margin:.8em 0;font-size:.92em}th,td{border:1px so
 th{background:#f3f3f3}td.l,th.l{text-align:left}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.85em}.muted{color:#777;font-size:.9em}
 """
+
+
+@dataclasses.dataclass(frozen=True)
+class Report(AnalysisResults):
+    """The report's results.json: the analysis results with the package versions and when it was made."""
+
+    versions: dict[str, str]  # package -> version
+    generated_utc: str
+
+    @classmethod
+    def of(cls, results: AnalysisResults) -> "Report":
+        fields = {f.name: getattr(results, f.name) for f in dataclasses.fields(results)}
+        return cls(**fields, versions=_versions(),
+                   generated_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def _versions() -> dict[str, str]:
@@ -68,15 +83,14 @@ def _errors_rows(table: dict | None, name: str) -> list[str] | None:
             _num(table.get("forces_rmse_meV_A"), ".1f"), _num(table.get("stress_mae_meV_A3"), ".2f")]
 
 
-def _learning(results: dict) -> str:
-    learning = results["learning"]
-    history = learning["history"]
+def _learning(learning: LearningSummary) -> str:
+    history = learning.history
     if not history:
         return "<p>No learning history in this project.</p>"
-    rows = [[f"{r['iteration']} {html.escape(r['name'])}",
-             "–" if r.get("md_steps_run") is None else f"{r['md_steps_run']} ({html.escape(str(r.get('md_stop')))})",
-             str(r.get("candidates", "")), str(r.get("selected", "")), str(r.get("train_size", "")),
-             _num(r.get("validation_forces_mae_meV_A"), ".0f"), _num(r.get("test_forces_mae_meV_A"), ".0f")]
+    rows = [[f"{r.iteration} {html.escape(r.name)}",
+             "–" if r.md_steps_run is None else f"{r.md_steps_run} ({html.escape(str(r.md_stop))})",
+             str(r.candidates), str(r.selected), str(r.train_size),
+             _num(r.forces_mae_meV_A("validation"), ".0f"), _num(r.forces_mae_meV_A("test"), ".0f")]
             for r in history]
     parts = ["<p>Each iteration samples with the current ensemble until its force uncertainty (max over atoms and "
              "components of the members' standard deviation) crosses the threshold, selects candidates, labels them "
@@ -85,91 +99,92 @@ def _learning(results: dict) -> str:
              _table(["iteration", "MD steps (why stopped)", "candidates", "selected", "training frames",
                      "val F MAE (meV/Å)", "test F MAE (meV/Å)"], rows),
              _img(_learning_figure(learning, "history"), "learning history")]
-    errors = [r for r in (_errors_rows(learning.get("validation"), "validation"),
-                          _errors_rows(learning.get("test"), "test")) if r]
+    errors = [r for r in (_errors_rows(learning.validation, "validation"), _errors_rows(learning.test, "test")) if r]
     if errors:
-        parts.append(f"<h3>Final model</h3><p class='muted'>{html.escape(str(learning['final_model']))}, trained on "
-                     f"{learning.get('train_frames')} frames. Errors of the ensemble mean against the reference labels.</p>")
+        parts.append(f"<h3>Final model</h3><p class='muted'>{html.escape(str(learning.final_model))}, trained on "
+                     f"{learning.train_frames} frames. Errors of the ensemble mean against the reference labels.</p>")
         parts.append(_table(["set", "energy MAE (meV/atom)", "forces MAE (meV/Å)", "forces RMSE (meV/Å)",
                              "stress MAE (meV/Å³)"], errors))
         parts.append(_img(_learning_figure(learning, "parity"), "parity plot"))
     return "".join(parts)
 
 
-def _learning_figure(learning: dict, name: str) -> Path | None:
-    path = learning.get("figures", {}).get(name)
+def _learning_figure(learning: LearningSummary, name: str) -> Path | None:
+    path = learning.figures.get(name)
     return Path(path) if path else None
 
 
-def _figure(results: dict, figures: Path, name: str) -> Path | None:
+def _figure(results: AnalysisResults, figures: Path, name: str) -> Path | None:
     """The analysis figure `name` of these results (None if the analysis made none)."""
-    file = results.get("figures", {}).get(name)
+    file = results.figures.get(name)
     return figures / file if file else None
 
 
-def _density(results: dict, figures: Path) -> str:
-    rows = results["density"]
+def _density(results: AnalysisResults, figures: Path) -> str:
+    rows = results.density
     if not rows:
         return "<p>No NPT runs in this campaign.</p>"
     table = _table(["run", "T (K)", "model", "simulated (ps)", "density (g/cm³)", "95% interval", "blocks",
                     "experiment (g/cm³)", "deviation"],
-                   [[html.escape(r["run"]), f"{r['temperature_K']:g}", html.escape(r["model"]), f"{r['simulated_ps']:.1f}",
-                     f"{r['density_g_cm3']:.3f}", "±" + _num(r["half_width_95_g_cm3"], ".3f"), _num(r["blocks"], "d"),
-                     _num(r["experiment_g_cm3"], ".3f"), _num(r["deviation_percent"], "+.1f") + " %"] for r in rows])
+                   [[html.escape(r.run), f"{r.temperature_K:g}", html.escape(r.model), f"{r.simulated_ps:.1f}",
+                     f"{r.density_g_cm3:.3f}", "±" + _num(r.half_width_95_g_cm3, ".3f"), _num(r.blocks, "d"),
+                     _num(r.experiment_g_cm3, ".3f"), _num(r.deviation_percent, "+.1f") + " %"] for r in rows])
     return ("<p>Mean density of the NPT runs after equilibration, with Student-t 95% intervals from block averages "
             "(block length from the statistical inefficiency of the density series).</p>" + table
             + _img(_figure(results, figures, "density"), "density"))
 
 
-def _diffusion(results: dict, figures: Path) -> str:
-    rows = results["diffusion"]
+def _diffusion(results: AnalysisResults, figures: Path) -> str:
+    rows = results.diffusion
     if not rows:
         return "<p>No diffusion coefficients (runs too short or no MSD selections).</p>"
     table = _table(["run", "selection", "T (K)", "L (Å)", "analysed (ps)", "D box (m²/s)", "95% interval",
                     "diffusive regime?", "η exp (mPa s)", "D Yeh-Hummer (m²/s)"],
-                   [[html.escape(r["run"]), html.escape(r["selection"]), f"{r['temperature_K']:g}", f"{r['box_edge_A']:.2f}",
-                     f"{r['simulated_ps']:.1f}", _num(r["D_m2_s"], ".3g"), "±" + _num(r["half_width_95_m2_s"], ".2g"),
-                     "yes" if r["diffusive"] else "no", _num(None if r["viscosity_Pa_s"] is None else 1000 * r["viscosity_Pa_s"], ".3g"),
-                     _num(r["D_yeh_hummer_m2_s"], ".3g")] for r in rows], left=2)
+                   [[html.escape(r.run), html.escape(r.selection), f"{r.temperature_K:g}", f"{r.box_edge_A:.2f}",
+                     f"{r.simulated_ps:.1f}", _num(r.D_m2_s, ".3g"), "±" + _num(r.half_width_95_m2_s, ".2g"),
+                     "yes" if r.diffusive else "no", _num(_milli(r.viscosity_Pa_s), ".3g"),
+                     _num(r.D_yeh_hummer_m2_s, ".3g")] for r in rows], left=2)
     parts = ["<p>Self-diffusion from the Einstein relation, MSD = 6 D t, fitted where the log-log slope of the MSD "
              "is closest to 1 (thick lines in the MSD figure); 'diffusive regime? no' means no window reached slope 1 "
              "and D is an upper bound at best. Yeh-Hummer: D∞ = D + ξ k<sub>B</sub>T / (6π η L), ξ = 2.837297, with "
              "the experimental viscosity η.</p>", table]
-    if results["diffusion_extrapolated"]:
+    if results.diffusion_extrapolated:
         parts.append(_table(["selection", "T (K)", "sizes (formula units)", "D∞ (m²/s)", "± (1σ)", "η from slope (mPa s)"],
-                            [[html.escape(e["selection"]), f"{e['temperature_K']:g}", ", ".join(map(str, e["formula_units"])),
-                              _num(e["D_inf_m2_s"]), _num(e["D_inf_error_m2_s"], ".2g"),
-                              _num(None if e["viscosity_from_slope_Pa_s"] is None else 1000 * e["viscosity_from_slope_Pa_s"])]
-                             for e in results["diffusion_extrapolated"]]))
-    if results["arrhenius"]:
+                            [[html.escape(e.selection), f"{e.temperature_K:g}", ", ".join(map(str, e.formula_units)),
+                              _num(e.D_inf_m2_s), _num(e.D_inf_error_m2_s, ".2g"), _num(_milli(e.viscosity_from_slope_Pa_s))]
+                             for e in results.diffusion_extrapolated]))
+    if results.arrhenius:
         parts.append(_table(["selection", "temperatures (K)", "from", "activation energy (kJ/mol)"],
-                            [[html.escape(a["selection"]), ", ".join(f"{t:g}" for t in a["temperatures_K"]),
-                              html.escape(a["from"]), _with_error(a["activation_energy_kJ_mol"],
-                                                                  a["activation_energy_error_kJ_mol"], len(a["temperatures_K"]))]
-                             for a in results["arrhenius"]]))
+                            [[html.escape(a.selection), ", ".join(f"{t:g}" for t in a.temperatures_K),
+                              html.escape(a.source), _with_error(a.activation_energy_kJ_mol,
+                                                                 a.activation_energy_error_kJ_mol, len(a.temperatures_K))]
+                             for a in results.arrhenius]))
     parts.append(_img(_figure(results, figures, "diffusion"), "Arrhenius plot") + _img(_figure(results, figures, "msd"), "MSD"))
     return "".join(parts)
 
 
-def _speed(results: dict, figures: Path) -> str:
-    rows = results["speed"]
+def _speed(results: AnalysisResults, figures: Path) -> str:
+    rows = results.speed
     if not rows:
         return ""
     return (_table(["run", "atoms", "model", "ensemble", "ns/day"],
-                   [[html.escape(r["run"]), str(r["atoms"]), html.escape(r["model"]), r["ensemble"],
-                     f"{r['ns_per_day']:.3f}"] for r in rows]) + _img(_figure(results, figures, "speed"), "speed"))
+                   [[html.escape(r.run), str(r.atoms), html.escape(r.model), r.ensemble,
+                     f"{r.ns_per_day:.3f}"] for r in rows]) + _img(_figure(results, figures, "speed"), "speed"))
 
 
-def render(results: dict, campaign_yaml: str, figures: Path) -> str:
+def _milli(value: float | None) -> float | None:
+    return None if value is None else 1000 * value
+
+
+def render(report: Report, campaign_yaml: str, figures: Path) -> str:
     """The report page as HTML text; `figures`: the folder of the analysis figures named in the results."""
-    versions = results["versions"]
-    runs = results["runs"]
-    notes = "".join(f'<div class="note">{html.escape(n)}</div>' for n in results["notes"])
-    summary = (f"{len(results['learning']['history']) - 1 if results['learning']['history'] else 0} learning iterations, "
-               f"{len(runs)} production runs "
-               f"({', '.join(sorted({html.escape(r['record']['force_field']) for r in runs})) or 'none'}).")
+    results, versions, runs = report, report.versions, report.runs
+    notes = "".join(f'<div class="note">{html.escape(n)}</div>' for n in results.notes)
+    history = results.learning.history
+    summary = (f"{len(history) - 1 if history else 0} learning iterations, {len(runs)} production runs "
+               f"({', '.join(sorted({html.escape(r.record.force_field) for r in runs})) or 'none'}).")
     sections = [
-        ("Learning on the fly and model accuracy", _learning(results)),
+        ("Learning on the fly and model accuracy", _learning(results.learning)),
         ("Density", _density(results, figures)),
         ("Self-diffusion", _diffusion(results, figures)),
         ("Structure: radial distribution functions",
@@ -181,24 +196,23 @@ def render(results: dict, campaign_yaml: str, figures: Path) -> str:
         ("Speed", _speed(results, figures)),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>ilflow report: {html.escape(results['campaign'])}"
-            f"</title><style>{STYLE}</style></head><body><h1>{html.escape(results['campaign'])}</h1>"
-            f"<p class='sub'>ilflow {html.escape(versions.get('ilflow', '?'))} report, {results['generated_utc']}. {summary}</p>"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>ilflow report: {html.escape(results.campaign)}"
+            f"</title><style>{STYLE}</style></head><body><h1>{html.escape(results.campaign)}</h1>"
+            f"<p class='sub'>ilflow {html.escape(versions.get('ilflow', '?'))} report, {report.generated_utc}. {summary}</p>"
             f"{notes}{body}<h2>Campaign file</h2><pre>{html.escape(campaign_yaml)}</pre>"
             f"<h2>Versions</h2>{_table(['package', 'version'], [[html.escape(k), html.escape(v)] for k, v in versions.items()])}"
             "</body></html>")
 
 
 def write_report(campaign, project, out: Path) -> list[Path]:
-    """report.html and results.json in `out` from the project's analysis results (run the analysis first)."""
+    """report.html and results.json in `out` from the project's analysis results (run the analysis first);
+    a results.json that is not an analysis record of this ilflow is a ProjectError."""
     import yaml
 
     source = project.analysis_dir / "results.json"
     if not source.exists():
         raise IlflowError(f"{source} does not exist; run the analysis first (ilflow analyze)")
-    results = json.loads(source.read_text())
-    results["versions"] = _versions()
-    results["generated_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    report = Report.of(AnalysisResults.load(source))
     campaign_yaml = yaml.safe_dump(campaign.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-    return [atomic_write_text(out / "report.html", render(results, campaign_yaml, project.analysis_dir)),
-            atomic_write_text(out / "results.json", json.dumps(results, indent=1) + "\n")]
+    return [atomic_write_text(out / "report.html", render(report, campaign_yaml, project.analysis_dir)),
+            report.save(out / "results.json")]

@@ -4,21 +4,30 @@ from pathlib import Path
 
 import numpy as np
 
+from ilflow.analysis.results import (
+    AnalysedRun,
+    AnalysisResults,
+    DensityRow,
+    DiffusionRow,
+    ExperimentalDiffusion,
+    SizeExtrapolationRow,
+    SpeedRow,
+)
 from ilflow.training.plots import _figure, save_figure
 
 
-def rdf_figure(runs: list[dict], path: Path) -> Path:
+def rdf_figure(runs: list[AnalysedRun], path: Path) -> Path:
     """One panel per pair (element pairs, then molecular centres), one line per run."""
     plt = _figure()
-    pairs = list(dict.fromkeys(label for r in runs for label in r["analysis"]["rdf"]))
+    pairs = list(dict.fromkeys(label for r in runs for label in r.analysis.rdf))
     cols = 6
     rows = -(-len(pairs) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.0 * rows), squeeze=False)
     for ax, label in zip(axes.flat, pairs):
         for run in runs:
-            data = run["analysis"]["rdf"].get(label)
-            if data:
-                ax.plot(data["r_A"], data["g"], lw=0.9, label=run["name"])
+            data = run.analysis.rdf.get(label)
+            if data is not None:
+                ax.plot(data.r_A, data.g, lw=0.9, label=run.name)
         ax.set_title(label, fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(pairs):]:
@@ -32,19 +41,19 @@ def rdf_figure(runs: list[dict], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def msd_figure(runs: list[dict], path: Path) -> Path:
+def msd_figure(runs: list[AnalysedRun], path: Path) -> Path:
     """Log-log MSD of every selection and run; the fitted window drawn thick."""
     plt = _figure()
-    selections = list(dict.fromkeys(s for r in runs for s in r["analysis"]["diffusion"]))
+    selections = list(dict.fromkeys(s for r in runs for s in r.analysis.diffusion))
     fig, axes = plt.subplots(1, max(1, len(selections)), figsize=(3.6 * max(1, len(selections)), 3.2), squeeze=False)
     for ax, selection in zip(axes[0], selections):
         for run in runs:
-            d = run["analysis"]["diffusion"].get(selection)
-            if not d:
+            d = run.analysis.diffusion.get(selection)
+            if d is None:
                 continue
-            t, m = np.asarray(d["msd"]["lag_ps"]), np.asarray(d["msd"]["msd_A2"])
-            line, = ax.loglog(t[1:], m[1:], lw=0.8, label=run["name"])
-            lo, hi = d["fit_window_ps"]
+            t, m = np.asarray(d.msd.lag_ps), np.asarray(d.msd.msd_A2)
+            line, = ax.loglog(t[1:], m[1:], lw=0.8, label=run.name)
+            lo, hi = d.fit_window_ps
             window = (t >= lo) & (t <= hi)
             ax.loglog(t[window], m[window], lw=2.5, color=line.get_color(), alpha=0.6)
         ax.set_title(f"MSD {selection}", fontsize=9)
@@ -55,7 +64,7 @@ def msd_figure(runs: list[dict], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def density_figure(rows: list[dict], csv_path: str | None, path: Path) -> Path:
+def density_figure(rows: list[DensityRow], csv_path: str | None, path: Path) -> Path:
     """NPT density with 95% intervals against the experimental line."""
     from ilflow.analysis.experiment import read_table
 
@@ -64,34 +73,35 @@ def density_figure(rows: list[dict], csv_path: str | None, path: Path) -> Path:
     if csv_path:
         T, rho, column = read_table(csv_path, ("density_g_cm3", "density_kg_m3"))
         ax.plot(T, rho / 1000.0 if column == "density_kg_m3" else rho, "k-", label="experiment")
-    for model in sorted({r["model"] for r in rows}):
-        mine = [r for r in rows if r["model"] == model]
-        ax.errorbar([r["temperature_K"] for r in mine], [r["density_g_cm3"] for r in mine],
-                    yerr=[r["half_width_95_g_cm3"] or 0.0 for r in mine], fmt="o", capsize=3, label=model)
+    for model in sorted({r.model for r in rows}):
+        mine = [r for r in rows if r.model == model]
+        ax.errorbar([r.temperature_K for r in mine], [r.density_g_cm3 for r in mine],
+                    yerr=[r.half_width_95_g_cm3 or 0.0 for r in mine], fmt="o", capsize=3, label=model)
     ax.set_xlabel("T (K)")
     ax.set_ylabel("density (g/cm³)")
     ax.legend(fontsize=7)
     return save_figure(fig, path)
 
 
-def diffusion_figure(rows: list[dict], extrapolated: list[dict], experimental: list[dict], path: Path) -> Path:
+def diffusion_figure(rows: list[DiffusionRow], extrapolated: list[SizeExtrapolationRow],
+                     experimental: list[ExperimentalDiffusion], path: Path) -> Path:
     """Arrhenius plot: D in the periodic box, Yeh-Hummer corrected, extrapolated, and measured."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     colours = {}
     for row in rows:
-        c = colours.setdefault(row["selection"], f"C{len(colours)}")
-        if row["D_m2_s"] > 0:
-            err = row["half_width_95_m2_s"] or 0.0
-            ax.errorbar(1000.0 / row["temperature_K"], row["D_m2_s"], yerr=[[min(err, 0.99 * row["D_m2_s"])], [err]],
+        c = colours.setdefault(row.selection, f"C{len(colours)}")
+        if row.D_m2_s > 0:
+            err = row.half_width_95_m2_s or 0.0
+            ax.errorbar(1000.0 / row.temperature_K, row.D_m2_s, yerr=[[min(err, 0.99 * row.D_m2_s)], [err]],
                         fmt="o", mfc="none", color=c, capsize=2)
-        if row["D_yeh_hummer_m2_s"]:
-            ax.plot(1000.0 / row["temperature_K"], row["D_yeh_hummer_m2_s"], "o", color=c)
+        if row.D_yeh_hummer_m2_s:
+            ax.plot(1000.0 / row.temperature_K, row.D_yeh_hummer_m2_s, "o", color=c)
     for e in extrapolated:
-        if e["D_inf_m2_s"] > 0:
-            ax.plot(1000.0 / e["temperature_K"], e["D_inf_m2_s"], "D", color=colours.get(e["selection"], "k"))
+        if e.D_inf_m2_s > 0:
+            ax.plot(1000.0 / e.temperature_K, e.D_inf_m2_s, "D", color=colours.get(e.selection, "k"))
     for x in experimental:
-        ax.plot(1000.0 / x["temperature_K"], x["D_m2_s"], "*", ms=9, color=colours.get(x["selection"], "k"))
+        ax.plot(1000.0 / x.temperature_K, x.D_m2_s, "*", ms=9, color=colours.get(x.selection, "k"))
     for selection, c in colours.items():
         ax.plot([], [], "s", color=c, label=selection)
     ax.plot([], [], "o", mfc="none", color="grey", label="periodic box")
@@ -106,53 +116,52 @@ def diffusion_figure(rows: list[dict], extrapolated: list[dict], experimental: l
     return save_figure(fig, path)
 
 
-def dihedral_figure(run: dict, path: Path) -> Path:
+def dihedral_figure(run: AnalysedRun, path: Path) -> Path:
     """Distributions of each dihedral over growing windows of one run (converged when the lines agree)."""
     plt = _figure()
-    items = list(run["analysis"]["dihedrals"].items())
+    items = list(run.analysis.dihedrals.items())
     fig, axes = plt.subplots(1, max(1, len(items)), figsize=(4.2 * max(1, len(items)), 3.2), squeeze=False)
     for ax, (smarts, d) in zip(axes[0], items):
-        for w, density in zip(d["windows"], d["density_per_deg"]):
-            ax.plot(d["angle_deg"], density, lw=1.0, label=f"first {100 * w:.0f}%")
-        ax.set_title(f"{smarts} ({d['count']} per frame)", fontsize=8)
+        for w, density in zip(d.windows, d.density_per_deg):
+            ax.plot(d.angle_deg, density, lw=1.0, label=f"first {100 * w:.0f}%")
+        ax.set_title(f"{smarts} ({d.count} per frame)", fontsize=8)
         ax.set_xlabel("dihedral (degrees)")
         ax.set_ylabel("probability density (1/degree)")
         ax.set_xlim(-180, 180)
     if items:
         axes[0, 0].legend(fontsize=7)
-    fig.suptitle(run["name"], fontsize=9)
+    fig.suptitle(run.name, fontsize=9)
     return save_figure(fig, path)
 
 
-def speed_figure(rows: list[dict], path: Path) -> Path:
+def speed_figure(rows: list[SpeedRow], path: Path) -> Path:
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5, 3.4))
-    for model in sorted({r["model"] for r in rows}):
-        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["atoms"])
-        ax.plot([r["atoms"] for r in mine], [r["ns_per_day"] for r in mine], "o-", label=model)
+    for model in sorted({r.model for r in rows}):
+        mine = sorted((r for r in rows if r.model == model), key=lambda r: r.atoms)
+        ax.plot([r.atoms for r in mine], [r.ns_per_day for r in mine], "o-", label=model)
     ax.set_xlabel("atoms")
     ax.set_ylabel("ns/day (2 CPU cores)")
     ax.legend(fontsize=7)
     return save_figure(fig, path)
 
 
-def all_figures(results: dict, out_dir: Path) -> dict[str, str]:
+def all_figures(results: AnalysisResults, out_dir: Path) -> dict[str, str]:
     """Every figure that has data; returns name -> file name (inside out_dir)."""
-    runs = results["runs"]
+    runs = results.runs
     figures = {}
     if runs:
         figures["rdf"] = rdf_figure(runs, out_dir / "rdf.png")
-        if any(r["analysis"]["diffusion"] for r in runs):
+        if any(r.analysis.diffusion for r in runs):
             figures["msd"] = msd_figure(runs, out_dir / "msd.png")
-        with_dihedrals = [r for r in runs if r["analysis"]["dihedrals"]]
+        with_dihedrals = [r for r in runs if r.analysis.dihedrals]
         if with_dihedrals:
-            longest = max(with_dihedrals, key=lambda r: r["analysis"]["analysed_ps"])
+            longest = max(with_dihedrals, key=lambda r: r.analysis.analysed_ps)
             figures["dihedrals"] = dihedral_figure(longest, out_dir / "dihedrals.png")
-        figures["speed"] = speed_figure(results["speed"], out_dir / "speed.png")
-    if results["density"]:
-        figures["density"] = density_figure(results["density"], results["experiment"]["density_csv"],
-                                            out_dir / "density.png")
-    if results["diffusion"]:
-        figures["diffusion"] = diffusion_figure(results["diffusion"], results["diffusion_extrapolated"],
-                                                results["experiment"]["diffusion"], out_dir / "diffusion.png")
+        figures["speed"] = speed_figure(results.speed, out_dir / "speed.png")
+    if results.density:
+        figures["density"] = density_figure(results.density, results.experiment.density_csv, out_dir / "density.png")
+    if results.diffusion:
+        figures["diffusion"] = diffusion_figure(results.diffusion, results.diffusion_extrapolated,
+                                                results.experiment.diffusion, out_dir / "diffusion.png")
     return {name: Path(p).name for name, p in figures.items()}

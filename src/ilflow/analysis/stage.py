@@ -34,7 +34,7 @@ def analysis_stage(campaign: Campaign, project: Project) -> StageResult:
     def produce(directory: Path) -> list[Path]:
         runs = [(project.production_dir(r.group, r.key), load_record(project, r)) for r in planned_runs(campaign)]
         results = analyze_project(campaign, runs, learning_summary(project), directory)
-        return [directory / RESULTS] + [directory / name for name in results["figures"].values()]
+        return [directory / RESULTS] + [directory / name for name in results.figures.values()]
 
     upstream = [project.done(name) for name in analysis_upstream(campaign, project)]
     result = project.run_stage("analysis", analysis_inputs(campaign), produce, upstream)

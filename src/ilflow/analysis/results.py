@@ -1,0 +1,201 @@
+"""The typed records of a campaign's analysis: `AnalysisResults` is `analysis/results.json`.
+
+Values that are not finite (e.g. the error of a fit through two points) are None in results.json: the records
+that `analyze_project` returns are the ones it saved, read back.
+"""
+
+from dataclasses import dataclass, field
+
+from ilflow.active.records import IterationRecord
+from ilflow.production.records import RunRecord
+from ilflow.records import Record
+from ilflow.units import A2_PS_IN_M2_S
+
+
+@dataclass(frozen=True)
+class RDFCurve(Record):
+    """g(r) and the running coordination number n(r) of one pair."""
+
+    r_A: list[float]
+    g: list[float]
+    n: list[float]
+
+
+@dataclass(frozen=True)
+class MSDCurve(Record):
+    lag_ps: list[float]
+    msd_A2: list[float]
+
+
+@dataclass(frozen=True)
+class RunDiffusion(Record):
+    """The self-diffusion coefficient of one selection in one run, its fit window and MSD curve."""
+
+    D_m2_s: float
+    fit_window_ps: list[float]  # [start, end]
+    log_log_slope: float | None
+    diffusive: bool
+    half_width_95_m2_s: float | None  # from blocks of the run (None: too short for blocks)
+    error_from: str | None
+    msd: MSDCurve
+
+
+@dataclass(frozen=True)
+class BlockMean(Record):
+    """The mean of a correlated series with a Student-t 95% interval from block averages."""
+
+    mean: float
+    half_width_95: float | None  # None: too short for blocks
+    blocks: int
+    inefficiency: float | None
+
+
+@dataclass(frozen=True)
+class Mean(Record):
+    """A plain mean (the density of an NVT run: its box does not change)."""
+
+    mean: float
+
+
+@dataclass(frozen=True)
+class DihedralDistribution(Record):
+    """Distributions of one dihedral over the first `windows` fractions of a run."""
+
+    count: int  # dihedrals per frame
+    angle_deg: list[float]
+    windows: list[float]
+    density_per_deg: list[list[float]]
+
+
+@dataclass(frozen=True)
+class RunAnalysis(Record):
+    frames: int
+    analysed_ps: float
+    box_edge_A: float
+    rdf: dict[str, RDFCurve]  # 'B-F', 'BMIM-BF4 (centres)', ...
+    diffusion: dict[str, RunDiffusion]  # selection (element or species) -> D
+    density_g_cm3: BlockMean | Mean  # NPT: block averages; NVT: the mean
+    dihedrals: dict[str, DihedralDistribution]  # SMARTS -> distributions
+
+
+@dataclass(frozen=True)
+class AnalysedRun(Record):
+    name: str
+    record: RunRecord
+    analysis: RunAnalysis
+
+
+@dataclass(frozen=True)
+class DensityRow(Record):
+    run: str
+    temperature_K: float
+    formula_units: int
+    model: str  # the run's force field
+    simulated_ps: float
+    density_g_cm3: float
+    half_width_95_g_cm3: float | None
+    blocks: int
+    experiment_g_cm3: float | None
+    deviation_percent: float | None
+
+
+@dataclass(frozen=True)
+class DiffusionRow(Record):
+    run: str
+    selection: str
+    temperature_K: float
+    formula_units: int
+    ensemble: str
+    box_edge_A: float
+    simulated_ps: float
+    D_m2_s: float
+    half_width_95_m2_s: float | None
+    diffusive: bool
+    viscosity_Pa_s: float | None  # experimental, at the run's temperature
+    D_yeh_hummer_m2_s: float | None
+
+
+@dataclass(frozen=True)
+class SizeExtrapolationRow(Record):
+    """D over 1/L of one selection at one temperature, extrapolated to infinite size."""
+
+    selection: str
+    temperature_K: float
+    formula_units: list[int]
+    D_inf_m2_s: float
+    D_inf_error_m2_s: float | None
+    viscosity_from_slope_Pa_s: float | None
+
+
+@dataclass(frozen=True)
+class ArrheniusRow(Record):
+    selection: str
+    temperatures_K: list[float]
+    D_m2_s: list[float]
+    source: str = field(metadata={"key": "from"})  # which D: extrapolated, Yeh-Hummer corrected or periodic box
+    activation_energy_kJ_mol: float
+    activation_energy_error_kJ_mol: float | None  # None: two temperatures
+
+
+@dataclass(frozen=True)
+class ExperimentalDiffusion(Record):
+    temperature_K: float
+    selection: str
+    D_m2_s: float
+
+
+@dataclass(frozen=True)
+class Experiment(Record):
+    """The experimental tables the analysis compared with."""
+
+    density_csv: str | None
+    viscosity_csv: str | None
+    diffusion: list[ExperimentalDiffusion]
+
+
+@dataclass(frozen=True)
+class SpeedRow(Record):
+    run: str
+    atoms: int
+    model: str  # the run's force field
+    ensemble: str
+    ns_per_day: float
+
+
+@dataclass(frozen=True)
+class LearningSummary(Record):
+    """The learning history and the final model's error tables (`ilflow.training.metrics.error_table`)."""
+
+    history: list[IterationRecord]
+    final_model: str | None
+    validation: dict | None
+    test: dict | None
+    train_frames: int
+    figures: dict[str, str]  # 'history', 'parity' -> path
+
+
+@dataclass(frozen=True)
+class Units(Record):
+    D: str = "m^2/s"
+    density: str = "g/cm^3"
+    viscosity: str = "Pa s"
+    time: str = "ps"
+    r: str = "Å"
+    activation_energy: str = "kJ/mol"
+    A2_ps_in_m2_s: float = A2_PS_IN_M2_S
+
+
+@dataclass(frozen=True)
+class AnalysisResults(Record):
+    campaign: str
+    notes: list[str]
+    learning: LearningSummary
+    runs: list[AnalysedRun]
+    density: list[DensityRow]
+    diffusion: list[DiffusionRow]
+    diffusion_extrapolated: list[SizeExtrapolationRow]
+    arrhenius: list[ArrheniusRow]
+    experiment: Experiment
+    speed: list[SpeedRow]
+    units: Units
+    figures: dict[str, str]  # figure name ('rdf', 'msd', ...) -> file name in the analysis directory
