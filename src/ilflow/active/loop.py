@@ -24,7 +24,7 @@ from ilflow.active.records import (IterationRecord, LabelRecord, SamplerRun, Sam
 from ilflow.config import Campaign
 from ilflow.data.store import Dataset, Origin, structure_hash
 from ilflow.io import read_frames, write_frames
-from ilflow.project import Project, StageResult, StageStatus, atomic_path, atomic_write_text
+from ilflow.project import Project, ProjectError, StageResult, StageStatus, atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,15 @@ class Loop:
         self.project.record_final_model(final.manifest, len(history) - 1)
         return history
 
+    def _labelled(self, hashes: list[str]) -> list[Atoms]:
+        """The labelled frames of these structures, in order; one missing from the dataset is a ProjectError."""
+        found = self.dataset.labelled(self.labeler.settings_id, hashes)
+        missing = [h for h in hashes if h not in found]
+        if missing:
+            raise ProjectError(f"{self.project.dataset_path} lacks {len(missing)} labels that the learning records "
+                               "name (was the dataset replaced?); restore it, or move learning/ away to label again")
+        return [found[h] for h in hashes]
+
     def _record(self, index: int, kind: str, cls):
         return cls.load(self.project.stage_dir(Project.iteration_stage(index, kind)) / RECORD[kind])
 
@@ -191,10 +200,8 @@ class Loop:
             train, validation, test = before.train + labels.splits["train"], before.validation_hashes, before.test_hashes
             known = before.known + labels.hashes
             warm = self.project.model_dir(item.index - 1) if model.training.warm_start else None
-        frames = self.dataset.labelled(self.labeler.settings_id, train + validation + test)
-        table = train_model([frames[h] for h in train], [frames[h] for h in validation], model, directory / "model",
-                            warm)
-        errors = model_errors(directory / "model", [frames[h] for h in test]) if test else None
+        table = train_model(self._labelled(train), self._labelled(validation), model, directory / "model", warm)
+        errors = model_errors(directory / "model", self._labelled(test)) if test else None
         record = TrainingRecord(train, validation, test, _unique(known), table, errors, time.perf_counter() - t0)
         return [record.save(directory / RECORD["training"]), directory / "model"]
 
@@ -244,9 +251,7 @@ class Loop:
             pool = np.sort(rng.choice(pool, selection.pool_cap, replace=False))
         if selection.method == "maxdist" and len(pool) > selection.frames:
             config, params, _ = load_model(self.project.model_dir(k - 1))
-            train = self.dataset.labelled(self.labeler.settings_id, before.train)
-            features = last_layer_features(config, params, [candidates[i] for i in pool] +
-                                           [train[h] for h in before.train])
+            features = last_layer_features(config, params, [candidates[i] for i in pool] + self._labelled(before.train))
             picks = pool[select_maxdist(features[:len(pool)], selection.frames, features[len(pool):])]
         else:
             picks = pool[select_random(len(pool), selection.frames, rng)]
