@@ -40,8 +40,7 @@ def measure(n_workers: int, data) -> dict:
     with tempfile.TemporaryDirectory() as tmp, dask_client(Execution(workers=n_workers)) as client:
         client.submit(sum, [1]).result()  # cluster up before the clock starts
         start = time.perf_counter()
-        summary = label_into_dataset(Dataset(Path(tmp) / "d.db"), data, make_labeler(XtbReference()), client,
-                                     show_progress=False)
+        summary = label_into_dataset(Dataset(Path(tmp) / "d.db"), data, make_labeler(XtbReference()), client)
         wall = time.perf_counter() - start
     assert summary.labelled == len(data)
     return {"workers": n_workers, "frames": len(data), "wall_s": round(wall, 2),

@@ -83,7 +83,7 @@ def test_restart_is_bitwise_identical(tmp_path):
     run_md(lennard_jones(), atoms, Langevin(5.0), settings, tmp_path / "straight")
     first = run_md(lennard_jones(), atoms, Langevin(5.0), RunSettings(**{**settings.__dict__, "steps": 80}),
                    tmp_path / "restarted")
-    assert first["steps_done"] == 80
+    assert first.steps_done == 80
     summary = run_md(lennard_jones(), atoms, Langevin(5.0), settings, tmp_path / "restarted")
     assert summary.steps_done == 200
     import h5py

@@ -45,8 +45,7 @@ def test_labels_through_an_existing_scheduler_address(tmp_path):
         dataset = Dataset(tmp_path / "d.db")
         labeler = make_labeler(AseReference(method="ase", calculator="ase.calculators.emt:EMT"))
         with dask_client(execution) as client:
-            summary = label_into_dataset(dataset, frames + frames[:1], labeler, client, split="train",
-                                         show_progress=False)
+            summary = label_into_dataset(dataset, frames + frames[:1], labeler, client, split="train")
     assert (summary.labelled, summary.skipped_duplicates) == (3, 1)
     assert dataset.statistics()["split"] == {"train": 3}
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ase import Atoms
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ilflow import progress
 from ilflow.data.store import Dataset, Origin, structure_hash
 from ilflow.reference.base import Labeler, LabelFailure
 
@@ -40,9 +40,9 @@ def label_into_dataset(
     split: str | Sequence[str] = "pool",
     origins: Sequence[Origin] | None = None,
     chunk_size: int = 1,
-    show_progress: bool = True,
 ) -> LabelSummary:
-    """Submit the missing frames in chunks (consecutive frames share a task, e.g. a CP2K wavefunction)."""
+    """Submit the missing frames in chunks (consecutive frames share a task, e.g. a CP2K wavefunction);
+    the progress is reported through ilflow.progress."""
     from distributed import as_completed
 
     start = time.perf_counter()
@@ -68,10 +68,7 @@ def label_into_dataset(
         futures[future] = chunk
 
     labelled = failed = 0
-    columns = [TextColumn("[bold]labelling[/bold]"), BarColumn(), TextColumn("{task.fields[status]}"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, disable=not show_progress, transient=False) as progress:
-        bar = progress.add_task("label", total=len(todo), status="")
+    with progress.task("labelling", total=len(todo), unit="frames") as task:
         for future in as_completed(list(futures)):
             chunk = futures[future]
             try:
@@ -83,8 +80,5 @@ def label_into_dataset(
                 dataset.add(result, splits[k], origins[k], labeler.method, settings_id)
                 failed += isinstance(result, LabelFailure)
                 labelled += not isinstance(result, LabelFailure)
-            done = labelled + failed
-            rate = done / max(time.perf_counter() - start, 1e-9)
-            progress.update(bar, advance=len(chunk), status=f"{labelled} labelled, {failed} failed, "
-                            f"{len(todo) - done} remaining, {rate:.2f} frames/s")
+            task.update(labelled + failed, labelled=labelled, failed=failed)
     return LabelSummary(len(todo), labelled, failed, skipped_known, duplicates, time.perf_counter() - start)

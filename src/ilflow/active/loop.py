@@ -148,8 +148,7 @@ class Loop:
         from ilflow.labelling import label_into_dataset
 
         origins = [Origin(stage=stage, iteration=iteration, frame=k) for k in range(len(frames))]
-        summary = label_into_dataset(self.dataset, frames, self.labeler, self.client, split, origins,
-                                     show_progress=False)
+        summary = label_into_dataset(self.dataset, frames, self.labeler, self.client, split, origins)
         hashes = _unique([structure_hash(a) for a in frames])
         ok = self.dataset.labelled(self.labeler.settings_id, hashes)
         return [h for h in hashes if h in ok], [h for h in hashes if h not in ok], summary.submitted, \

@@ -12,13 +12,14 @@ run_classical(atoms, settings, out) writes into `out`:
 import json
 import os
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
-from ilflow import units
+from ilflow import progress, units
 from ilflow.analysis.statistics import block_average, decorrelated_indices, statistical_inefficiency
 from ilflow.classical.system import NM_PER_A, build_system, type_box
 from ilflow.errors import ConfigError
@@ -136,9 +137,9 @@ def _frame(context, n_dof: int, mass_amu: float) -> dict:
             "density": units.density_g_cm3(mass_amu, volume)}
 
 
-def run_classical(atoms: Atoms, settings: ClassicalSettings, out: str | Path,
-                  progress: bool = False) -> "ClassicalSummary":
-    """Run (or continue) a classical trajectory into `out`; returns its summary (also in summary.json)."""
+def run_classical(atoms: Atoms, settings: ClassicalSettings, out: str | Path) -> "ClassicalSummary":
+    """Run (or continue) a classical trajectory into `out`; returns its summary (also in summary.json). The
+    progress (production frames, temperature, density) is reported through ilflow.progress."""
     settings.check()
     out = Path(out)
     state_path = out / "state.json"
@@ -169,8 +170,8 @@ def run_classical(atoms: Atoms, settings: ClassicalSettings, out: str | Path,
         with atomic_path(state_path) as tmp:
             Path(tmp).write_text(json.dumps(meta, indent=1))
 
-    bar = _progress(progress, n_frames, meta["frames_done"], settings.temperature_K)
-    try:
+    name = f"classical {settings.ensemble.upper()} at {settings.temperature_K:g} K"
+    with progress.task(name, total=n_frames, unit="frames", done=meta["frames_done"]) as task, closing(writer):
         if not meta["equilibrated"]:
             import openmm as mm
 
@@ -195,28 +196,10 @@ def run_classical(atoms: Atoms, settings: ClassicalSettings, out: str | Path,
             writer.append(record)
             if meta["frames_done"] % 20 == 0 or meta["frames_done"] == n_frames:
                 checkpoint()
-            if bar:
-                bar[0].update(bar[1], completed=meta["frames_done"],
-                              description=f"classical {settings.ensemble} T {frame['temperature']:.0f} K "
-                                          f"rho {frame['density']:.3f} g/cm3")
-    finally:
-        if bar:
-            bar[0].stop()
-        writer.close()
+            task.update(meta["frames_done"], K=frame["temperature"], g_per_cm3=frame["density"])
     summary = _finish(atoms, settings, out, meta, equilibration_steps, platform)
     summary.save(out / "summary.json")
     return summary
-
-
-def _progress(show: bool, total: int, done: int, temperature_K: float):
-    if not show:
-        return None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
-                        TimeRemainingColumn())
-    progress.start()
-    return progress, progress.add_task(f"classical at {temperature_K} K", total=total, completed=done)
 
 
 def _finish(atoms: Atoms, settings: ClassicalSettings, out: Path, meta: dict, equilibration_steps: int,

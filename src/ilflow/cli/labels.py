@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from ilflow.cli.options import console, err_console, open_dataset
+from ilflow.cli.render import progress_shown
 from ilflow.errors import ConfigError
 
 data_app = typer.Typer(help="Inspect and export a dataset (ase.db).", no_args_is_help=True)
@@ -55,7 +56,7 @@ def label(
     labeler = make_labeler(reference)
     console.print(f"{len(all_frames)} frames -> {db} with {labeler.method} on {execution.workers} "
                   f"{execution.cluster} worker(s)")
-    with dask_client(execution) as client:
+    with dask_client(execution) as client, progress_shown():
         summary = label_into_dataset(dataset, all_frames, labeler, client, split, origins, chunk_size)
     console.print(f"labelled {summary.labelled}, failed {summary.failed}, already in the dataset "
                   f"{summary.skipped_known}, duplicates in the input {summary.skipped_duplicates}; "

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from ilflow.cli.options import console
+from ilflow.cli.render import progress_shown
 from ilflow.errors import ConfigError
 
 
@@ -66,7 +67,8 @@ def md(
     settings = RunSettings(steps=steps, frame_every=frame_every, seed=seed, schedule=schedule,
                            checks=checks, velocities=velocities)
     console.print(f"{force_field.name}, {len(atoms)} atoms, {ensemble} at {temperature_K} K, {steps} x {timestep_fs} fs")
-    summary = run_md(force_field, atoms, integrator, settings, out, progress=True)
+    with progress_shown():
+        summary = run_md(force_field, atoms, integrator, settings, out)
     stop = f"stopped by {summary.stop_reason} at step {summary.stop_step}" if summary.stop_reason else "done"
     console.print(f"{out}: {summary.steps_done} steps, {stop}; mean T {summary.mean_temperature_K or 0:.1f} K, "
                   f"{summary.ns_per_day:.3f} ns/day")
@@ -124,7 +126,8 @@ def classical(
         seed=seed, frames_wanted=frames)
     console.print(f"CL&P/OpenMM {ensemble} at {settings.temperature_K} K, {len(atoms)} atoms, "
                   f"{settings.equilibration_ps} + {settings.duration_ps} ps")
-    summary = run_classical(atoms, settings, out, progress=True)
+    with progress_shown():
+        summary = run_classical(atoms, settings, out)
     console.print(f"{out}: {summary.simulated_ns:.3f} ns at {summary.ns_per_day:.1f} ns/day ({summary.platform}); "
                   f"density {summary.mean_density_g_cm3:.4f} +- {summary.density_95_g_cm3:.4f} g/cm3, "
                   f"T {summary.mean_temperature_K:.1f} K; {summary.frames_kept} frames "

@@ -10,6 +10,7 @@ the run at that step; its frame is the last one written. `summary.json` has the 
 import hashlib
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ilflow import units
+from ilflow import progress, units
 from ilflow.errors import IlflowError
 from ilflow.md.checks import STOP_REASONS, Checks, first_failure
 from ilflow.md.force_field import ForceField, allocate_lists, build_lists, current_lists, update_lists
@@ -121,15 +122,15 @@ def _save_checkpoint(path: Path, carry, meta: dict) -> None:
             np.savez(fh, meta=np.array(json.dumps(meta)), **{f"leaf{k}": np.asarray(x) for k, x in enumerate(leaves)})
 
 
-def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir,
-           progress: bool = False) -> MDSummary:
-    """Run (or continue) MD of `atoms` in `out_dir`; returns its MDSummary (also in summary.json)."""
+def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir) -> MDSummary:
+    """Run (or continue) MD of `atoms` in `out_dir`; returns its MDSummary (also in summary.json). The progress
+    (steps, ns/day) is reported through ilflow.progress."""
     ensure_configured()  # integrator state in float64; a continued run reuses the compiled chunks
-    return _run(force_field, atoms, integrator, settings, Path(out_dir), None, progress)[0]
+    return _run(force_field, atoms, integrator, settings, Path(out_dir), None)[0]
 
 
 def run_replicas(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir,
-                 temperatures_K=None, seeds=None, pressures_bar=None, progress: bool = False) -> list[MDSummary]:
+                 temperatures_K=None, seeds=None, pressures_bar=None) -> list[MDSummary]:
     """Independent replicas of `atoms` in one vmapped run: one per seed and/or state point (constant
     temperature and pressure targets; ramps of the schedule apply to all). Replica k writes to
     `out_dir/replica-k/`; the checkpoint of all of them is `out_dir/checkpoint.npz`."""
@@ -141,10 +142,10 @@ def run_replicas(force_field: ForceField, atoms, integrator, settings: RunSettin
     replicas = [(settings.seed + k if seeds is None else int(seeds[k]),
                  settings.schedule.temperature_K if temperatures_K is None else float(temperatures_K[k]),
                  settings.schedule.pressure_bar if pressures_bar is None else float(pressures_bar[k])) for k in range(n)]
-    return _run(force_field, atoms, integrator, settings, Path(out_dir), replicas, progress)
+    return _run(force_field, atoms, integrator, settings, Path(out_dir), replicas)
 
 
-def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, replicas, progress: bool) -> list[dict]:
+def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, replicas) -> list[dict]:
     if settings.steps < 1 or settings.frame_every < 1 or settings.steps % settings.frame_every:
         raise IlflowError(f"steps ({settings.steps}) must be a positive multiple of frame_every ({settings.frame_every})")
     if not atoms.pbc.all():
@@ -216,8 +217,9 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
     chunks = {}
     step_now = lambda c: int(np.max(np.asarray(c[0].step)))  # noqa: E731  (replicas step together)
     running = lambda c: bool(np.any(np.asarray(c[2]) == 0))  # noqa: E731
-    bar = _progress(progress, settings.steps, step_now(carry))
-    try:
+    name = f"MD, {len(runs)} replicas" if batched else "MD"
+    with progress.task(name, total=settings.steps, unit="steps", done=step_now(carry)) as task, \
+            _closing(writers):
         for k, writer in enumerate(writers):
             writer.truncate(meta["frames"][k])  # frames written after the last checkpoint are written again
             if writer.n_frames == 0:
@@ -252,13 +254,7 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
             meta = {"settings_id": settings_id, "n_atoms": len(atoms), "frames": [w.n_frames for w in writers],
                     "margin": margin, "specs": {k: list(v) for k, v in specs.items()}, "chunk_seconds": timings}
             _save_checkpoint(checkpoint, carry, meta)
-            if bar:
-                bar[0].update(bar[1], completed=step_now(carry), ns_day=_ns_per_day(timings, integrator))
-    finally:
-        for writer in writers:
-            writer.close()
-        if bar:
-            bar[0].stop()
+            task.update(step_now(carry), ns_per_day=_ns_per_day(timings, integrator))
     summaries = []
     for k, path in enumerate(runs):
         summary = _summary(path / "trajectory.h5md", replica(carry, k), timings, integrator, len(atoms), settings)
@@ -268,6 +264,16 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
         summary.save(path / "summary.json")
         summaries.append(summary)
     return summaries
+
+
+@contextmanager
+def _closing(writers):
+    """Close all the writers when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        for writer in writers:
+            writer.close()
 
 
 def _compression(schedule: Schedule, steps: int, atoms) -> float:
@@ -304,14 +310,3 @@ def _summary(path, carry, timings, integrator, n_atoms, settings) -> MDSummary:
         max_force_uncertainty_eV_A=float(np.max(obs["force_uncertainty"])), conserved_drift_eV_per_atom_per_ps=drift,
         ns_per_day=_ns_per_day(timings, integrator), atom_steps_per_s=steps * n_atoms / seconds if seconds else 0.0,
         neighbor_list_builds=int(carry[1].builds))
-
-
-def _progress(enabled: bool, total: int, done: int):
-    if not enabled:
-        return None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn("MD"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                   TextColumn("{task.fields[ns_day]:.3f} ns/day"), TimeRemainingColumn())
-    bar.start()
-    return bar, bar.add_task("md", total=total, completed=done, ns_day=0.0)
