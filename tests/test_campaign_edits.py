@@ -99,6 +99,7 @@ def _not_done(status: dict[str, dict]) -> dict[str, tuple]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # several campaign runs on 2 cores
 def test_edits_redo_exactly_what_changed(tmp_path):
     campaign = Campaign(tmp_path)
     root = campaign.root

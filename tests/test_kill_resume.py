@@ -69,6 +69,7 @@ def _numbers(root) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # several campaign runs on 2 cores
 def test_killed_during_production_and_analysis_the_rerun_gives_the_same_results(tmp_path):
     campaign = tmp_path / "campaign.yaml"
     campaign.write_text(CAMPAIGN)

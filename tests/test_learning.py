@@ -101,6 +101,7 @@ def _dataset_summary(root):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # four campaign runs on 2 cores
 def test_killed_at_three_moments_the_loop_ends_with_the_same_dataset(tmp_path):
     campaign = tmp_path / "tiny.yaml"
     campaign.write_text(CAMPAIGN)
