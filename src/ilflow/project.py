@@ -98,6 +98,11 @@ class Project:
         return self.root / stage
 
     @property
+    def log_path(self) -> Path:
+        """What every command that runs stages logged, with times (appended)."""
+        return self.root / "ilflow.log"
+
+    @property
     def box_path(self) -> Path:
         return self.root / "build" / "box.extxyz"
 

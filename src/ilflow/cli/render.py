@@ -11,7 +11,6 @@ from pathlib import Path
 from ilflow import progress
 from ilflow.cli.options import console
 
-LOG_FILE = "ilflow.log"
 
 
 class ConsoleHandler(logging.Handler):
@@ -82,10 +81,14 @@ def _attached(logger: logging.Logger, handlers: list[logging.Handler]) -> Iterat
 
 @contextmanager
 def logging_to(root: Path) -> Iterator[None]:
-    """Render the `ilflow` loggers on the console and append them to <root>/ilflow.log while the block runs;
-    on a terminal the progress of long tasks is drawn as bars instead of console lines (the file has the lines)."""
-    root.mkdir(parents=True, exist_ok=True)
-    log_file = logging.FileHandler(root / LOG_FILE)
+    """Render the `ilflow` loggers on the console and append them to the project's log (<root>/ilflow.log) while
+    the block runs; on a terminal the progress of long tasks is drawn as bars instead of console lines (the file
+    has the lines)."""
+    from ilflow.project import Project
+
+    path = Project(root).log_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = logging.FileHandler(path)
     log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     shown = ConsoleHandler()
     if console.is_terminal:
