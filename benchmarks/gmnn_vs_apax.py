@@ -65,7 +65,7 @@ def ours_train(train, val, work: Path, epochs: int, hidden) -> dict:
     start = time.perf_counter()
     table = train_model(train, val, model, work / "ilflow-model", progress=lambda row: times.append(row["epoch_time_s"]))
     return {"wall_s": time.perf_counter() - start, "epoch_time_s": float(np.median(times[1:])),
-            "first_epoch_s": times[0], **{k: table[k] for k in ("energy_mae_meV_atom", "forces_mae_meV_A",
+            "first_epoch_s": times[0], **{k: getattr(table, k) for k in ("energy_mae_meV_atom", "forces_mae_meV_A",
                                                                    "stress_mae_meV_A3")}}
 
 

@@ -23,6 +23,7 @@ from ilflow.active.records import IterationRecord
 from ilflow.production.records import RunRecord, StepRecord
 from ilflow.project import Project
 from ilflow.report import _learning, write_report
+from ilflow.training.metrics import ErrorTable
 
 DEMO = Path(__file__).parents[1] / "src" / "ilflow" / "examples" / "demo.yaml"
 
@@ -171,10 +172,15 @@ def test_report_refuses_a_results_json_that_is_not_an_analysis_record(tmp_path, 
     assert source.read_text() == text and not (tmp_path / "report" / "report.html").exists()  # nothing touched
 
 
+def _errors(forces_mae_meV_A: float) -> ErrorTable:
+    return ErrorTable(structures=3, energy_mae_meV_atom=1.0, energy_rmse_meV_atom=1.0, forces_mae_meV_A=forces_mae_meV_A,
+                      forces_rmse_meV_A=forces_mae_meV_A, forces_mae_meV_A_by_element={"H": forces_mae_meV_A})
+
+
 def test_report_learning_table_shows_each_iterations_force_errors():
     row = IterationRecord(iteration=1, name="iteration-1", md_steps_run=500, md_stop="uncertainty", simulated_ps=0.5,
                           candidates=20, selected=5, labelled=5, failed=0, train_size=15, sample_s=0.0, select_s=0.0,
-                          label_s=0.0, train_s=0.0, validation={"forces_mae_meV_A": 80.4}, test={"forces_mae_meV_A": 90.6})
+                          label_s=0.0, train_s=0.0, validation=_errors(80.4), test=_errors(90.6))
     html = _learning(LearningSummary(history=[row], final_model=None, validation=None, test=None, train_frames=15,
                                      figures={}))
     assert '<td class="">80</td><td class="">91</td></tr>' in html

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from ilflow import progress
+from ilflow.project import Project
 
 
 class FakeClock:
@@ -115,7 +116,7 @@ def test_cli_terminal_bars_and_log_file(tmp_path, monkeypatch, clock):
         with progress.task("MD", total=40, unit="steps") as task:
             clock.now += 4
             task.update(40, ns_per_day=2.5)
-    shown, logged = screen.getvalue(), (tmp_path / render.LOG_FILE).read_text()
+    shown, logged = screen.getvalue(), Project(tmp_path).log_path.read_text()
     assert "a stage line" in shown and "40/40 steps (100%)" in shown and "10 steps/s" in shown
     assert "MD: 40/40" not in shown  # the bar, not the line
     assert "a stage line" in logged and "MD: 40/40 steps (100%), 2.5 ns/day, finished in 4 s" in logged

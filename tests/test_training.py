@@ -12,6 +12,7 @@ from ilflow.config.model import LearningRates, Model, Training
 from ilflow.potentials import Calculator, load_model
 from ilflow.potentials.neighbors import build_neighbors
 from ilflow.training.api import train_model
+from ilflow.training.metrics import ErrorTable
 from ilflow.training.scale_shift import energy_shift, force_scale
 
 
@@ -45,11 +46,11 @@ def overfit(tmp_path_factory):
 def test_tiny_dataset_is_overfit(overfit):
     frames, out, table = overfit
     force_rms = np.sqrt(np.mean(np.concatenate([a.get_forces() for a in frames]) ** 2)) * 1000
-    assert table["forces_rmse_meV_A"] < 0.1 * force_rms, (table, force_rms)
+    assert table.forces_rmse_meV_A < 0.1 * force_rms, (table, force_rms)
     curve = [float(line.split(",")[2]) for line in (out / "learning_curve.csv").read_text().splitlines()[1:]]
     assert curve[-1] < 0.05 * curve[0]
     saved = json.loads((out / "metrics.json").read_text())["validation"]
-    assert saved["forces_rmse_meV_A"] == pytest.approx(table["forces_rmse_meV_A"])
+    assert ErrorTable.from_dict(saved) == table  # metrics.json holds the same table
     for name in ("model.json", "params.npz", "learning_curve.png", "parity_validation.png"):
         assert (out / name).stat().st_size > 0
 
@@ -126,8 +127,8 @@ def test_warm_start_continues_from_the_earlier_model(overfit, tmp_path):
     short = SMALL.model_copy(update={"training": SMALL.training.model_copy(update={"epochs": 2})})
     warm = train_model(frames, frames, short, tmp_path / "warm", warm_start=out)
     cold = train_model(frames, frames, short, tmp_path / "cold")
-    assert warm["forces_rmse_meV_A"] < 0.5 * cold["forces_rmse_meV_A"]
-    assert warm["forces_rmse_meV_A"] < 2.0 * table["forces_rmse_meV_A"]
+    assert warm.forces_rmse_meV_A < 0.5 * cold.forces_rmse_meV_A
+    assert warm.forces_rmse_meV_A < 2.0 * table.forces_rmse_meV_A
 
 
 def test_learning_rate_decay_is_optax_cosine_schedule():

@@ -11,6 +11,7 @@ from pathlib import Path
 from ilflow.analysis.results import AnalysisResults, LearningSummary
 from ilflow.errors import IlflowError
 from ilflow.project import atomic_write_text
+from ilflow.training.metrics import ErrorTable
 
 PACKAGES = ("ilflow", "jax", "numpy", "ase", "rdkit", "tblite", "openmm", "dask", "h5py", "optax")
 
@@ -76,11 +77,11 @@ def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _errors_rows(table: dict | None, name: str) -> list[str] | None:
+def _errors_rows(table: ErrorTable | None, name: str) -> list[str] | None:
     if not table:
         return None
-    return [name, _num(table.get("energy_mae_meV_atom"), ".2f"), _num(table.get("forces_mae_meV_A"), ".1f"),
-            _num(table.get("forces_rmse_meV_A"), ".1f"), _num(table.get("stress_mae_meV_A3"), ".2f")]
+    return [name, _num(table.energy_mae_meV_atom, ".2f"), _num(table.forces_mae_meV_A, ".1f"),
+            _num(table.forces_rmse_meV_A, ".1f"), _num(table.stress_mae_meV_A3, ".2f")]
 
 
 def _learning(learning: LearningSummary) -> str:

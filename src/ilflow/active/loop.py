@@ -275,16 +275,15 @@ class Loop:
             labelled=sum(len(s) for s in labels.splits.values()), failed=len(labels.failed),
             train_size=trained.train_frames, sample_s=sampled.sample_s if sampled else 0.0,
             select_s=selected.select_s if selected else 0.0, label_s=labels.label_s, train_s=trained.train_s,
-            validation=trained.validation, test=trained.test or {})
+            validation=trained.validation, test=trained.test)
 
     def _write_history(self, history: list[IterationRecord]) -> None:
         from ilflow.active.plots import history_figure
 
-        rows = [r.to_dict() for r in history]
         atomic_write_text(self.project.history_path, "[\n" + ",\n".join(r.to_json().strip() for r in history) + "\n]\n")
-        flat = [{**{k: v for k, v in r.items() if not isinstance(v, dict)},
-                 **{f"{split}_{key}": r[split].get(key) for split in ("validation", "test")
-                    for key in ("energy_mae_meV_atom", "forces_mae_meV_A", "stress_mae_meV_A3")}} for r in rows]
+        flat = [{**{k: v for k, v in r.to_dict().items() if k not in ("validation", "test")},
+                 **{f"{split}_{key}": getattr(getattr(r, split), key, None) for split in ("validation", "test")
+                    for key in ("energy_mae_meV_atom", "forces_mae_meV_A", "stress_mae_meV_A3")}} for r in history]
         with atomic_path(self.project.history_path.with_suffix(".csv")) as tmp:
             with open(tmp, "w", newline="") as fh:
                 writer = csv.DictWriter(fh, fieldnames=list(flat[0]))

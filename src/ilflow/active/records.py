@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from ilflow.records import Record
+from ilflow.training.metrics import ErrorTable
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,8 @@ class TrainingRecord(Record):
     validation_hashes: list[str]
     test_hashes: list[str]
     known: list[str]
-    validation: dict
-    test: dict | None
+    validation: ErrorTable
+    test: ErrorTable | None
     train_s: float
 
     @property
@@ -87,8 +88,9 @@ class IterationRecord(Record):
     select_s: float
     label_s: float
     train_s: float
-    validation: dict = field(default_factory=dict)
-    test: dict = field(default_factory=dict)
+    validation: ErrorTable | None = None
+    test: ErrorTable | None = None
 
     def forces_mae_meV_A(self, split: str) -> float | None:
-        return (self.validation if split == "validation" else self.test or {}).get("forces_mae_meV_A")
+        table = self.validation if split == "validation" else self.test
+        return table.forces_mae_meV_A if table else None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ilflow.active.records import IterationRecord
 from ilflow.production.records import RunRecord
 from ilflow.records import Record
+from ilflow.training.metrics import ErrorTable
 from ilflow.units import A2_PS_IN_M2_S
 
 
@@ -168,8 +169,8 @@ class LearningSummary(Record):
 
     history: list[IterationRecord]
     final_model: str | None
-    validation: dict | None
-    test: dict | None
+    validation: ErrorTable | None
+    test: ErrorTable | None
     train_frames: int
     figures: dict[str, str]  # 'history', 'parity' -> path
 

@@ -11,7 +11,7 @@ from ilflow.errors import ConfigError
 
 def _stress(table: dict) -> str:
     """The stress MAE part of an error line, when the table has one."""
-    return f", stress MAE {table['stress_mae_meV_A3']:.2f} meV/Å3" if "stress_mae_meV_A3" in table else ""
+    return f", stress MAE {table.stress_mae_meV_A3:.2f} meV/Å3" if table.stress_mae_meV_A3 is not None else ""
 
 
 def train(
@@ -48,8 +48,8 @@ def train(
                             description=f"epoch {row['epoch']} train {row['train_loss']:.3g} val {row['val_loss']:.3g}")
 
         table = train_model(train_frames, val_frames, model, out, warm_start, report)
-    console.print(f"{out}: validation energy MAE {table['energy_mae_meV_atom']:.2f} meV/atom, forces MAE "
-                  f"{table['forces_mae_meV_A']:.1f} meV/Å" + _stress(table))
+    console.print(f"{out}: validation energy MAE {table.energy_mae_meV_atom:.2f} meV/atom, forces MAE "
+                  f"{table.forces_mae_meV_A:.1f} meV/Å" + _stress(table))
 
 
 def evaluate(
@@ -60,8 +60,6 @@ def evaluate(
     out: Annotated[Optional[Path], typer.Option(help="Write the error table as JSON here.")] = None,
 ) -> None:
     """Errors (MAE, RMSE) of a model's ensemble mean on labelled frames: energy, forces (per element), stress."""
-    import json
-
     from ilflow.io import read_frames
     from ilflow.training.api import model_errors
 
@@ -72,8 +70,6 @@ def evaluate(
         raise ConfigError(f"no labelled frames in {db or frames}" + (f" (split {split})" if split else ""))
     table = model_errors(model, labelled)
     if out:
-        from ilflow.project import atomic_write_text
-
-        atomic_write_text(out, json.dumps(table, indent=2) + "\n")
-    console.print(f"{len(labelled)} frames: energy MAE {table['energy_mae_meV_atom']:.2f} meV/atom, forces MAE "
-                  f"{table['forces_mae_meV_A']:.1f} meV/Å (RMSE {table['forces_rmse_meV_A']:.1f})" + _stress(table))
+        table.save(out)
+    console.print(f"{len(labelled)} frames: energy MAE {table.energy_mae_meV_atom:.2f} meV/atom, forces MAE "
+                  f"{table.forces_mae_meV_A:.1f} meV/Å (RMSE {table.forces_rmse_meV_A:.1f})" + _stress(table))

@@ -25,7 +25,7 @@ def gmnn_config(model: Model, elements: Sequence[int]) -> GMNNConfig:
 
 
 def train_model(train_frames: Sequence[Atoms], val_frames: Sequence[Atoms], model: Model, out_dir: str | Path,
-                warm_start: str | Path | None = None, progress=None) -> dict:
+                warm_start: str | Path | None = None, progress=None) -> metrics.ErrorTable:
     """Train an ensemble and write the model directory; returns the validation metrics."""
     ensure_configured()  # labels, scale/shift and the summed energies in float64
     if not train_frames or not val_frames:
@@ -48,7 +48,7 @@ def train_model(train_frames: Sequence[Atoms], val_frames: Sequence[Atoms], mode
     table = metrics.error_table(arrays)
     save_model(out_dir, config, params, {"trained_on": len(train_frames), "validated_on": len(val_frames),
                                          "epochs_run": len(history.rows), "best_epoch": history.best()["epoch"]})
-    atomic_write_text(out_dir / "metrics.json", json.dumps({"validation": table}, indent=2) + "\n")
+    atomic_write_text(out_dir / "metrics.json", json.dumps({"validation": table.to_dict()}, indent=2) + "\n")
     with atomic_path(out_dir / "learning_curve.csv") as tmp:
         with open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(history.rows[0]))
@@ -59,7 +59,7 @@ def train_model(train_frames: Sequence[Atoms], val_frames: Sequence[Atoms], mode
     return table
 
 
-def model_errors(model_dir: str | Path, frames: Sequence[Atoms]) -> dict:
+def model_errors(model_dir: str | Path, frames: Sequence[Atoms]) -> metrics.ErrorTable:
     """Energy, force and stress errors (MAE/RMSE) of the ensemble mean of a model directory on labelled frames."""
     ensure_configured()  # labels and the summed energies in float64
     config, params, _ = load_model(model_dir)

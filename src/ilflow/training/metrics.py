@@ -1,7 +1,26 @@
 """Errors of an ensemble's mean prediction on a labelled set, over real atoms only."""
 
+from dataclasses import dataclass
+
 import numpy as np
 from ase.data import chemical_symbols
+
+from ilflow.records import Record
+
+
+@dataclass(frozen=True)
+class ErrorTable(Record):
+    """MAE and RMSE of an ensemble's mean prediction: energy per atom (meV/atom), forces (meV/Å, overall and per
+    element symbol), stress (meV/Å^3; None when no frame has a reference stress)."""
+
+    structures: int
+    energy_mae_meV_atom: float
+    energy_rmse_meV_atom: float
+    forces_mae_meV_A: float
+    forces_rmse_meV_A: float
+    forces_mae_meV_A_by_element: dict[str, float]
+    stress_mae_meV_A3: float | None = None
+    stress_rmse_meV_A3: float | None = None
 
 
 def collect(evaluated, elements: tuple[int, ...]) -> dict[str, np.ndarray]:
@@ -25,18 +44,15 @@ def collect(evaluated, elements: tuple[int, ...]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def error_table(arrays: dict[str, np.ndarray]) -> dict[str, float]:
-    """Energy per atom (meV/atom), forces (meV/Å, overall and per element), stress (meV/Å^3): MAE and RMSE."""
+def error_table(arrays: dict[str, np.ndarray]) -> ErrorTable:
+    """The ErrorTable of `collect`'s arrays."""
     de = (arrays["e_pred"] - arrays["e_ref"]) / arrays["n"] * 1000.0
     df = (arrays["f_pred"] - arrays["f_ref"]) * 1000.0
-    table = {"structures": int(len(de)), "energy_mae_meV_atom": float(np.mean(np.abs(de))),
-             "energy_rmse_meV_atom": float(np.sqrt(np.mean(de**2))),
-             "forces_mae_meV_A": float(np.mean(np.abs(df))), "forces_rmse_meV_A": float(np.sqrt(np.mean(df**2)))}
-    for z in np.unique(arrays["f_el"]):
-        sel = arrays["f_el"] == z
-        table[f"forces_mae_meV_A_{chemical_symbols[z]}"] = float(np.mean(np.abs(df[sel])))
+    by_element = {chemical_symbols[z]: float(np.mean(np.abs(df[arrays["f_el"] == z]))) for z in np.unique(arrays["f_el"])}
+    stress = {}
     if len(arrays["s_ref"]):
         ds = (arrays["s_pred"] - arrays["s_ref"]) * 1000.0
-        table["stress_mae_meV_A3"] = float(np.mean(np.abs(ds)))
-        table["stress_rmse_meV_A3"] = float(np.sqrt(np.mean(ds**2)))
-    return table
+        stress = {"stress_mae_meV_A3": float(np.mean(np.abs(ds))), "stress_rmse_meV_A3": float(np.sqrt(np.mean(ds**2)))}
+    return ErrorTable(structures=int(len(de)), energy_mae_meV_atom=float(np.mean(np.abs(de))),
+                      energy_rmse_meV_atom=float(np.sqrt(np.mean(de**2))), forces_mae_meV_A=float(np.mean(np.abs(df))),
+                      forces_rmse_meV_A=float(np.sqrt(np.mean(df**2))), forces_mae_meV_A_by_element=by_element, **stress)
