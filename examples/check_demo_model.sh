@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 8's check of a learned model: 20 ps of NVT (Nose-Hoover chain) at 353 K on the demo's 4-pair box with
+# A check of a learned model: 20 ps of NVT (Nose-Hoover chain) at 353 K on the demo's 4-pair box with
 # the paper's stop rule (max ensemble force std > 0.5 eV/Å), then 20 frames of that run labelled with the
 # campaign's reference (GFN2-xTB in the demo) and the model's errors on them.
 #   bash examples/check_demo_model.sh PROJECT_DIR [CAMPAIGN]     (PROJECT_DIR: where `ilflow learn` ran)
