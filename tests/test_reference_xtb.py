@@ -61,3 +61,32 @@ def test_scf_failure_is_a_record_not_an_exception(box_2_pairs):
     result = labeler.label([box_2_pairs])[0]
     assert isinstance(result, LabelFailure)
     assert result.kind == "scf_not_converged" and "SCF not converged" in result.reason
+
+
+def test_gfn1_is_gfn1_without_dispersion_plus_ilflow_d3(box_2_pairs):
+    """GFN1-xTB's dispersion is a separate, non-self-consistent D3(BJ): removing it through tblite's parameter
+    set and adding ilflow's D3 with GFN1's parameters and cutoffs (50 bohr pairs, 25 bohr coordination numbers)
+    gives back the full GFN1-xTB labels."""
+    from ilflow.config.dispersion import GFN1_CN_CUTOFF_A, GFN1_CUTOFF_A
+    from ilflow.potentials.d3_calculator import d3_results
+
+    full_config = XtbReference(hamiltonian="GFN1-xTB")
+    free_config = XtbReference(hamiltonian="GFN1-xTB", dispersion="remove")
+    full_labeler, free_labeler = make_labeler(full_config), make_labeler(free_config)
+    assert full_labeler.settings_id != free_labeler.settings_id  # the two kinds of labels are never mixed up
+    (full,), (free,) = full_labeler.label([box_2_pairs]), free_labeler.label([box_2_pairs])
+    assert free.info["reference_dispersion"] == "GFN1-xTB without its D3(BJ)"
+    e, f, s = d3_results(box_2_pairs, functional="gfn1", cutoff_A=GFN1_CUTOFF_A, cn_cutoff_A=GFN1_CN_CUTOFF_A)
+    energy_error = abs(free.get_potential_energy() + e - full.get_potential_energy())
+    force_error = np.abs(free.get_forces() + f - full.get_forces()).max()
+    stress_error = np.abs(free.get_stress() + s - full.get_stress()).max()
+    print(f"GFN1 - (GFN1 without dispersion + D3(gfn1)): {energy_error * 1e3:.2e} meV, {force_error * 1e3:.2e} meV/Å, "
+          f"{stress_error:.2e} eV/Å3; D3 itself {e:.3f} eV")
+    assert abs(e) > 0.5  # the dispersion removed is not negligible (about -1 eV here)
+    assert energy_error < 1e-4 and force_error < 1e-4 and stress_error < 1e-5
+
+
+def test_gfn2_without_dispersion_differs_from_gfn2(box_2_pairs):
+    (full,), (free,) = (make_labeler(XtbReference(dispersion=d)).label([box_2_pairs]) for d in ("include", "remove"))
+    assert free.get_potential_energy() > full.get_potential_energy() + 0.5  # D4 binds by about 1 eV here
+    assert free.info["reference_dispersion"] == "GFN2-xTB without its self-consistent D4"

@@ -5,20 +5,10 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from ilflow.config.base import NonNegativeFloat, PositiveFloat, PositiveInt, Section, Seed
+from ilflow.config.dispersion import D3
 
 
-class Dispersion(Section):
-    """D3(BJ) added to the learned energy at run time (E = E_MLP + E_D3)."""
-
-    functional: str = "b97-3c"
-    cutoff_A: PositiveFloat = 20.0
-    three_body: bool = False  # the study's run-time D3 (torch-dftd, abc=False) left it out
-
-    def settings(self) -> dict:
-        """Keyword arguments of `ilflow.md.from_model(model, dispersion=...)`: the coordination numbers are
-        summed over the same cutoff as the two-body term."""
-        return {"functional": self.functional, "cutoff_A": self.cutoff_A, "cn_cutoff_A": self.cutoff_A,
-                "three_body": self.three_body}
+Dispersion = D3  # D3(BJ) added to the learned energy at run time (E = E_MLP + E_D3)
 
 
 class LearningRates(Section):

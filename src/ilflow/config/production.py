@@ -17,7 +17,8 @@ class StatePoints(Section):
     density: Literal["experimental", "given"] = "experimental"
     density_g_cm3: PositiveFloat | None = None  # when density is "given"
     pressure_bar: PositiveFloat = 1.01325
-    model: Literal["ensemble", "hybrid"] = "hybrid"  # hybrid: ensemble + model.dispersion
+    # a final model's name; without final_models: ensemble (the last learning ensemble) or hybrid (it + model.dispersion)
+    model: str = "hybrid"
     timestep_fs: PositiveFloat = 0.5
     thermostat_chain: PositiveInt = 5
     thermostat_tau_fs: PositiveFloat = 50.0

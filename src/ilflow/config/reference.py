@@ -2,19 +2,17 @@
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ilflow.config.base import PositiveFloat, PositiveInt, Section
+from ilflow.config.dispersion import GFN1_CN_CUTOFF_A, GFN1_CUTOFF_A, D3, LabelDispersion, normalised_functional
+
+SubtractD3 = D3  # ilflow's D3(BJ) removed from every label (dispersion-free labels for a model + D3 at run time)
 
 
-class SubtractD3(Section):
-    """Remove ilflow's D3(BJ) from every label (dispersion-free labels for a model + D3 at run time)."""
-
-    functional: str = "b97-3c"
-    three_body: bool = False
-    cutoff_A: PositiveFloat = 20.0
-    cn_cutoff_A: PositiveFloat = 20.0
-    three_body_cutoff_A: PositiveFloat = 8.0
+def _subtracted(subtract: D3, method: str) -> LabelDispersion:
+    return LabelDispersion("none", f"{method} minus ilflow's {subtract.describe()}",
+                           removed=normalised_functional(subtract.functional))
 
 
 class XtbReference(Section):
@@ -25,7 +23,26 @@ class XtbReference(Section):
     accuracy: PositiveFloat = 1.0
     electronic_temperature_K: PositiveFloat = 300.0
     max_iterations: PositiveInt = 250
+    # remove: the Hamiltonian without its dispersion term (tblite parameter set minus its `dispersion` table)
+    dispersion: Literal["include", "remove"] = "include"
     subtract_d3: SubtractD3 | None = None
+
+    @model_validator(mode="after")
+    def _no_subtraction(self) -> "XtbReference":
+        if self.subtract_d3 is not None:
+            raise ValueError("reference.subtract_d3 does not apply to xTB: its dispersion is part of the "
+                             "Hamiltonian; use reference.dispersion: remove for exact dispersion-free labels")
+        return self
+
+    def label_dispersion(self) -> LabelDispersion:
+        gfn1 = self.hamiltonian == "GFN1-xTB"
+        if self.dispersion == "remove":
+            return LabelDispersion("none", f"{self.hamiltonian} without its "
+                                   + ("D3(BJ)" if gfn1 else "self-consistent D4"), removed="gfn1" if gfn1 else "d4")
+        if gfn1:
+            own = D3(functional="gfn1", cutoff_A=GFN1_CUTOFF_A, cn_cutoff_A=GFN1_CN_CUTOFF_A)
+            return LabelDispersion("d3", f"GFN1-xTB with its {own.describe()}", contained=own)
+        return LabelDispersion("d4", "GFN2-xTB with its self-consistent D4")
 
 
 class Cp2kReference(Section):
@@ -44,6 +61,28 @@ class Cp2kReference(Section):
     keep_workdirs: bool = False  # keep each task's directory (inputs, logs, wavefunction) after success
     subtract_d3: SubtractD3 | None = None  # or use dispersion: none for CP2K's own dispersion-free labels
 
+    @model_validator(mode="after")
+    def _subtraction_matches(self) -> "Cp2kReference":
+        if self.subtract_d3 is not None and self.dispersion == "none":
+            raise ValueError("reference.subtract_d3 with dispersion: none would remove dispersion the labels do not "
+                             "contain; drop one of them")
+        if self.subtract_d3 is not None and normalised_functional(self.subtract_d3.functional) != "b97-3c":
+            raise ValueError(f"reference.subtract_d3.functional is {self.subtract_d3.functional!r}, but the paper "
+                             "preset's D3 is B97-3c's; set subtract_d3.functional: b97-3c")
+        return self
+
+    def own_d3(self) -> D3:
+        """CP2K's D3 in ilflow's terms (one cutoff for pairs, coordination numbers and triples)."""
+        return D3(functional="b97-3c", cutoff_A=self.d3_cutoff_A, three_body=self.d3_three_body,
+                  three_body_cutoff_A=self.d3_cutoff_A)
+
+    def label_dispersion(self) -> LabelDispersion:
+        if self.subtract_d3 is not None:
+            return _subtracted(self.subtract_d3, "B97-3c (CP2K)")
+        if self.dispersion == "none":
+            return LabelDispersion("none", "B97-3c (CP2K) without D3", removed="b97-3c")
+        return LabelDispersion("d3", f"B97-3c (CP2K) with {self.own_d3().describe()}", contained=self.own_d3())
+
 
 class AseReference(Section):
     """Any ASE calculator given by import path and keyword arguments."""
@@ -52,6 +91,11 @@ class AseReference(Section):
     calculator: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]  # "module.path:ClassName"
     kwargs: dict[str, Any] = {}
     subtract_d3: SubtractD3 | None = None
+
+    def label_dispersion(self) -> LabelDispersion:
+        if self.subtract_d3 is not None:
+            return _subtracted(self.subtract_d3, self.calculator)
+        return LabelDispersion("unknown", f"{self.calculator} (its dispersion, if any, is not known to ilflow)")
 
 
 Reference = Annotated[Union[XtbReference, Cp2kReference, AseReference], Field(discriminator="method")]

@@ -40,6 +40,8 @@ FUNCTIONALS = {
     "tpss": (1.0, 1.9435, 0.4535, 4.4752),
     "revpbe": (1.0, 2.3550, 0.5238, 3.5016),
     "r2scan": (1.0, 0.78981345, 0.49484001, 5.73083694),
+    # GFN1-xTB's dispersion (Grimme et al., J. Chem. Theory Comput. 13, 1989 (2017); tblite's gfn1 parameters)
+    "gfn1": (1.0, 2.4, 0.63, 5.0),
 }
 BLOCK_ATOMS = 1024  # centre atoms per block of the pair terms (bounds the memory of long pair lists)
 BLOCK_ATOMS_3 = 32  # centre atoms per block of the three-body term (K^2 triples each)

@@ -121,9 +121,11 @@ class Labeler:
             return LabelFailure(atoms.copy(), "crashed", "the reference returned non-finite energy or forces", "",
                                 time.perf_counter() - start)
         result = labelled(atoms, energy, forces, stress, self.method, self.settings_id, time.perf_counter() - start)
-        subtract = getattr(getattr(self, "config", None), "subtract_d3", None)
-        if subtract is not None:
+        config = getattr(self, "config", None)
+        if getattr(config, "subtract_d3", None) is not None:
             from ilflow.potentials.d3_calculator import subtract_d3
 
-            result = subtract_d3(result, subtract.model_dump())
+            result = subtract_d3(result, config.subtract_d3.settings())
+        if hasattr(config, "label_dispersion"):
+            result.info["reference_dispersion"] = config.label_dispersion().description
         return result

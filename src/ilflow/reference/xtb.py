@@ -1,6 +1,7 @@
 """GFN2-xTB / GFN1-xTB through tblite: periodic, with stress. The embedded default reference."""
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -8,6 +9,26 @@ from ase import Atoms
 
 from ilflow.config.reference import XtbReference
 from ilflow.reference.base import LabelError, Labeler, multiplicity, net_charge
+
+
+MIN_TBLITE = (0, 7, 0)  # the first tblite whose Calculator takes a parameter dictionary
+
+
+@lru_cache(maxsize=2)
+def _without_dispersion(hamiltonian: str) -> dict:
+    """tblite's parameter set of the Hamiltonian with its `dispersion` table deleted."""
+    from tblite import library
+
+    if library.get_version() < MIN_TBLITE:
+        raise LabelError("crashed", f"reference.dispersion: remove needs tblite >= {'.'.join(map(str, MIN_TBLITE))} "
+                         f"(installed: {'.'.join(map(str, library.get_version()))}); pip install -U tblite")
+    export = {"GFN1-xTB": library.export_gfn1_param, "GFN2-xTB": library.export_gfn2_param}[hamiltonian]
+    param, table = library.new_param(), library.new_table()
+    export(param)
+    library.dump_param(param, table)
+    parameters = library.table_to_dict(table)
+    del parameters["dispersion"]
+    return parameters
 
 
 @dataclass
@@ -27,7 +48,8 @@ class XtbLabeler(Labeler):
 
         charge = net_charge(atoms)
         return TBLite(
-            method=self.config.hamiltonian,
+            method=self.config.hamiltonian if self.config.dispersion == "include" else _without_dispersion(
+                self.config.hamiltonian),
             charge=charge,
             multiplicity=multiplicity(atoms, charge),
             accuracy=self.config.accuracy,
