@@ -153,6 +153,11 @@ class Project:
         return self.stage_dir(final["stage"]) / "model", manifest
 
     @staticmethod
+    def final_stage(name: str) -> str:
+        """`final/<name>`: a final model trained after learning on a variant of the labels."""
+        return f"final/{name}"
+
+    @staticmethod
     def production_stage(group: str, key: str) -> str:
         return f"production/{group}/{key}"
 

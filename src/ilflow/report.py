@@ -107,7 +107,23 @@ def _learning(learning: LearningSummary) -> str:
         parts.append(_table(["set", "energy MAE (meV/atom)", "forces MAE (meV/Å)", "forces RMSE (meV/Å)",
                              "stress MAE (meV/Å³)"], errors))
         parts.append(_img(_learning_figure(learning, "parity"), "parity plot"))
+    if learning.final_models:
+        parts.append(_final_models(learning))
     return "".join(parts)
+
+
+def _final_models(learning: LearningSummary) -> str:
+    """The final models production uses: what their labels hold, run-time D3, errors against their labels."""
+    rows = [[html.escape(m.name), html.escape(m.labels), html.escape(m.run_time_d3 or "–"), str(m.train_frames),
+             _num(m.validation.forces_mae_meV_A, ".0f"),
+             _num(m.test.forces_mae_meV_A if m.test else None, ".0f"),
+             _num(m.test.energy_mae_meV_atom if m.test else None, ".2f"),
+             _num(m.test.stress_mae_meV_A3 if m.test else None, ".2f")] for m in learning.final_models]
+    return (f"<h3>Final models</h3><p>Trained after the last iteration on the same frames, on variants of their labels "
+            f"(reference: {html.escape(learning.reference)}); dispersion added to labels or at run time is ilflow's "
+            "D3(BJ), so no reference label was recomputed. Errors are against each model's own labels.</p>"
+            + _table(["model", "labels", "run-time dispersion", "training frames", "val F MAE (meV/Å)",
+                      "test F MAE (meV/Å)", "test E MAE (meV/atom)", "test stress MAE (meV/Å³)"], rows))
 
 
 def _learning_figure(learning: LearningSummary, name: str) -> Path | None:
@@ -131,8 +147,8 @@ def _density(results: AnalysisResults, figures: Path) -> str:
                      f"{r.density_g_cm3:.3f}", "±" + _num(r.half_width_95_g_cm3, ".3f"), _num(r.blocks, "d"),
                      _num(r.experiment_g_cm3, ".3f"), _num(r.deviation_percent, "+.1f") + " %"] for r in rows])
     return ("<p>Mean density of the NPT runs after equilibration, with Student-t 95% intervals from block averages "
-            "(block length from the statistical inefficiency of the density series).</p>" + table
-            + _img(_figure(results, figures, "density"), "density"))
+            "(block length from the statistical inefficiency of the density series); one series per model, as in "
+            "the study's Fig. 7a.</p>" + table + _img(_figure(results, figures, "density"), "density"))
 
 
 def _diffusion(results: AnalysisResults, figures: Path) -> str:
@@ -183,14 +199,17 @@ def render(report: Report, campaign_yaml: str, figures: Path) -> str:
     notes = "".join(f'<div class="note">{html.escape(n)}</div>' for n in results.notes)
     history = results.learning.history
     summary = (f"{len(history) - 1 if history else 0} learning iterations, {len(runs)} production runs "
-               f"({', '.join(sorted({html.escape(r.record.force_field) for r in runs})) or 'none'}).")
+               f"({', '.join(sorted({html.escape(r.record.model) for r in runs})) or 'none'}).")
     sections = [
         ("Learning on the fly and model accuracy", _learning(results.learning)),
         ("Density", _density(results, figures)),
         ("Self-diffusion", _diffusion(results, figures)),
         ("Structure: radial distribution functions",
          "<p>g(r) of every element pair and of molecular centres of mass (one line per run), normalised by the "
-         "instantaneous volume of each frame.</p>" + _img(_figure(results, figures, "rdf"), "RDFs")),
+         "instantaneous volume of each frame.</p>" + _img(_figure(results, figures, "rdf"), "RDFs")
+         + ("<p>The same pairs, one line per model, at the state point most models ran: how much the structure "
+            "depends on where dispersion comes from.</p>" + _img(_figure(results, figures, "rdf_models"), "RDFs by model")
+            if results.figures.get("rdf_models") else "")),
         ("Conformations: butyl-chain dihedrals",
          "<p>Distributions over the first 10, 25, 50 and 100% of the longest run; lines on top of each other mean "
          "the distribution has converged.</p>" + _img(_figure(results, figures, "dihedrals"), "dihedrals")),

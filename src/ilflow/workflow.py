@@ -1,7 +1,7 @@
 """A campaign as a table of stages in its project directory (the stage contract is in `ilflow.project`).
 
-build -> initial -> learning (per iteration: sampling, selection, labels, training) -> production (one stage per
-run) -> analysis -> report. Every stage names the campaign keys it reads and the upstream stages it consumes;
+build -> initial -> learning (per iteration: sampling, selection, labels, training) -> final models (one stage
+each) -> production (one stage per run) -> analysis -> report. Every stage names the campaign keys it reads and the upstream stages it consumes;
 `run_campaign` runs them in order up to `until`, and `campaign_status` says which are done, stale or missing.
 """
 
@@ -102,6 +102,18 @@ def learning_stage(campaign: Campaign, project: Project):
     return history
 
 
+def final_stage(campaign: Campaign, project: Project):
+    """The campaign's final models (`ilflow.active.final`), trained on variants of the learning's labels."""
+    from ilflow.active.final import run_final_models
+    from ilflow.data.store import Dataset
+    from ilflow.reference import make_labeler
+
+    if not campaign.final_models:
+        return []
+    logger.info("final models: %s", ", ".join(m.name for m in campaign.final_models))
+    return run_final_models(campaign, project, make_labeler(campaign.reference), Dataset(project.dataset_path))
+
+
 def production_stage(campaign: Campaign, project: Project):
     from ilflow.production.stage import run_all
 
@@ -151,6 +163,12 @@ def _status_learning(campaign, project, seen):
     return learning_status(campaign, project, seen)
 
 
+def _status_final(campaign, project, seen):
+    from ilflow.active.final import final_status
+
+    return final_status(campaign, project, seen)
+
+
 def _status_production(campaign, project, seen):
     from ilflow.production.stage import production_status
 
@@ -171,6 +189,7 @@ STAGES = (
     Stage("build", build_stage, _status_build),
     Stage("initial", initial_stage, _status_initial),
     Stage("learning", learning_stage, _status_learning),
+    Stage("final", final_stage, _status_final),
     Stage("production", production_stage, _status_production),
     Stage("analysis", analysis_stage, _status_analysis),
     Stage("report", report_stage, _status_report),

@@ -69,7 +69,8 @@ def plan(campaign: Campaign, reference_id: str) -> list[LearningStage]:
     """Every learning stage of the campaign, in the order they run."""
     stage = Project.iteration_stage
     init = campaign.learning.initial
-    model = campaign.model.model_dump(mode="json")
+    # run-time dispersion is not the training's business: editing it never retrains
+    model = campaign.model.model_dump(mode="json", exclude={"dispersion"})
     stages = [LearningStage("labels", 0, {"reference": reference_id, "n_train": init.n_train,
                                           "n_validation": init.n_validation, "n_test": init.n_test,
                                           "outlier_sigma": init.outlier_sigma, "split_seed": init.split_seed},
@@ -88,7 +89,7 @@ def plan(campaign: Campaign, reference_id: str) -> list[LearningStage]:
             LearningStage("selection", k, {"selection": step.spec.selection.model_dump()},
                           (stage(k, "sampling"), before), step),
             LearningStage("labels", k, {"reference": reference_id, "name": step.name}, (stage(k, "selection"),), step),
-            LearningStage("training", k, {"model": trained.model_dump(mode="json")}, (stage(k, "labels"), before), step),
+            LearningStage("training", k, {"model": trained.model_dump(mode="json", exclude={"dispersion"})}, (stage(k, "labels"), before), step),
         ]
     return stages
 

@@ -94,3 +94,16 @@ class IterationRecord(Record):
     def forces_mae_meV_A(self, split: str) -> float | None:
         table = self.validation if split == "validation" else self.test
         return table.forces_mae_meV_A if table else None
+
+
+@dataclass(frozen=True)
+class FinalModelRecord(Record):
+    """A final model: the labels it was trained on (in words), its training set size and errors."""
+
+    name: str
+    labels: str
+    train_frames: int
+    validation: ErrorTable
+    test: ErrorTable | None
+    train_s: float
+    warm_started: bool = False

@@ -23,6 +23,7 @@ from ilflow.analysis.results import (
     AnalysisResults,
     BlockMean,
     DihedralDistribution,
+    FinalModelRow,
     Experiment,
     LearningSummary,
     Mean,
@@ -133,17 +134,28 @@ def _block(series: np.ndarray) -> BlockMean:
     return BlockMean(mean=b.mean, half_width_95=b.half_width_95, blocks=b.blocks, inefficiency=b.inefficiency)
 
 
-def learning_summary(project) -> LearningSummary:
-    """The learning history and the final model's validation and test errors."""
+def learning_summary(campaign, project) -> LearningSummary:
+    """The learning history, the last learning ensemble's validation and test errors, and the final models."""
+    from ilflow.active.final import load_final_records
     from ilflow.active.loop import load_history
     from ilflow.active.records import TrainingRecord
 
     model, _ = project.final_model()
     final = TrainingRecord.load(model.parent / "training.json")
+    records = {r.name: r for r in load_final_records(campaign, project)}
+    finals = []
+    for m in campaign.final_models:
+        trained = records.get(m.of or m.name)
+        if trained is not None:
+            finals.append(FinalModelRow(name=m.name, labels=trained.labels if not m.of else f"the ensemble of {m.of}",
+                                        run_time_d3=m.run_time_d3.describe() if m.run_time_d3 else None,
+                                        train_frames=trained.train_frames, validation=trained.validation,
+                                        test=trained.test))
     return LearningSummary(history=load_history(project), final_model=str(model), validation=final.validation,
                            test=final.test, train_frames=final.train_frames,
                            figures={"history": str(project.history_path.with_suffix(".png")),
-                                    "parity": str(model / "parity_validation.png")})
+                                    "parity": str(model / "parity_validation.png")},
+                           reference=campaign.reference.label_dispersion().description, final_models=finals)
 
 
 def analyze_project(campaign, runs: list[tuple[Path, RunRecord]], learning: LearningSummary,
@@ -169,7 +181,7 @@ def analyze_project(campaign, runs: list[tuple[Path, RunRecord]], learning: Lear
     extrapolated = tables.size_extrapolations(diffusion)
     results = AnalysisResults(
         campaign=campaign.name,
-        notes=tables.rough_notes(analysed, getattr(campaign.reference, "method", "")),
+        notes=tables.rough_notes(analysed, campaign.reference.label_dispersion().description),
         learning=learning,
         runs=analysed,
         density=tables.density_table(analysed, density_csv),

@@ -65,21 +65,52 @@ def msd_figure(runs: list[AnalysedRun], path: Path) -> Path:
 
 
 def density_figure(rows: list[DensityRow], csv_path: str | None, path: Path) -> Path:
-    """NPT density with 95% intervals against the experimental line."""
+    """NPT density against temperature, one series per model with 95% intervals (paper Fig. 7a), and the
+    experimental line; series are shifted by a few kelvin so their error bars do not hide each other."""
     from ilflow.analysis.experiment import read_table
 
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
     if csv_path:
         T, rho, column = read_table(csv_path, ("density_g_cm3", "density_kg_m3"))
         ax.plot(T, rho / 1000.0 if column == "density_kg_m3" else rho, "k-", label="experiment")
-    for model in sorted({r.model for r in rows}):
+    models = list(dict.fromkeys(r.model for r in rows))
+    for k, model in enumerate(models):
         mine = [r for r in rows if r.model == model]
-        ax.errorbar([r.temperature_K for r in mine], [r.density_g_cm3 for r in mine],
+        shift = 2.0 * (k - (len(models) - 1) / 2)
+        ax.errorbar([r.temperature_K + shift for r in mine], [r.density_g_cm3 for r in mine],
                     yerr=[r.half_width_95_g_cm3 or 0.0 for r in mine], fmt="o", capsize=3, label=model)
     ax.set_xlabel("T (K)")
     ax.set_ylabel("density (g/cm³)")
     ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def rdf_models_figure(runs: list[AnalysedRun], path: Path) -> Path | None:
+    """RDFs of the molecular centres and the anion-cation contact pairs, one line per model, at the temperature
+    (and size) where most models ran; None if fewer than two models share one."""
+    groups: dict[tuple, list[AnalysedRun]] = {}
+    for run in runs:
+        groups.setdefault((run.record.temperature_K, run.record.formula_units, run.record.ensemble), []).append(run)
+    best = max(groups.values(), key=lambda g: (len({r.record.model for r in g}), g[0].record.temperature_K))
+    by_model = {r.record.model: r for r in best}
+    if len(by_model) < 2:
+        return None
+    plt = _figure()
+    labels = [label for label in next(iter(by_model.values())).analysis.rdf if "centres" in label]
+    labels += [label for label in ("B-H", "F-H", "B-N") if label in next(iter(by_model.values())).analysis.rdf]
+    fig, axes = plt.subplots(1, len(labels), figsize=(2.8 * len(labels), 2.6), squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        for model, run in by_model.items():
+            data = run.analysis.rdf.get(label)
+            if data is not None:
+                ax.plot(data.r_A, data.g, lw=1.0, label=model)
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("r (Å)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].set_ylabel("g(r)", fontsize=8)
+    axes[0, 0].legend(fontsize=6, title=f"{best[0].record.temperature_K:g} K, {best[0].record.ensemble.upper()}",
+                      title_fontsize=6)
     return save_figure(fig, path)
 
 
@@ -152,6 +183,9 @@ def all_figures(results: AnalysisResults, out_dir: Path) -> dict[str, str]:
     figures = {}
     if runs:
         figures["rdf"] = rdf_figure(runs, out_dir / "rdf.png")
+        by_model = rdf_models_figure(runs, out_dir / "rdf_models.png")
+        if by_model is not None:
+            figures["rdf_models"] = by_model
         if any(r.analysis.diffusion for r in runs):
             figures["msd"] = msd_figure(runs, out_dir / "msd.png")
         with_dihedrals = [r for r in runs if r.analysis.dihedrals]

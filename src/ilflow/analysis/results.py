@@ -164,8 +164,22 @@ class SpeedRow(Record):
 
 
 @dataclass(frozen=True)
+class FinalModelRow(Record):
+    """A final model as production uses it: its labels (in words), run-time D3, training set size and errors
+    against its own labels."""
+
+    name: str
+    labels: str
+    run_time_d3: str | None
+    train_frames: int
+    validation: ErrorTable
+    test: ErrorTable | None
+
+
+@dataclass(frozen=True)
 class LearningSummary(Record):
-    """The learning history and the final model's error tables (`ilflow.training.metrics.error_table`)."""
+    """The learning history, the last learning ensemble's error tables (`ilflow.training.metrics.error_table`)
+    and the final models."""
 
     history: list[IterationRecord]
     final_model: str | None
@@ -173,6 +187,8 @@ class LearningSummary(Record):
     test: ErrorTable | None
     train_frames: int
     figures: dict[str, str]  # 'history', 'parity' -> path
+    reference: str = ""  # what the labels are, with their dispersion
+    final_models: list[FinalModelRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

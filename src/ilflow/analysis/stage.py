@@ -19,12 +19,13 @@ def analysis_inputs(campaign: Campaign) -> dict:
 
 
 def analysis_upstream(campaign: Campaign, project: Project) -> list[str]:
-    """The stages the analysis consumes: the final training stage and every planned production run."""
-    from ilflow.active.loop import expand
+    """The stages the analysis consumes: the last training stage, the final models and every planned production run."""
+    from ilflow.active.final import last_training_stage
     from ilflow.production.stage import planned_runs
 
-    final = Project.iteration_stage(len(expand(campaign)), "training")
-    return [final] + [project.production_stage(r.group, r.key) for r in planned_runs(campaign)]
+    finals = [Project.final_stage(m.name) for m in campaign.final_models if m.trained]
+    return [last_training_stage(campaign)] + finals + [project.production_stage(r.group, r.key)
+                                                       for r in planned_runs(campaign)]
 
 
 def analysis_stage(campaign: Campaign, project: Project) -> StageResult:
@@ -33,7 +34,7 @@ def analysis_stage(campaign: Campaign, project: Project) -> StageResult:
 
     def produce(directory: Path) -> list[Path]:
         runs = [(project.production_dir(r.group, r.key), load_record(project, r)) for r in planned_runs(campaign)]
-        results = analyze_project(campaign, runs, learning_summary(project), directory)
+        results = analyze_project(campaign, runs, learning_summary(campaign, project), directory)
         return [directory / RESULTS] + [directory / name for name in results.figures.values()]
 
     upstream = [project.done(name) for name in analysis_upstream(campaign, project)]

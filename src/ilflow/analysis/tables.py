@@ -32,7 +32,7 @@ def density_table(runs: list[AnalysedRun], csv_path: Path | None) -> list[Densit
             except AnalysisError:
                 exp = None
         rows.append(DensityRow(run=run.name, temperature_K=run.record.temperature_K,
-                               formula_units=run.record.formula_units, model=run.record.force_field,
+                               formula_units=run.record.formula_units, model=run.record.model,
                                simulated_ps=run.analysis.analysed_ps, density_g_cm3=d.mean,
                                half_width_95_g_cm3=d.half_width_95, blocks=d.blocks, experiment_g_cm3=exp,
                                deviation_percent=None if exp is None else 100.0 * (d.mean - exp) / exp))
@@ -110,13 +110,14 @@ def speed_table(runs: list[AnalysedRun]) -> list[SpeedRow]:
     return sorted(rows, key=lambda r: (r.atoms, r.model))
 
 
-def rough_notes(runs: list[AnalysedRun], reference_method: str = "") -> list[str]:
-    """Plain warnings about numbers that are too rough to read much into, or that count something twice."""
+def rough_notes(runs: list[AnalysedRun], reference: str = "") -> list[str]:
+    """Plain warnings about numbers that are too rough to read much into, and what the reference is."""
     notes = []
-    if reference_method == "xtb" and any(r.record.model == "hybrid" for r in runs):
-        notes.append("GFN2-xTB labels already contain dispersion (D4): the hybrid runs (model + D3 at run time, the "
-                     "study's recipe for dispersion-free DFT labels) count dispersion twice and overestimate the "
-                     "density; the model alone is the consistent choice with these labels.")
+    if reference.startswith("GFN") and any(r.record.ensemble == "npt" for r in runs):
+        notes.append(f"The reference is {reference}, not DFT: densities compare the models with experiment, but the "
+                     "reference's own density for this liquid is not known (no one has run MD with it), so they show "
+                     "how dispersion beyond the model's cutoff moves the density (the study's finding), not how "
+                     "close xTB or the models are to the real liquid.")
     short = [r for r in runs if r.analysis.analysed_ps < 1000.0]
     if short:
         longest = max(r.analysis.analysed_ps for r in short)

@@ -13,13 +13,13 @@ from ilflow.errors import ConfigError
 def run(
     campaign: CampaignArg = None,
     directory: DirOption = None,
-    until: Annotated[str, typer.Option(help="Last stage to run: build, initial, learning, production, analysis or "
-                                       "report.")] = "report",
+    until: Annotated[str, typer.Option(help="Last stage to run: build, initial, learning, final (the final "
+                                       "models), production, analysis or report.")] = "report",
 ) -> None:
     """Run a campaign in its project directory, from SMILES to the report; completed stages are skipped.
 
-    Stages: build (the box), initial (classical CL&P frames), learning (learning on the fly), production
-    (MD at the campaign's state points), analysis (RDF, diffusion, density, dihedrals) and report (HTML).
+    Stages: build (the box), initial (classical CL&P frames), learning (learning on the fly), final (the final
+    models: variants of the labels, e.g. with or without dispersion), production (MD at the campaign's state points), analysis (RDF, diffusion, density, dihedrals) and report (HTML).
     """
     from ilflow.workflow import STAGE_NAMES, run_campaign
 
@@ -34,8 +34,8 @@ def run(
 
 def learn(campaign: CampaignArg = None, directory: DirOption = None) -> None:
     """Learning on the fly (paper Table 1): build, initial data, then sample -> select -> label -> retrain per
-    iteration; kill it at any moment and run it again to continue."""
-    run(campaign, directory, "learning")
+    iteration, then the final models; kill it at any moment and run it again to continue."""
+    run(campaign, directory, "final")
 
 
 def simulate(campaign: CampaignArg = None, directory: DirOption = None) -> None:

@@ -1,13 +1,14 @@
 """The production stage: one project stage per planned run (`production/<group>/<key>`), run as Dask tasks.
 
-A run's identity covers its state point, the species and box settings, the dispersion and the final model
-(its training stage's outputs hash): a new model or an edited temperature redoes that run alone, and the
+A run's identity covers its state point, the species and box settings, its model's run-time dispersion and the
+model itself (its training stage's outputs hash): a new model or an edited temperature redoes that run alone, and the
 trajectory it replaces is kept aside under the run's `superseded/` folder.
 """
 
 import logging
 from pathlib import Path
 
+from ilflow.active.final import ProductionModel, model_stage, resolve_model
 from ilflow.config import Campaign
 from ilflow.manifest import Manifest
 from ilflow.production.plan import ProductionRun, plan_runs
@@ -22,25 +23,21 @@ def planned_runs(campaign: Campaign) -> list[ProductionRun]:
     return plan_runs(campaign.production.runs, list(campaign.species), campaign.analysis.experimental_density_csv)
 
 
-def _dispersion(campaign: Campaign) -> dict | None:
-    return campaign.model.dispersion.settings() if campaign.model.dispersion else None
-
-
 def run_inputs(campaign: Campaign, run: ProductionRun) -> dict:
     """The campaign keys one production run reads (of its group's grid, only its own point)."""
     grid = {"temperatures_K", "formula_units", "seeds"}
     return {"run": run.spec.model_dump(exclude=grid), "temperature_K": run.temperature_K, "formula_units": run.formula_units,
-            "seed": run.seed, "density_g_cm3": run.density_g_cm3, "dispersion": _dispersion(campaign),
+            "seed": run.seed, "density_g_cm3": run.density_g_cm3, "dispersion": model_stage(campaign, run.spec.model)[1],
             "species": [s.model_dump() for s in campaign.species], "box": campaign.box.model_dump()}
 
 
-def _run_stage(root: Path, run: ProductionRun, inputs: dict, model: Path, model_manifest: Manifest, species: list,
-               box, dispersion: dict | None) -> RunRecord:
+def _run_stage(root: Path, run: ProductionRun, inputs: dict, model: ProductionModel, model_manifest: Manifest,
+               species: list, box) -> RunRecord:
     """A Dask task: run (skip, resume) one production run's stage."""
     project = Project(root)
 
     def produce(directory: Path):
-        run_production(run, species, box, model, dispersion, directory)
+        run_production(run, species, box, model.directory, model.dispersion, directory)
         return [directory / RUN_RECORD]
 
     project.run_stage(project.production_stage(run.group, run.key), inputs, produce, [model_manifest],
@@ -62,11 +59,11 @@ def run_all(campaign: Campaign, project: Project) -> list[RunRecord]:
     if not runs:
         logger.info("production: no runs in the campaign's production section")
         return []
-    model, model_manifest = project.final_model()
+    models = {name: resolve_model(campaign, project, name) for name in dict.fromkeys(r.spec.model for r in runs)}
     records, todo = {}, []
     for run in runs:
         stage = project.production_stage(run.group, run.key)
-        status = project.status(stage, run_inputs(campaign, run), [model_manifest])
+        status = project.status(stage, run_inputs(campaign, run), [models[run.spec.model][1]])
         if status.state == "done":
             records[stage] = load_record(project, run)
             continue
@@ -74,11 +71,12 @@ def run_all(campaign: Campaign, project: Project) -> list[RunRecord]:
             logger.warning("  %s: %s changed; its previous run is kept under %s/superseded/", stage,
                            ", ".join(status.changed), project.stage_dir(stage))
         todo.append(run)
-    logger.info("production: %d runs with %s (%d already done)", len(runs), model, len(runs) - len(todo))
+    logger.info("production: %d runs with %s (%d already done)", len(runs),
+                ", ".join(f"{name} ({m.directory})" for name, (m, _) in models.items()), len(runs) - len(todo))
     if todo:
         with dask_client(campaign.execution) as client:
-            futures = {client.submit(_run_stage, project.root, run, run_inputs(campaign, run), model, model_manifest,
-                                     list(campaign.species), campaign.box, _dispersion(campaign), pure=False):
+            futures = {client.submit(_run_stage, project.root, run, run_inputs(campaign, run), *models[run.spec.model],
+                                     list(campaign.species), campaign.box, pure=False):
                        project.production_stage(run.group, run.key) for run in todo}
             for future in as_completed(futures):
                 record = future.result()
@@ -92,11 +90,9 @@ def run_all(campaign: Campaign, project: Project) -> list[RunRecord]:
 
 def production_status(campaign: Campaign, project: Project, seen: dict[str, StageStatus]) -> list[StageStatus]:
     """Every planned run's status, then the run directories the campaign no longer plans (`unused`, kept)."""
-    training = [s for s in seen if s.startswith("learning/") and s.endswith("/training")]
-    upstream = [training[-1]] if training else []
     runs = planned_runs(campaign)
     lines = [project.status_after(seen, project.production_stage(run.group, run.key), run_inputs(campaign, run),
-                                  upstream) for run in runs]
+                                  [model_stage(campaign, run.spec.model)[0]]) for run in runs]
     planned = {line.stage for line in lines}
     for stage in project.production_stages():
         if stage not in planned:
