@@ -32,6 +32,11 @@ final_models:
   - name: hybrid
     of: plain
     run_time_d3: {functional: b97-3c, cutoff_A: 8.0}
+production:
+  runs:
+""" + "".join(f"""    - {{name: density-{m}, ensemble: npt, temperatures_K: [30], formula_units: [2], model: {m}, timestep_fs: 0.5,
+       classical_ps: 0.5, rescale_ps: 0.01, equilibration_ps: 0.005, production_ps: 0.02, frame_interval_fs: 2.5}}
+""" for m in ("plain", "d3-6A", "hybrid")) + """analysis: {rdf_bins: 50, msd_selections: [], dihedral_smarts: []}
 execution: {workers: 1}
 """
 
@@ -136,3 +141,23 @@ def test_gfn1_hybrid_and_gfn2_labels_with_d4_are_told_apart():
                        "production: {runs: [{name: d, temperatures_K: [300], model: hybrid}]}\n")
     with pytest.raises(Exception, match="cannot remove"):
         parse_campaign(species + "final_models: [{name: free}]\n")
+
+
+def test_production_analysis_and_report_per_final_model(project):
+    """Each production run uses the model it names (the hybrid: plain's ensemble + D3); the report shows the final
+    models, one density series per model and the RDFs by model."""
+    from ilflow.production.records import RunRecord
+    from ilflow.workflow import run_campaign
+
+    campaign, project = project
+    run_campaign(campaign, project.root)
+    records = {m: RunRecord.load(project.production_dir(f"density-{m}", "2fu-30K-seed0") / "run.json")
+               for m in ("plain", "d3-6A", "hybrid")}
+    assert records["hybrid"].dispersion["cutoff_A"] == 8.0 and "D3" in records["hybrid"].force_field
+    assert records["plain"].dispersion is None and records["d3-6A"].dispersion is None
+    results = json.loads((project.analysis_dir / "results.json").read_text())
+    assert {row["model"] for row in results["density"]} == {"plain", "d3-6A", "hybrid"}
+    assert [m["name"] for m in results["learning"]["final_models"]] == ["plain", "d3-6A", "hybrid"]
+    assert "rdf_models" in results["figures"]
+    page = (project.report_dir / "report.html").read_text()
+    assert "Final models" in page and "the ensemble of plain" in page and "D3(BJ, b97-3c, 8.00 Å)" in page

@@ -11,17 +11,12 @@ from ilflow.config.reference import XtbReference
 from ilflow.reference.base import LabelError, Labeler, multiplicity, net_charge
 
 
-MIN_TBLITE = (0, 7, 0)  # the first tblite whose Calculator takes a parameter dictionary
-
-
 @lru_cache(maxsize=2)
 def _without_dispersion(hamiltonian: str) -> dict:
-    """tblite's parameter set of the Hamiltonian with its `dispersion` table deleted."""
+    """tblite's parameter set of the Hamiltonian with its `dispersion` table deleted (tblite >= 0.7 takes a
+    parameter dictionary as `method`)."""
     from tblite import library
 
-    if library.get_version() < MIN_TBLITE:
-        raise LabelError("crashed", f"reference.dispersion: remove needs tblite >= {'.'.join(map(str, MIN_TBLITE))} "
-                         f"(installed: {'.'.join(map(str, library.get_version()))}); pip install -U tblite")
     export = {"GFN1-xTB": library.export_gfn1_param, "GFN2-xTB": library.export_gfn2_param}[hamiltonian]
     param, table = library.new_param(), library.new_table()
     export(param)
