@@ -1,11 +1,11 @@
-"""Production planning, the campaign analysis on a synthetic run with known answers, and the HTML report."""
+"""Production planning, the campaign analysis on synthetic runs with known answers (`synthetic_runs`), and the
+HTML report."""
 
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from ase import Atoms
 
 from ilflow.analysis import experiment
 from ilflow.analysis.campaign import analyze_project
@@ -15,15 +15,13 @@ from ilflow.config.production import StatePoints
 from ilflow.config.system import Species
 from ilflow.errors import ConfigError
 from ilflow.manifest import ProjectError
-from ilflow.io import write_frames
-from ilflow.md.h5md import OBSERVABLE_UNITS, H5MDWriter
-from ilflow.md.summary import MDSummary
 from ilflow.production import plan_runs, scaled_species
 from ilflow.active.records import IterationRecord
-from ilflow.production.records import RunRecord, StepRecord
 from ilflow.project import Project
 from ilflow.report import _learning, write_report
 from ilflow.training.metrics import ErrorTable
+
+from synthetic_runs import synthetic_run
 
 DEMO = Path(__file__).parents[1] / "src" / "ilflow" / "examples" / "demo.yaml"
 
@@ -56,56 +54,21 @@ def test_experimental_density_of_an_unknown_liquid_needs_a_table():
         plan_runs([StatePoints(name="w", temperatures_K=[300])], water)
 
 
-def _synthetic_run(folder: Path, ensemble: str, T: float, D_A2_ps: float, seed: int, frames: int = 400,
-                   dt_ps: float = 0.1, edge_A: float = 12.0) -> dict:
-    """27 rigid diatomic 'molecules' (B-F, 1.4 Å) on random walks with a known D; box edge fluctuating for NPT."""
-    rng = np.random.default_rng(seed)
-    n_mol = 27
-    grid = (np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3) + 0.5) * edge_A / 3
-    steps = rng.normal(0.0, np.sqrt(2 * D_A2_ps * dt_ps), size=(frames, n_mol, 3))
-    steps[0] = 0.0
-    centres = grid[None] + np.cumsum(steps, axis=0)
-    bond = np.array([0.0, 0.0, 1.4])
-    positions = np.concatenate([centres - bond / 2, centres + bond / 2], axis=1)  # atoms 0..26 B, 27..53 F
-    numbers = np.array([5] * n_mol + [9] * n_mol)
-    molecule_id = np.concatenate([np.arange(n_mol), np.arange(n_mol)])
-    edges = edge_A * (1 + (0.01 * rng.normal(size=frames) if ensemble == "npt" else np.zeros(frames)))
-    atoms = Atoms(numbers, positions=positions[0], cell=np.eye(3) * edge_A, pbc=True)
-    atoms.new_array("molecule_id", molecule_id)
-    atoms.new_array("species_name", np.array(["BF"] * (2 * n_mol)))
-    folder.mkdir(parents=True)
-    write_frames(folder / "packed.extxyz", atoms)
-    (folder / "md").mkdir()
-    writer = H5MDWriter(folder / "md" / "trajectory.h5md", numbers, atoms.get_masses())
-    record = {name: np.zeros(frames) for name in OBSERVABLE_UNITS}
-    record.update(step=np.arange(frames) * 100, time_fs=np.arange(frames) * dt_ps * 1000,
-                  cell=edges[:, None, None] * np.eye(3), positions=positions)
-    writer.append(record)
-    writer.close()
-    md = MDSummary(steps_done=100 * (frames - 1), steps_requested=100 * (frames - 1), stop_reason=None, stop_step=None,
-                   frames=frames, atoms=2 * n_mol, mean_temperature_K=T, mean_pressure_bar=1.0, mean_density_g_cm3=1.0,
-                   max_force_uncertainty_eV_A=0.0, conserved_drift_eV_per_atom_per_ps=0.0, ns_per_day=1.0,
-                   atom_steps_per_s=1.0, neighbor_list_builds=1)
-    run = RunRecord(group=ensemble, key=f"1fu-{T:g}K-seed{seed}", ensemble=ensemble, temperature_K=T, formula_units=1,
-                    seed=seed, atoms=2 * n_mol, target_density_g_cm3=None, start_density_g_cm3=1.0, pressure_bar=None,
-                    model="ensemble", force_field="synthetic", dispersion=None, timestep_fs=1.0,
-                    frame_interval_fs=100.0, equilibration_ps=1.0, production_ps=(frames - 1) * dt_ps - 1.0,
-                    relax=StepRecord(0, None), rescale=StepRecord(0, None), md=md, trajectory="md/trajectory.h5md",
-                    structure="packed.extxyz", completed=True, wall_s=0.0)
-    run.save(folder / "run.json")
-    assert RunRecord.load(folder / "run.json") == run  # the JSON round trip
-    mass = atoms.get_masses().sum()
-    return {"density": mass / 6.02214076e23 / (edges[10:] ** 3 * 1e-24), "record": run}
-
-
 def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
     campaign = load_campaign(DEMO)
     campaign = campaign.model_copy(update={"analysis": campaign.analysis.model_copy(update={
         "msd_selections": ["B", "molecules"], "dihedral_smarts": []})})
     D = 0.05  # Å^2/ps = 5e-10 m^2/s
-    npt = _synthetic_run(tmp_path / "production" / "npt" / "a", "npt", 353.0, D, 1)
-    nvt = _synthetic_run(tmp_path / "production" / "nvt" / "b", "nvt", 313.0, D / 2, 2)
-    stale = _synthetic_run(tmp_path / "production" / "nvt" / "old", "nvt", 300.0, D, 3)  # not in the campaign
+    # force uncertainty: the NPT run stays below the demo's threshold (0.5 eV/Å) after an uncertain equilibration
+    # (frames 0-9, 0-0.9 ps); the NVT run's analysed frames cross it 3% of the time (12 of 390), above the 1% allowed
+    rng = np.random.default_rng(5)
+    calm = np.concatenate([np.full(10, 2.0), rng.uniform(0.02, 0.4, 390)])
+    wild = rng.uniform(0.02, 0.4, 400)
+    wild[rng.choice(np.arange(10, 400), 12, replace=False)] = rng.uniform(0.6, 3.0, 12)
+    npt = synthetic_run(tmp_path / "production" / "npt" / "a", "npt", 353.0, D, 1, uncertainty_eV_A=calm)
+    nvt = synthetic_run(tmp_path / "production" / "nvt" / "b", "nvt", 313.0, D / 2, 2, uncertainty_eV_A=wild,
+                        model="DFT-D3.20A")  # a final model's name
+    stale = synthetic_run(tmp_path / "production" / "nvt" / "old", "nvt", 300.0, D, 3)  # not in the campaign
     runs = [(tmp_path / "production" / "npt" / "a", npt["record"]), (tmp_path / "production" / "nvt" / "b", nvt["record"])]
     learning = LearningSummary(history=[], final_model=None, validation=None, test=None, train_frames=0, figures={})
     project = Project(tmp_path)
@@ -138,11 +101,25 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
     assert arrhenius["B"].activation_energy_error_kJ_mol is None  # two temperatures: inf in the fit, null in JSON
     g = np.asarray(runs["nvt/1fu-313K-seed2"].analysis.rdf["B-B"].g)
     assert g.mean() == pytest.approx(1.0, abs=0.35)  # random walkers: an ideal gas far from each other's start
-    assert {"rdf", "msd", "density", "diffusion", "speed"} <= set(results.figures)
+    assert {"rdf", "msd", "density", "diffusion", "speed", "uncertainty"} <= set(results.figures)
+    assert results.uncertainty.threshold_eV_A == 0.5  # the demo's MD samplers keep the default threshold
+    assert results.uncertainty.extrapolating == ["nvt/1fu-313K-seed2"]
+    fractions = {"npt/1fu-353K-seed1": np.mean(calm[10:] > 0.5), "nvt/1fu-313K-seed2": np.mean(wild[10:] > 0.5)}
+    assert fractions == {"npt/1fu-353K-seed1": 0.0, "nvt/1fu-313K-seed2": 12 / 390}
+    for name, fraction in fractions.items():
+        assert runs[name].analysis.uncertainty.analysed.fraction_above_threshold == fraction
+    assert runs["npt/1fu-353K-seed1"].analysis.uncertainty.whole_run.fraction_above_threshold == 10 / 400
 
     path, _ = write_report(campaign, project, project.report_dir)
     page = path.read_text()
-    assert "Self-diffusion" in page and "Density" in page and page.count("data:image/png;base64,") >= 5
+    assert "Self-diffusion" in page and "Density" in page and page.count("data:image/png;base64,") >= 6
+    assert "<h2>Production uncertainty (threshold 0.5 eV/Å)</h2>" in page
+    table = page.split("<h2>Production uncertainty")[1].split("<h2>")[0]
+    for name, fraction in fractions.items():  # every run's row with its fraction above the threshold (in %)
+        row = table.split(f'<td class="l">{name}</td>')[1].split("</tr>")[0]
+        assert f"<td class=\"\">{100 * fraction:.3g} %</td>" in row
+    assert '<tr class="flag"><td class="l">nvt/1fu-313K-seed2</td><td class="l">DFT-D3.20A</td>' in table
+    assert '<tr><td class="l">npt/1fu-353K-seed1</td><td class="l">ensemble</td>' in table
     for name in ("analysis", "report"):  # the JSON users read: the same keys as the records' fields, strict JSON
         strict = json.loads((tmp_path / name / "results.json").read_text(),
                             parse_constant=lambda c: pytest.fail(f"results.json holds {c}, not strict JSON"))

@@ -23,6 +23,7 @@ h1{margin-bottom:0}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;margin:.8em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.85em}.muted{color:#777;font-size:.9em}
+tr.flag td{background:#fde2e2}span.flag{color:#b00020;font-weight:bold}
 """
 
 
@@ -70,10 +71,12 @@ def _with_error(value: float, error: float | None, points: int) -> str:
     return f"{value:.1f} ± {error:.1f}"
 
 
-def _table(header: list[str], rows: list[list[str]], left: int = 1) -> str:
+def _table(header: list[str], rows: list[list[str]], left: int = 1, marked: frozenset[int] = frozenset()) -> str:
+    """An HTML table of escaped cells; the first `left` columns left-aligned, the rows in `marked` highlighted."""
     head = "".join(f'<th class="{"l" if i < left else ""}">{html.escape(h)}</th>' for i, h in enumerate(header))
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(row))
-                   + "</tr>" for row in rows)
+    body = "".join(("<tr class=\"flag\">" if n in marked else "<tr>")
+                   + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(row))
+                   + "</tr>" for n, row in enumerate(rows))
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -189,6 +192,48 @@ def _speed(results: AnalysisResults, figures: Path) -> str:
                      f"{r.ns_per_day:.3f}"] for r in rows]) + _img(_figure(results, figures, "speed"), "speed"))
 
 
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.3g} %"
+
+
+def _uncertainty(results: AnalysisResults, figures: Path) -> str:
+    """One row per analysed run (extrapolating ones highlighted) and the box plot of the force uncertainty."""
+    summary, runs = results.uncertainty, results.runs
+    if not runs:
+        return "<p>No production runs analysed.</p>"
+    rows, marked = [], set()
+    for n, run in enumerate(runs):
+        stats = run.analysis.uncertainty
+        cells = [html.escape(run.name), html.escape(run.record.model), f"{run.record.temperature_K:g}"]
+        if stats is None:
+            rows.append(cells + ["–"] * 7 + ["not recorded"])
+            continue
+        a, w = stats.analysed, stats.whole_run
+        if stats.extrapolating:
+            marked.add(n)
+        rows.append(cells + [f"{a.frames} / {w.frames}", _num(a.median_eV_A), _num(a.p95_eV_A), _num(a.max_eV_A),
+                             _percent(a.fraction_above_threshold), _num(w.max_eV_A),
+                             _percent(w.fraction_above_threshold),
+                             '<span class="flag">extrapolating</span>' if stats.extrapolating else "ok"])
+    parts = [f"<p>The ensemble's force uncertainty of every saved frame (standard deviation of the members' forces, "
+             f"max over atoms and components, eV/Å) against the learning threshold "
+             f"<b>{summary.threshold_eV_A:g} eV/Å</b> ({html.escape(summary.threshold_from)}), over the analysed "
+             f"frames (after equilibration; the columns without 'whole run') and over the whole run. A run is "
+             f"flagged as extrapolating when more than {_percent(summary.max_uncertain_fraction)} of its analysed "
+             "frames lie above the threshold "
+             "(analysis.max_uncertain_fraction): the model is outside what it learned there, and that run's numbers "
+             "are suspect. A model without an ensemble reports 0. In the figure, per run over its analysed frames: "
+             "box from the 25th to the 75th percentile, median line, whiskers from the 5th to the 95th, × the "
+             "maximum; red: extrapolating.</p>"]
+    if summary.extrapolating:
+        parts.append(f'<div class="note">Extrapolating: {html.escape(", ".join(summary.extrapolating))}.</div>')
+    parts.append(_table(["run", "model", "T (K)", "frames (analysed / whole run)", "median (eV/Å)", "95th pct (eV/Å)",
+                         "max (eV/Å)", "above threshold", "whole run: max (eV/Å)", "whole run: above threshold",
+                         "flag"], rows, left=2, marked=frozenset(marked)))
+    parts.append(_img(_figure(results, figures, "uncertainty"), "force uncertainty"))
+    return "".join(parts)
+
+
 def _milli(value: float | None) -> float | None:
     return None if value is None else 1000 * value
 
@@ -202,6 +247,8 @@ def render(report: Report, campaign_yaml: str, figures: Path) -> str:
                f"({', '.join(sorted({html.escape(r.record.model) for r in runs})) or 'none'}).")
     sections = [
         ("Learning on the fly and model accuracy", _learning(results.learning)),
+        (f"Production uncertainty (threshold {results.uncertainty.threshold_eV_A:g} eV/Å)",
+         _uncertainty(results, figures)),
         ("Density", _density(results, figures)),
         ("Self-diffusion", _diffusion(results, figures)),
         ("Structure: radial distribution functions",

@@ -2,7 +2,8 @@
 
 Per production run (equilibration left out): RDFs of all element pairs and of molecular centres, MSDs and
 self-diffusion coefficients with error bars (blocks, or seeds as replicas), NPT density by block averaging,
-dihedral distributions over growing windows. Across runs (`ilflow.analysis.tables`): density against
+dihedral distributions over growing windows, the force uncertainty against the learning threshold (also
+over the whole run; `ilflow.analysis.uncertainty`). Across runs (`ilflow.analysis.tables`): density against
 experiment, the Yeh-Hummer correction with the experimental viscosity, extrapolation over 1/L when there are
 several sizes, and Arrhenius fits. Plus the learning history, the final model's test errors and the MD speed.
 The results are typed records (`ilflow.analysis.results`).
@@ -28,13 +29,15 @@ from ilflow.analysis.results import (
     LearningSummary,
     Mean,
     MSDCurve,
+    ProductionUncertainty,
     RDFCurve,
     RunAnalysis,
     RunDiffusion,
     Units,
 )
 from ilflow.analysis.statistics import block_average
-from ilflow.analysis.trajectory import AnalysisError, Trajectory, molecule_formulas, read_h5md
+from ilflow.analysis.trajectory import AnalysisError, Trajectory, after_equilibration, molecule_formulas, read_h5md
+from ilflow.analysis.uncertainty import learning_threshold, run_uncertainty
 from ilflow.production.records import RunRecord
 from ilflow.units import density_g_cm3
 
@@ -49,8 +52,7 @@ def load_run(folder: Path, record: RunRecord) -> Trajectory:
 
     template = read_frames(folder / record.structure)[0]
     traj = read_h5md(folder / record.trajectory, template)
-    keep = traj.time_ps >= record.equilibration_ps - 1e-9
-    return traj.frames(np.flatnonzero(keep))
+    return traj.frames(after_equilibration(traj.time_ps, record.equilibration_ps))
 
 
 def species_of_formula(folder: Path, record: RunRecord) -> dict[str, str]:
@@ -85,8 +87,9 @@ def _curve(f: RDF) -> RDFCurve:
     return RDFCurve(r_A=f.r_A.tolist(), g=f.g.tolist(), n=f.n.tolist())
 
 
-def analyze_run(folder: Path, record: RunRecord, settings) -> RunAnalysis:
-    """All per-run analyses of one production run (see the module docstring)."""
+def analyze_run(folder: Path, record: RunRecord, settings, threshold_eV_A: float) -> RunAnalysis:
+    """All per-run analyses of one production run (see the module docstring); `threshold_eV_A`: the learning's
+    force uncertainty threshold (eV/Å)."""
     traj = load_run(folder, record)
     if traj.n_frames < 2:
         raise AnalysisError(f"{folder}: fewer than 2 frames after {record.equilibration_ps} ps of equilibration")
@@ -120,7 +123,8 @@ def analyze_run(folder: Path, record: RunRecord, settings) -> RunAnalysis:
     return RunAnalysis(frames=traj.n_frames, analysed_ps=float(traj.time_ps[-1] - traj.time_ps[0]),
                        box_edge_A=float(np.mean(traj.volumes_A3) ** (1 / 3)), rdf=rdfs, diffusion=diffusion,
                        density_g_cm3=_block(density) if record.ensemble == "npt" else Mean(float(np.mean(density))),
-                       dihedrals=dihedrals)
+                       dihedrals=dihedrals,
+                       uncertainty=run_uncertainty(folder, record, threshold_eV_A, settings.max_uncertain_fraction))
 
 
 def _symbols(traj: Trajectory) -> set[str]:
@@ -167,10 +171,11 @@ def analyze_project(campaign, runs: list[tuple[Path, RunRecord]], learning: Lear
     out_dir.mkdir(parents=True, exist_ok=True)
     smiles = [s.smiles for s in campaign.species]
     settings = campaign.analysis
+    threshold_eV_A, threshold_from = learning_threshold(campaign.learning)
     analysed = []
     for folder, record in runs:
         try:
-            analysis = analyze_run(folder, record, settings)
+            analysis = analyze_run(folder, record, settings, threshold_eV_A)
         except AnalysisError as exc:
             logger.warning("  %s: not analysed (%s)", record.name, exc)
             continue
@@ -192,6 +197,11 @@ def analyze_project(campaign, runs: list[tuple[Path, RunRecord]], learning: Lear
                               viscosity_csv=str(viscosity_csv) if viscosity_csv else None,
                               diffusion=tables.experimental_diffusion(settings.experimental_diffusion_csv)),
         speed=tables.speed_table(analysed),
+        uncertainty=ProductionUncertainty(
+            threshold_eV_A=threshold_eV_A, threshold_from=threshold_from,
+            max_uncertain_fraction=settings.max_uncertain_fraction,
+            extrapolating=[r.name for r in analysed
+                           if r.analysis.uncertainty is not None and r.analysis.uncertainty.extrapolating]),
         units=Units(),
         figures={},
     )

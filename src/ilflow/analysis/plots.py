@@ -1,4 +1,5 @@
-"""Figures of a campaign's analysis (PNG): RDFs, MSDs, densities, diffusion (Arrhenius), dihedrals, speed."""
+"""Figures of a campaign's analysis (PNG): RDFs, MSDs, densities, diffusion (Arrhenius), dihedrals, speed and the
+production runs' force uncertainty."""
 
 from pathlib import Path
 
@@ -177,6 +178,39 @@ def speed_figure(rows: list[SpeedRow], path: Path) -> Path:
     return save_figure(fig, path)
 
 
+LOWEST_DRAWN_eV_A = 1e-4  # a log axis cannot show 0 (a model without ensemble): drawn at 0.1 meV/Å instead
+
+
+def _drawn(value: float | None) -> float:
+    """An uncertainty (eV/Å) as a log axis can draw it; None (a non-finite frame in the run) is not drawn."""
+    return np.nan if value is None else max(value, LOWEST_DRAWN_eV_A)
+
+
+def uncertainty_figure(runs: list[AnalysedRun], threshold_eV_A: float, path: Path) -> Path:
+    """Per run (one row each), the force uncertainty of its analysed frames: box from the 25th to the 75th
+    percentile, median line, whiskers from the 5th to the 95th, x at the maximum; log x axis, the learning
+    threshold as a vertical line, extrapolating runs in red."""
+    plt = _figure()
+    runs = [r for r in runs if r.analysis.uncertainty is not None]
+    fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.32 * max(1, len(runs))))
+    for y, run in enumerate(runs):
+        d = run.analysis.uncertainty.analysed
+        colour = "tab:red" if run.analysis.uncertainty.extrapolating else "tab:blue"
+        box = {"med": _drawn(d.median_eV_A), "q1": _drawn(d.p25_eV_A), "q3": _drawn(d.p75_eV_A),
+               "whislo": _drawn(d.p5_eV_A), "whishi": _drawn(d.p95_eV_A)}
+        ax.bxp([box], positions=[y], orientation="horizontal", widths=0.6, showfliers=False,
+               **{f"{part}props": {"color": colour} for part in ("box", "median", "whisker", "cap")})
+        ax.plot(_drawn(d.max_eV_A), y, "x", color=colour)
+    ax.axvline(threshold_eV_A, color="k", ls="--", lw=1, label=f"learning threshold {threshold_eV_A:g} eV/Å")
+    ax.set_yticks(range(len(runs)), [r.name + (" (extrapolating)" if r.analysis.uncertainty.extrapolating else "")
+                                     for r in runs], fontsize=7)
+    ax.set_ylim(len(runs) - 0.3, -0.7)  # first run on top, as in the table
+    ax.set_xscale("log")
+    ax.set_xlabel("max force uncertainty per frame (eV/Å)")
+    ax.legend(fontsize=7, loc="best")
+    return save_figure(fig, path)
+
+
 def all_figures(results: AnalysisResults, out_dir: Path) -> dict[str, str]:
     """Every figure that has data; returns name -> file name (inside out_dir)."""
     runs = results.runs
@@ -193,6 +227,9 @@ def all_figures(results: AnalysisResults, out_dir: Path) -> dict[str, str]:
             longest = max(with_dihedrals, key=lambda r: r.analysis.analysed_ps)
             figures["dihedrals"] = dihedral_figure(longest, out_dir / "dihedrals.png")
         figures["speed"] = speed_figure(results.speed, out_dir / "speed.png")
+        if any(r.analysis.uncertainty is not None for r in runs):
+            figures["uncertainty"] = uncertainty_figure(runs, results.uncertainty.threshold_eV_A,
+                                                        out_dir / "uncertainty.png")
     if results.density:
         figures["density"] = density_figure(results.density, results.experiment.density_csv, out_dir / "density.png")
     if results.diffusion:

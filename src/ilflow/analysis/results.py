@@ -69,6 +69,31 @@ class DihedralDistribution(Record):
 
 
 @dataclass(frozen=True)
+class UncertaintyDistribution(Record):
+    """The per-frame force uncertainty of some frames of a run, eV/Å: one value per saved frame, the ensemble's
+    force standard deviation, max over atoms and components (paper eqn 8). Percentiles: numpy's linear ones."""
+
+    frames: int
+    p5_eV_A: float
+    p25_eV_A: float
+    median_eV_A: float
+    p75_eV_A: float
+    p95_eV_A: float
+    max_eV_A: float
+    fraction_above_threshold: float  # uncertainty > threshold; a non-finite value (a blow-up) counts as above
+
+
+@dataclass(frozen=True)
+class UncertaintyStats(Record):
+    """One production run's force uncertainty against the learning threshold (`analysis.uncertainty`)."""
+
+    threshold_eV_A: float
+    analysed: UncertaintyDistribution  # after equilibration: the frames the other analyses use
+    whole_run: UncertaintyDistribution  # equilibration included
+    extrapolating: bool  # analysed.fraction_above_threshold > analysis.max_uncertain_fraction
+
+
+@dataclass(frozen=True)
 class RunAnalysis(Record):
     frames: int
     analysed_ps: float
@@ -77,6 +102,7 @@ class RunAnalysis(Record):
     diffusion: dict[str, RunDiffusion]  # selection (element or species) -> D
     density_g_cm3: BlockMean | Mean  # NPT: block averages; NVT: the mean
     dihedrals: dict[str, DihedralDistribution]  # SMARTS -> distributions
+    uncertainty: UncertaintyStats | None  # None: the trajectory stores no force uncertainty
 
 
 @dataclass(frozen=True)
@@ -177,6 +203,16 @@ class FinalModelRow(Record):
 
 
 @dataclass(frozen=True)
+class ProductionUncertainty(Record):
+    """The threshold the production runs' uncertainty is measured against, and the runs flagged as extrapolating."""
+
+    threshold_eV_A: float
+    threshold_from: str  # which campaign setting gave the threshold
+    max_uncertain_fraction: float  # analysis.max_uncertain_fraction
+    extrapolating: list[str]  # names of the runs with more analysed frames above the threshold than that
+
+
+@dataclass(frozen=True)
 class LearningSummary(Record):
     """The learning history, the last learning ensemble's error tables (`ilflow.training.metrics.error_table`)
     and the final models."""
@@ -214,5 +250,6 @@ class AnalysisResults(Record):
     arrhenius: list[ArrheniusRow]
     experiment: Experiment
     speed: list[SpeedRow]
+    uncertainty: ProductionUncertainty
     units: Units
     figures: dict[str, str]  # figure name ('rdf', 'msd', ...) -> file name in the analysis directory

@@ -13,9 +13,12 @@ RESULTS = "results.json"
 
 def analysis_inputs(campaign: Campaign) -> dict:
     """The campaign keys the analysis reads (besides the runs and the learning history it consumes)."""
+    from ilflow.analysis.uncertainty import learning_threshold
+
     return {"analysis": campaign.analysis.model_dump(mode="json"), "campaign": campaign.name,
             "reference_method": getattr(campaign.reference, "method", ""),
-            "smiles": [s.smiles for s in campaign.species]}
+            "smiles": [s.smiles for s in campaign.species],
+            "uncertainty_threshold_eV_A": learning_threshold(campaign.learning)[0]}
 
 
 def analysis_upstream(campaign: Campaign, project: Project) -> list[str]:

@@ -108,6 +108,11 @@ def from_atoms(frames: Sequence[Atoms], time_ps: Sequence[float] | None = None) 
                       None if molecule_id is None else molecule_id.copy())
 
 
+def after_equilibration(time_ps: np.ndarray, equilibration_ps: float) -> np.ndarray:
+    """Indices of the frames the analysis uses: time_ps >= equilibration_ps (1e-9 ps of slack for round-off)."""
+    return np.flatnonzero(np.asarray(time_ps) >= equilibration_ps - 1e-9)
+
+
 def read_h5md(path: str | Path, template: Atoms | None = None, frames=slice(None)) -> Trajectory:
     """Read an H5MD trajectory as written by ilflow's MD (ilflow.md.h5md): /particles/trajectory/position and
     box/edges (value (F, 3, 3), or (F, 3) / (3,) / (3, 3) as other writers store them), time (fs unless its unit

@@ -19,7 +19,8 @@ def run(
     """Run a campaign in its project directory, from SMILES to the report; completed stages are skipped.
 
     Stages: build (the box), initial (classical CL&P frames), learning (learning on the fly), final (the final
-    models: variants of the labels, e.g. with or without dispersion), production (MD at the campaign's state points), analysis (RDF, diffusion, density, dihedrals) and report (HTML).
+    models: variants of the labels, e.g. with or without dispersion), production (MD at the campaign's state
+    points), analysis (RDF, diffusion, density, dihedrals, force uncertainty) and report (HTML).
     """
     from ilflow.workflow import STAGE_NAMES, run_campaign
 
@@ -49,8 +50,8 @@ def simulate(campaign: CampaignArg = None, directory: DirOption = None) -> None:
 
 
 def analyze(campaign: CampaignArg = None, directory: DirOption = None) -> None:
-    """RDFs, MSDs and diffusion (Yeh-Hummer, 1/L, Arrhenius), NPT densities and dihedral distributions of the
-    production runs -> <dir>/analysis/results.json and figures."""
+    """RDFs, MSDs and diffusion (Yeh-Hummer, 1/L, Arrhenius), NPT densities, dihedral distributions and the force
+    uncertainty (runs that extrapolate flagged) of the production runs -> <dir>/analysis/results.json and figures."""
     from ilflow.workflow import analysis_stage
 
     loaded, project = load_project(campaign, directory)

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from ilflow.config.base import PositiveFloat, PositiveInt, Section, Seed
+from ilflow.config.base import Fraction, PositiveFloat, PositiveInt, Section, Seed
 
 
 class StatePoints(Section):
@@ -61,4 +61,8 @@ class Analysis(Section):
     experimental_density_csv: str | None = None
     experimental_viscosity_csv: str | None = None
     experimental_diffusion_csv: str | None = None
+    # a run is flagged as extrapolating when more of its analysed frames than this have a force uncertainty above
+    # the learning's threshold; 1% lets rare excursions pass (10 of 1000 frames), not a run that spends a
+    # noticeable part of its time where the model did not learn
+    max_uncertain_fraction: Fraction = 0.01
     seed: Seed = 0
