@@ -35,6 +35,7 @@ final_models:
 production:
   runs:
 """ + "".join(f"""    - {{name: density-{m}, ensemble: npt, temperatures_K: [30], formula_units: [2], model: {m}, timestep_fs: 0.5,
+       density: given, density_g_cm3: 1.15,
        classical_ps: 0.5, rescale_ps: 0.01, equilibration_ps: 0.005, production_ps: 0.02, frame_interval_fs: 2.5}}
 """ for m in ("plain", "d3-6A", "hybrid")) + """analysis: {rdf_bins: 50, msd_selections: [], dihedral_smarts: []}
 execution: {workers: 1}
