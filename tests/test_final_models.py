@@ -80,7 +80,7 @@ def test_variant_labels_are_stored_labels_plus_d3_of_the_variant(project):
     assert not (project.stage_dir("final/plain") / "labels.extxyz").exists()
     record = FinalModelRecord.load(project.stage_dir("final/d3-6A") / RECORD)
     assert record.train_frames == len(splits.train) and record.test is not None
-    assert "D3(BJ, b97-3c, 6.00 Å)" in record.labels
+    assert record.labels.endswith(" + D3(BJ, b97-3c, 6.00 Å)")
 
 
 def test_hybrid_is_its_base_ensemble_plus_run_time_d3(project):

@@ -134,9 +134,8 @@ def train_final_model(campaign: Campaign, project: Project, final: FinalModel, l
     warm = project.stage_dir(last) / "model" if model.training.warm_start else None
     table = train_model(frames["train"], frames["validation"], model, directory / "model", warm)
     test = model_errors(directory / "model", frames["test"]) if frames["test"] else None
-    description = " + ".join(filter(None, [
-        "dispersion-free labels" if removed is None else f"labels minus {removed.describe()}",
-        f"{final.labels_d3.describe()}" if final.labels_d3 else ""]))
+    description = labels.description + (f" minus ilflow's {removed.describe()}" if removed else "") + (
+        f" + {final.labels_d3.describe()}" if final.labels_d3 else "")
     record = FinalModelRecord(final.name, description, len(frames["train"]), table, test, time.perf_counter() - t0,
                               warm_started=warm is not None)
     logger.info("  final model %s: %s, %d training frames, validation F %.0f meV/Å%s", final.name, description,
