@@ -119,8 +119,8 @@ def train_final_model(campaign: Campaign, project: Project, final: FinalModel, l
     t0 = time.perf_counter()
     last = last_training_stage(campaign)
     splits = TrainingRecord.load(project.stage_dir(last) / "training.json")
-    labels = campaign.reference.label_dispersion()
-    removed = labels.contained if labels.kind == "d3" else None
+    stored = campaign.reference.label_dispersion()
+    removed = stored.contained if stored.kind == "d3" else None
     frames = {name: labelled(hashes) for name, hashes in
               (("train", splits.train), ("validation", splits.validation_hashes), ("test", splits.test_hashes))}
     outputs = []
@@ -134,7 +134,7 @@ def train_final_model(campaign: Campaign, project: Project, final: FinalModel, l
     warm = project.stage_dir(last) / "model" if model.training.warm_start else None
     table = train_model(frames["train"], frames["validation"], model, directory / "model", warm)
     test = model_errors(directory / "model", frames["test"]) if frames["test"] else None
-    description = labels.description + (f" minus ilflow's {removed.describe()}" if removed else "") + (
+    description = stored.dispersion_free().description + (
         f" + {final.labels_d3.describe()}" if final.labels_d3 else "")
     record = FinalModelRecord(final.name, description, len(frames["train"]), table, test, time.perf_counter() - t0,
                               warm_started=warm is not None)

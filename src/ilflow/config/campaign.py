@@ -5,7 +5,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from ilflow.config.base import Section
-from ilflow.config.dispersion import LabelDispersion, check_hybrid
+from ilflow.config.dispersion import check_hybrid
 from ilflow.config.execution import Execution
 from ilflow.config.final import FinalModel
 from ilflow.config.learning import Learning
@@ -48,20 +48,18 @@ class Campaign(Section):
             if m.of is not None and m.of not in trained:
                 raise ValueError(f"final model {m.name!r}: of: {m.of!r} names no trained final model; "
                                  f"trained ones: {', '.join(sorted(trained)) or 'none'}")
-        labels = self.reference.label_dispersion()
-        if self.final_models and labels.kind == "d4":
-            raise ValueError(f"final_models train on dispersion-free labels, but the labels are {labels.description}, "
-                             "which ilflow cannot remove; set reference.dispersion: remove (or use GFN1-xTB, whose D3 "
-                             "ilflow's D3 reproduces)")
+        if not self.final_models:
+            return self
+        try:  # the final models train on the dispersion-free labels, whatever the stored ones contain
+            free = self.reference.label_dispersion().dispersion_free()
+        except ValueError as exc:
+            raise ValueError(f"final_models train on dispersion-free labels, but {exc}") from None
         for m in self.final_models:
             base = self.final_model(m.of) if m.of else m
             if m.run_time_d3 is not None and base.labels_d3 is not None:
                 raise ValueError(f"final model {m.name!r} adds run-time D3 to {base.name!r}, whose labels contain "
                                  f"{base.labels_d3.describe()}: dispersion would count twice")
             if m.run_time_d3 is not None:
-                # the variants' labels are the dispersion-free labels, whatever the stored ones contain
-                free = labels if labels.kind in ("none", "unknown") else LabelDispersion(
-                    "none", f"{labels.description} removed", removed=labels.restorable)
                 check_hybrid(free, m.run_time_d3, f"final model {m.name!r}")
         return self
 

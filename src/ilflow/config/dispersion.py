@@ -53,12 +53,15 @@ class LabelDispersion:
     contained: D3 | None = None
     removed: str | None = None
 
-    @property
-    def restorable(self) -> str | None:
-        """The D3 functional whose run-time D3 restores the labels' dispersion (the study's hybrid)."""
-        if self.kind == "d3":
-            return self.contained.functional
-        return self.removed if self.removed != "d4" else None
+    def dispersion_free(self) -> "LabelDispersion":
+        """These labels after ilflow's D3 removes the D3 they contain (ValueError for D4, which it cannot remove)."""
+        if self.kind == "d4":
+            raise ValueError(f"the labels are {self.description}, which ilflow cannot remove; set "
+                             "reference.dispersion: remove (or use GFN1-xTB, whose D3 ilflow's D3 reproduces)")
+        if self.kind != "d3":
+            return self
+        return LabelDispersion("none", f"{self.description} minus ilflow's {self.contained.describe()}",
+                               removed=normalised_functional(self.contained.functional))
 
 
 def check_hybrid(labels: LabelDispersion, run_time: D3, what: str) -> None:
