@@ -119,3 +119,57 @@ def test_killed_at_three_moments_the_loop_ends_with_the_same_dataset(tmp_path):
         again = _run(["-m", "ilflow", "run", str(campaign), "--dir", str(root)], tmp_path)
         assert again.returncode == 0, (where, again.stderr[-3000:])
         assert _dataset_summary(root) == expected, where  # same size and splits, every structure once
+
+
+STOPPING = """
+name: stopping
+species:
+  - {name: BMIM, smiles: "CCCCn1cc[n+](C)c1", count: 1}
+  - {name: BF4, smiles: "F[B-](F)(F)F", count: 1}
+box: {density_g_cm3: 1.0, seed: 42}
+reference: {method: ase, calculator: "ase.calculators.lj:LennardJones", kwargs: {sigma: 1.0, epsilon: 0.01, rc: 4.0}}
+model: {r_max_A: 4.0, hidden_layers: [8, 8], training: {epochs: 2, batch_size: 4}}
+learning:
+  initial: {source: bootstrap, frames: 8, n_train: 4, n_validation: 2, n_test: 2}
+  iterations:
+    - name: nvt
+      samplers:
+        - {kind: md, ensemble: nvt_langevin, temperature_K: 300, steps: 20, frame_interval: 2,
+           uncertainty_threshold_eV_A: 1e-6, start: initial, replicas: 2}
+        - {kind: md, ensemble: nvt_langevin, temperature_K: 300, steps: 20, frame_interval: 2,
+           uncertainty_threshold_eV_A: 50, start: initial}
+      selection: {method: maxdist, frames: 3}
+execution: {workers: 1}
+"""
+
+
+def test_the_frames_where_md_stopped_on_uncertainty_are_selected_first(tmp_path):
+    """Both replicas of the first MD stop on the uncertainty rule at their first step (threshold 1e-6 eV/Å): their
+    stop frames (the last of each run, flagged) are selected first; MaxDist adds one of the second MD's frames."""
+    import h5py
+    import numpy as np
+
+    from ilflow.active.records import SelectionRecord
+    from ilflow.active.samplers import STOPPED
+    from ilflow.config import parse_campaign
+    from ilflow.io import read_frames
+    from ilflow.project import Project
+    from ilflow.workflow import run_campaign
+
+    campaign = parse_campaign(STOPPING)
+    root = tmp_path / "p"
+    run_campaign(campaign, root, until="learning")
+    project = Project(root)
+    sampling = project.stage_dir(project.iteration_stage(1, "sampling"))
+    stop_positions = []
+    for replica in (0, 1):
+        with h5py.File(sampling / f"md-0-{replica}" / "trajectory.h5md", "r") as f:
+            assert f["particles/trajectory/position/value"].shape[0] >= 2
+            stop_positions.append(f["particles/trajectory/position/value"][-1])
+    selection = project.stage_dir(project.iteration_stage(1, "selection"))
+    record = SelectionRecord.load(selection / "selection.json")
+    selected = read_frames(selection / "selected.extxyz")
+    assert (record.stop_frames, record.selected, len(selected)) == (2, 3, 3)
+    assert [bool(a.info.get(STOPPED)) for a in selected] == [True, True, False]
+    for atoms, positions in zip(selected, stop_positions):
+        assert np.allclose(atoms.positions, positions)

@@ -246,17 +246,25 @@ class Loop:
         candidates = _frames_or_none(self.project.stage_dir(Project.iteration_stage(k, "sampling")) / "candidates.extxyz")
         before = self._record(k - 1, "training", TrainingRecord)
         pool = unique_candidates([structure_hash(a) for a in candidates], set(before.known))
+        first = np.zeros(0, dtype=int)
+        if selection.stop_frames_first:
+            first = np.array([i for i in pool if candidates[i].info.get(samplers.STOPPED)], dtype=int)[:selection.frames]
+            pool = np.setdiff1d(pool, first)
         rng = np.random.default_rng(selection.seed + 1000 * k)
         if len(pool) > selection.pool_cap:
             pool = np.sort(rng.choice(pool, selection.pool_cap, replace=False))
-        if selection.method == "maxdist" and len(pool) > selection.frames:
+        wanted = selection.frames - len(first)
+        if selection.method == "maxdist" and len(pool) > wanted:
             config, params, _ = load_model(self.project.model_dir(k - 1))
-            features = last_layer_features(config, params, [candidates[i] for i in pool] + self._labelled(before.train))
-            picks = pool[select_maxdist(features[:len(pool)], selection.frames, features[len(pool):])]
+            known = [candidates[i] for i in first] + self._labelled(before.train)
+            features = last_layer_features(config, params, [candidates[i] for i in pool] + known)
+            picks = pool[select_maxdist(features[:len(pool)], wanted, features[len(pool):])]
         else:
-            picks = pool[select_random(len(pool), selection.frames, rng)]
+            picks = pool[select_random(len(pool), wanted, rng)]
+        picks = np.concatenate([first, picks])
         write_frames(directory / "selected.extxyz", [candidates[i] for i in picks])
-        record = SelectionRecord(selection.method, int(len(pool)), int(len(picks)), time.perf_counter() - t0)
+        record = SelectionRecord(selection.method, int(len(pool) + len(first)), int(len(picks)), time.perf_counter() - t0,
+                                 stop_frames=int(len(first)))
         return [directory / "selected.extxyz", record.save(directory / RECORD["selection"])]
 
     # -- history --------------------------------------------------------------------------------------------

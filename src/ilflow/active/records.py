@@ -34,6 +34,7 @@ class SelectionRecord(Record):
     pool: int
     selected: int
     select_s: float
+    stop_frames: int = 0  # of `selected`: frames at which an MD stopped on the uncertainty rule, taken first
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from ilflow.io import read_frames, write_frames
 
 LAST_MD, LAST_RELAXED = "last_md.extxyz", "last_relaxed.extxyz"
 LAST_FRAMES = (LAST_MD, LAST_RELAXED)
+STOPPED = "stopped_by_uncertainty"  # info key (True) of the frame at which an MD stopped on the uncertainty rule
 
 
 @dataclass
@@ -86,6 +87,8 @@ def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
                                schedule=schedule, checks=checks)
         summary = run_md(from_model(ctx.model_dir), atoms, integrator, settings, run_dir)
         frames = atoms_frames(run_dir / "trajectory.h5md", atoms)
+        if summary.stop_reason == "uncertainty" and frames:
+            frames[-1].info[STOPPED] = True
         candidates += frames
         ctx.records.append(SamplerRun("md", len(frames), replica, summary.steps_done, steps,
                                       summary.stop_reason or "completed",

@@ -117,6 +117,10 @@ class Selection(Section):
     method: Literal["random", "maxdist"] = "maxdist"
     frames: PositiveInt = 50
     pool_cap: PositiveInt = 20_000  # above this pool size, pre-thin randomly
+    # the frame at which an MD stopped on the uncertainty rule is taken first (counted in `frames`), before MaxDist:
+    # it is the one frame known to lie where the ensemble disagrees, and MaxDist on a pool of thousands of ordinary
+    # frames rarely picks it
+    stop_frames_first: bool = True
     seed: Seed = 0
 
 
