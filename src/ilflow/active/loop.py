@@ -254,7 +254,9 @@ class Loop:
         if len(pool) > selection.pool_cap:
             pool = np.sort(rng.choice(pool, selection.pool_cap, replace=False))
         wanted = selection.frames - len(first)
-        if selection.method == "maxdist" and len(pool) > wanted:
+        if wanted == 0:
+            picks = np.zeros(0, dtype=int)
+        elif selection.method == "maxdist" and len(pool) > wanted:
             config, params, _ = load_model(self.project.model_dir(k - 1))
             known = [candidates[i] for i in first] + self._labelled(before.train)
             features = last_layer_features(config, params, [candidates[i] for i in pool] + known)
