@@ -5,6 +5,7 @@ The commands live in one module per help panel (setup, workflow, labels, model, 
 """
 
 import sys
+import traceback
 from typing import Annotated
 
 import typer
@@ -56,14 +57,32 @@ def _main(
     configure_jax()  # 64-bit JAX and the compilation cache, for every command (importing ilflow sets neither)
 
 
+BUG_REPORT = ("this is a bug in ilflow, not in your input: please report it with the command you ran and the "
+              "traceback above")
+
+
+def _error(message: str, code: int) -> None:
+    err_console.print("[bold red]error:[/bold red] ", end="")
+    err_console.print(message, markup=False, highlight=False)
+    sys.exit(code)
+
+
 def main() -> None:
-    """Console entry point: IlflowError -> one message on stderr, exit 2."""
+    """Console entry point, the one error boundary: a failure the user can fix (IlflowError, and the file
+    system's own errors: permissions, a full disk, a directory where a file goes) is one message on stderr and
+    exit 2; anything else is a bug: its traceback, a request to report it, exit 1."""
     try:
         app(standalone_mode=True)
     except IlflowError as exc:
-        err_console.print("[bold red]error:[/bold red] ", end="")
-        err_console.print(str(exc), markup=False, highlight=False)
-        sys.exit(exc.exit_code)
+        _error(str(exc), exc.exit_code)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{where}{exc.strerror or exc}; check the path, its permissions and the free space", 2)
+    except RecursionError:
+        _error("an input is nested too deeply to read (a YAML or JSON file of thousands of levels?)", 2)
     except KeyboardInterrupt:
         err_console.print("interrupted; completed stages are kept, run the same command again to resume")
         sys.exit(130)
+    except Exception:
+        traceback.print_exc()
+        _error(BUG_REPORT, 1)

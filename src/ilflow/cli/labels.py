@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ilflow.cli.guard import output_file
 from ilflow.cli.options import console, err_console, open_dataset
 from ilflow.cli.render import progress_shown
 from ilflow.errors import ConfigError
@@ -30,7 +31,7 @@ def label(
     from ilflow.config import load_campaign
     from ilflow.config.execution import Execution
     from ilflow.config.reference import XtbReference
-    from ilflow.data import SPLITS, Dataset, Origin
+    from ilflow.data import SPLITS, Origin
     from ilflow.distributed import dask_client
     from ilflow.io import read_frames
     from ilflow.labelling import label_into_dataset
@@ -52,7 +53,7 @@ def label(
         read = read_frames(path)
         all_frames += read
         origins += [Origin(stage=stage, parent=str(path), frame=k) for k in range(len(read))]
-    dataset = Dataset(db)
+    dataset = open_dataset(db, create=True)  # before Dask starts: a path that is no dataset fails now
     labeler = make_labeler(reference)
     console.print(f"{len(all_frames)} frames -> {db} with {labeler.method} on {execution.workers} "
                   f"{execution.cluster} worker(s)")
@@ -61,6 +62,9 @@ def label(
     console.print(f"labelled {summary.labelled}, failed {summary.failed}, already in the dataset "
                   f"{summary.skipped_known}, duplicates in the input {summary.skipped_duplicates}; "
                   f"{summary.wall_time_s:.1f} s; dataset now {len(dataset)} rows")
+    if summary.skipped_known:
+        err_console.print(f"note: the {summary.skipped_known} frame(s) already in the dataset keep their label and "
+                          f"their split; --split {split} applied only to the {summary.labelled} new one(s)")
     for failure in dataset.failures()[-summary.failed:] if summary.failed else []:
         err_console.print(f"failed frame {failure['frame']} ({failure['kind']}): {failure['reason']}",
                           markup=False, highlight=False)
@@ -83,7 +87,13 @@ def data_export(
     db: Annotated[str, typer.Argument(help="ase.db path or URL")],
     out: Annotated[Path, typer.Option("--out", "-o", help="extxyz file to write")] = Path("labels.extxyz"),
     split: Annotated[Optional[str], typer.Option(help="Only this split.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace --out even if it is not an extxyz file.")] = False,
 ) -> None:
     """Write labelled frames (energy, forces, stress, provenance) to extxyz."""
+    from ilflow.data import SPLITS
+
+    if split is not None and split not in SPLITS:
+        raise ConfigError(f"--split {split!r}: choose one of {', '.join(SPLITS)}")
+    output_file("--out", out, "extxyz", inputs=[db], force=force)
     n = open_dataset(db).export(out, split=split)
     console.print(f"{out}: {n} labelled frames")

@@ -1,6 +1,7 @@
 """What the command modules share: the consoles, the help panels, the campaign argument and `--dir` option,
 and opening a campaign, its project directory or a dataset. Heavy imports stay inside the functions."""
 
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Optional
@@ -38,20 +39,55 @@ def load_campaign_dir(campaign: Optional[Path], directory: Optional[Path]):
     return path, loaded, directory or Path(loaded.name)
 
 
-def load_project(campaign: Optional[Path], directory: Optional[Path]):
-    """(loaded campaign, Project) for the commands that run stages; a directory of another campaign is refused."""
-    from ilflow.project import Project
+def finite(text: str) -> float:
+    """Parser of every float option: a finite number (NaN and infinities are refused with the option's name)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{text} is not a finite number")
+    return value
+
+
+def load_project(campaign: Optional[Path], directory: Optional[Path], create: bool = True):
+    """(loaded campaign, Project) for the commands that run stages; a directory of another campaign is refused,
+    and so (unless `create`) is one that is no project yet (a mistyped --dir is not a project of nothing)."""
+    from ilflow.project import PROJECT_FILE, Project
 
     _, loaded, root = load_campaign_dir(campaign, directory)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--dir {str(root)!r} is a file; give the project directory")
+    if not create and not (root / PROJECT_FILE).is_file():
+        raise ConfigError(f"{str(root)!r} is not an ilflow project (no {PROJECT_FILE}); give the --dir where "
+                          f"`ilflow run` ran campaign {loaded.name!r}, or run it there first")
     project = Project(root)
     project.claim(loaded.name)
     return loaded, project
 
 
-def open_dataset(db: str):
-    """The dataset at `db` (ase.db path or URL); a missing file is a ConfigError that says how to make one."""
+def open_dataset(db: str, create: bool = False):
+    """The dataset at `db` (ase.db path or URL), checked before any work starts: a missing file (unless
+    `create`), a directory or a file that is not an ase.db is a ConfigError that names it."""
+    from ilflow.cli.guard import SQLITE_MAGIC, describe
     from ilflow.data import Dataset
 
-    if "://" not in db and not Path(db).is_file():
-        raise ConfigError(f"dataset {db!r} does not exist; label frames into it first (ilflow label ... --db {db})")
-    return Dataset(db)
+    path = Path(db)
+    if "://" not in db:
+        if not path.exists() and not create:
+            raise ConfigError(f"dataset {db!r} does not exist; label frames into it first (ilflow label ... --db {db})")
+        if path.is_dir():
+            raise ConfigError(f"dataset {db!r} is a directory; give an ase.db file (e.g. {db.rstrip('/')}/data.db)")
+        if path.is_file() and path.suffix != ".json":
+            with open(path, "rb") as fh:
+                head = fh.read(len(SQLITE_MAGIC))
+            if head != SQLITE_MAGIC:
+                raise ConfigError(f"dataset {db!r} is {describe(path)}, not an ase.db (SQLite) file; give the dataset's "
+                                  "path")
+    dataset = Dataset(db)
+    try:
+        len(dataset)  # opens it: a truncated or corrupt file fails here, not after the first label
+    except Exception as exc:  # sqlite3, psycopg and ase raise their own kinds
+        raise ConfigError(f"dataset {db!r} cannot be read as an ase.db ({exc}); restore it from a copy, or give "
+                          "another path") from None
+    return dataset

@@ -88,7 +88,7 @@ def logging_to(root: Path) -> Iterator[None]:
 
     path = Project(root).log_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    log_file = logging.FileHandler(path)
+    log_file = logging.FileHandler(path, delay=True)  # no log file for a command refused before it logs
     log_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     shown = ConsoleHandler()
     if console.is_terminal:

@@ -5,9 +5,27 @@ from typing import Annotated, Optional
 
 import typer
 
-from ilflow.cli.options import console
+from ilflow.cli.guard import output_directory
+from ilflow.cli.options import console, finite
 from ilflow.cli.render import progress_shown
 from ilflow.errors import ConfigError
+
+
+MD_RUN_FILES = ("checkpoint.npz", "trajectory.h5md", "summary.json")  # a run that `md` continues
+CLASSICAL_RUN_FILES = ("checkpoint.chk", "state.json", "trajectory.h5md", "summary.json")
+
+
+def _dispersion(functional: str, cutoff_A: float) -> dict:
+    """The run-time D3 settings of --dispersion and --d3-cutoff-A (a ConfigError naming a bad value)."""
+    from pydantic import ValidationError
+
+    from ilflow.config.model import Dispersion
+
+    try:
+        return Dispersion(functional=functional, cutoff_A=cutoff_A).settings()
+    except ValidationError as exc:
+        details = "; ".join(e["msg"] for e in exc.errors())
+        raise ConfigError(f"--dispersion {functional} --d3-cutoff-A {cutoff_A}: {details}") from None
 
 
 def md(
@@ -17,23 +35,24 @@ def md(
                                       "running again continues it.")] = Path("md"),
     ensemble: Annotated[str, typer.Option(help="nve, nvt (Nose-Hoover chain), langevin, npt (MTK, isotropic) or "
                                           "relax (FIRE).")] = "nvt",
-    temperature_K: Annotated[float, typer.Option(help="Target (and starting) temperature, K.")] = 300.0,
-    timestep_fs: Annotated[float, typer.Option(help="Time step, fs.")] = 0.5,
+    temperature_K: Annotated[float, typer.Option(parser=finite, help="Target (and starting) temperature, K.")] = 300.0,
+    timestep_fs: Annotated[float, typer.Option(parser=finite, help="Time step, fs.")] = 0.5,
     steps: Annotated[int, typer.Option(help="Number of steps (a multiple of --frame-every).")] = 1000,
     frame_every: Annotated[int, typer.Option(help="Write a frame every this many steps.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the starting velocities and the Langevin noise.")] = 0,
-    tau_fs: Annotated[float, typer.Option(help="Nose-Hoover relaxation time, fs.")] = 100.0,
-    friction_per_ps: Annotated[float, typer.Option(help="Langevin friction, 1/ps.")] = 1.0,
-    pressure_bar: Annotated[float, typer.Option(help="NPT target pressure, bar.")] = 1.0,
-    tau_barostat_fs: Annotated[float, typer.Option(help="NPT barostat relaxation time, fs.")] = 1000.0,
+    tau_fs: Annotated[float, typer.Option(parser=finite, help="Nose-Hoover relaxation time, fs.")] = 100.0,
+    friction_per_ps: Annotated[float, typer.Option(parser=finite, help="Langevin friction, 1/ps.")] = 1.0,
+    pressure_bar: Annotated[float, typer.Option(parser=finite, help="NPT target pressure, bar.")] = 1.0,
+    tau_barostat_fs: Annotated[float, typer.Option(parser=finite, help="NPT barostat relaxation time, fs.")] = 1000.0,
     relax_cell: Annotated[bool, typer.Option(help="relax: also the volume, toward --pressure-bar.")] = False,
-    fmax_eV_A: Annotated[float, typer.Option(help="relax: stop when every force component is below this, eV/Å.")] = 0.01,
-    max_uncertainty_eV_A: Annotated[float, typer.Option(help="Stop when the ensemble force uncertainty (eqn 8) "
+    fmax_eV_A: Annotated[float, typer.Option(parser=finite, help="relax: stop when every force component is below this, eV/Å.")] = 0.01,
+    max_uncertainty_eV_A: Annotated[float, typer.Option(parser=finite, help="Stop when the ensemble force uncertainty (eqn 8) "
                                                         "exceeds this, eV/Å; 0 switches the check off.")] = 0.5,
     dispersion: Annotated[Optional[str], typer.Option(help="Add D3(BJ) with this functional's parameters "
                                                       "(e.g. b97-3c).")] = None,
-    d3_cutoff_A: Annotated[float, typer.Option(help="D3 two-body and CN cutoff, Å.")] = 20.0,
+    d3_cutoff_A: Annotated[float, typer.Option(parser=finite, help="D3 two-body and CN cutoff, Å.")] = 20.0,
     velocities: Annotated[bool, typer.Option(help="Also write velocities.")] = False,
+    force: Annotated[bool, typer.Option(help="Write into --out even if it holds other files than a run.")] = False,
     modifiers: Annotated[Optional[Path], typer.Option(
         help="YAML with temperature_ramp {start_K, end_K, amplitude_K, oscillations}, box_ramp {end_edge_A or "
              "end_density_g_cm3, amplitude_A, oscillations, ramp_oscillations} and/or pressure_ramp {start_bar, "
@@ -43,7 +62,6 @@ def md(
     force uncertainty exceeds the threshold, a blow-up or a broken molecule."""
     from ilflow.io import read_frames
     from ilflow.config.loader import read_yaml
-    from ilflow.config.model import Dispersion
     from ilflow.config.modifiers import Modifiers
     from ilflow.md import Checks, RunSettings, from_model, make_integrator, run_md, schedule_from
 
@@ -54,10 +72,13 @@ def md(
         raise ConfigError(f"--{exc}") from None
     if timestep_fs <= 0 or temperature_K < 0:
         raise ConfigError("--timestep-fs must be positive and --temperature-K not negative")
+    if steps < 1 or frame_every < 1 or steps % frame_every:
+        raise ConfigError(f"--steps ({steps}) must be a positive multiple of --frame-every ({frame_every})")
+    d3 = _dispersion(dispersion, d3_cutoff_A) if dispersion else None
+    output_directory("--out", out, "run", inputs=[model, structure, modifiers], force=force, continues=MD_RUN_FILES)
     ramps = read_yaml(modifiers, Modifiers, "modifiers file") if modifiers else None
     atoms = read_frames(structure, -1)[0]
-    force_field = from_model(model, Dispersion(functional=dispersion, cutoff_A=d3_cutoff_A).settings()
-                             if dispersion else None)
+    force_field = from_model(model, d3)
     relaxing = ensemble == "relax"
     checks = Checks.with_topology(atoms, max_uncertainty_eV_A=max_uncertainty_eV_A or None,
                                   max_temperature_K=None if relaxing else max(5.0 * temperature_K, 2000.0),
@@ -83,17 +104,18 @@ def classical(
                                       "summary.json); running again continues it.")] = Path("classical"),
     ensemble: Annotated[str, typer.Option(help="nvt or npt (Monte Carlo barostat).")] = "nvt",
     thermostat: Annotated[str, typer.Option(help="langevin or nose_hoover.")] = "langevin",
-    temperature_K: Annotated[Optional[float], typer.Option(help="Temperature, K [campaign: 500].")] = None,
-    pressure_bar: Annotated[float, typer.Option(help="npt: pressure, bar.")] = 1.0,
-    density_g_cm3: Annotated[Optional[float], typer.Option(help="Pack (or rescale) the box to this density.")] = None,
-    duration_ps: Annotated[Optional[float], typer.Option(help="Production length, ps [campaign: 100].")] = None,
-    equilibration_ps: Annotated[float, typer.Option(help="Equilibration before the production, ps.")] = 20.0,
-    frame_every_ps: Annotated[float, typer.Option(help="Frame interval, ps.")] = 0.5,
+    temperature_K: Annotated[Optional[float], typer.Option(parser=finite, help="Temperature, K [campaign: 500].")] = None,
+    pressure_bar: Annotated[float, typer.Option(parser=finite, help="npt: pressure, bar.")] = 1.0,
+    density_g_cm3: Annotated[Optional[float], typer.Option(parser=finite, help="Pack (or rescale) the box to this density.")] = None,
+    duration_ps: Annotated[Optional[float], typer.Option(parser=finite, help="Production length, ps [campaign: 100].")] = None,
+    equilibration_ps: Annotated[float, typer.Option(parser=finite, help="Equilibration before the production, ps.")] = 20.0,
+    frame_every_ps: Annotated[float, typer.Option(parser=finite, help="Frame interval, ps.")] = 0.5,
     frames: Annotated[Optional[int], typer.Option(help="Decorrelated frames to keep [all].")] = None,
-    timestep_fs: Annotated[Optional[float], typer.Option(help="Time step, fs [1, or 2 with --constrain-h].")] = None,
-    cutoff_A: Annotated[Optional[float], typer.Option(help="Non-bonded cutoff, Å [12 or what the box allows].")] = None,
+    timestep_fs: Annotated[Optional[float], typer.Option(parser=finite, help="Time step, fs [1, or 2 with --constrain-h].")] = None,
+    cutoff_A: Annotated[Optional[float], typer.Option(parser=finite, help="Non-bonded cutoff, Å [12 or what the box allows].")] = None,
     constrain_h: Annotated[bool, typer.Option(help="Constrain bonds to hydrogen.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the velocities and the thermostat.")] = 1,
+    force: Annotated[bool, typer.Option(help="Write into --out even if it holds other files than a run.")] = False,
 ) -> None:
     """Classical MD with the shipped CL&P force field (OpenMM): initial data for the learning loop."""
     from ilflow.classical import ClassicalSettings, run_classical
@@ -101,6 +123,14 @@ def classical(
 
     if (campaign is None) == (structure is None):
         raise ConfigError("give exactly one of --campaign FILE and --structure FILE")
+    positive = {"--temperature-K": temperature_K, "--density-g-cm3": density_g_cm3, "--duration-ps": duration_ps,
+                "--frame-every-ps": frame_every_ps, "--timestep-fs": timestep_fs, "--cutoff-A": cutoff_A}
+    for option, value in positive.items():
+        if value is not None and value <= 0:
+            raise ConfigError(f"{option} {value}: must be positive")
+    if equilibration_ps < 0:
+        raise ConfigError(f"--equilibration-ps {equilibration_ps}: must not be negative")
+    output_directory("--out", out, "run", inputs=[campaign, structure], force=force, continues=CLASSICAL_RUN_FILES)
     if campaign is not None:
         from ilflow.config import load_campaign
         from ilflow.system import build_box

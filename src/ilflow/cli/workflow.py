@@ -26,8 +26,11 @@ def run(
 
     if until not in STAGE_NAMES:
         raise ConfigError(f"--until {until!r}: choose one of {', '.join(STAGE_NAMES)}")
+    from ilflow.preflight import check_campaign
+
     path, loaded, root = load_campaign_dir(campaign, directory)
     console.print(f"campaign [bold]{loaded.name}[/bold] from {path} in {root}/")
+    check_campaign(loaded)  # SMILES, charge, packability: seconds now rather than a failed stage later
     load_project(campaign, directory)  # before anything is written: a directory of another campaign is refused
     with logging_to(root):
         run_campaign(loaded, root, until)
@@ -44,7 +47,7 @@ def simulate(campaign: CampaignArg = None, directory: DirOption = None) -> None:
     density -> equilibrate -> produce), independent runs as Dask tasks; kill and run again to continue."""
     from ilflow.workflow import production_stage
 
-    loaded, project = load_project(campaign, directory)
+    loaded, project = load_project(campaign, directory, create=False)
     with logging_to(project.root):
         production_stage(loaded, project)
 
@@ -54,7 +57,7 @@ def analyze(campaign: CampaignArg = None, directory: DirOption = None) -> None:
     uncertainty (runs that extrapolate flagged) of the production runs -> <dir>/analysis/results.json and figures."""
     from ilflow.workflow import analysis_stage
 
-    loaded, project = load_project(campaign, directory)
+    loaded, project = load_project(campaign, directory, create=False)
     with logging_to(project.root):
         analysis_stage(loaded, project)
 
@@ -63,7 +66,7 @@ def report(campaign: CampaignArg = None, directory: DirOption = None) -> None:
     """The self-contained HTML report of a project (<dir>/report/report.html) and results.json."""
     from ilflow.workflow import report_stage
 
-    loaded, project = load_project(campaign, directory)
+    loaded, project = load_project(campaign, directory, create=False)
     with logging_to(project.root):
         report_stage(loaded, project)
 
@@ -82,6 +85,8 @@ def status(campaign: CampaignArg = None, directory: DirOption = None,
     from ilflow.workflow import campaign_status
 
     _, loaded, root = load_campaign_dir(campaign, directory)
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"--dir {str(root)!r} is a file; give the project directory")
     lines = campaign_status(loaded, root)
     if as_json:
         console.print_json(json.dumps({"campaign": loaded.name, "directory": str(root),

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from ilflow.config.base import Section
+from ilflow.config.base import SafeName, Section
 from ilflow.config.dispersion import check_hybrid
 from ilflow.config.execution import Execution
 from ilflow.config.final import FinalModel
@@ -18,7 +18,7 @@ from ilflow.config.system import Box, Species
 class Campaign(Section):
     """A validated `campaign.yaml`."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$")] = "campaign"
+    name: SafeName = "campaign"  # also the default project directory
     species: Annotated[list[Species], Field(min_length=1)]
     box: Box
     reference: Reference = XtbReference()

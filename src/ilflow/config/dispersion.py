@@ -4,6 +4,8 @@ run-time D3 restores what was removed from them (the hybrid of the study: E = E_
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import field_validator
+
 from ilflow.config.base import PositiveFloat, Section
 
 BOHR_A = 0.529177210903
@@ -11,6 +13,19 @@ BOHR_A = 0.529177210903
 # sum to 50 bohr, coordination numbers to 25 bohr
 GFN1_CUTOFF_A = 50 * BOHR_A
 GFN1_CN_CUTOFF_A = 25 * BOHR_A
+# D3(BJ) damping parameters (s6, s8, a1, a2 / bohr) by functional, from simple-dftd3's parameter table (Grimme's
+# published values)
+FUNCTIONALS = {
+    "b97-3c": (1.0, 1.50, 0.37, 4.10),
+    "pbe": (1.0, 0.7875, 0.4289, 4.4407),
+    "pbe0": (1.0, 1.2177, 0.4145, 4.8593),
+    "b3lyp": (1.0, 1.9889, 0.3981, 4.4211),
+    "tpss": (1.0, 1.9435, 0.4535, 4.4752),
+    "revpbe": (1.0, 2.3550, 0.5238, 3.5016),
+    "r2scan": (1.0, 0.78981345, 0.49484001, 5.73083694),
+    # GFN1-xTB's dispersion (Grimme et al., J. Chem. Theory Comput. 13, 1989 (2017); tblite's gfn1 parameters)
+    "gfn1": (1.0, 2.4, 0.63, 5.0),
+}
 
 
 class D3(Section):
@@ -21,6 +36,13 @@ class D3(Section):
     cn_cutoff_A: PositiveFloat | None = None  # coordination numbers; default: cutoff_A
     three_body: bool = False  # the study's run-time D3 (torch-dftd, abc=False) left it out
     three_body_cutoff_A: PositiveFloat = 8.0
+
+    @field_validator("functional")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if normalised_functional(name) not in FUNCTIONALS:
+            raise ValueError(f"no D3(BJ) parameters for {name!r}; known: {', '.join(FUNCTIONALS)}")
+        return name
 
     def settings(self) -> dict:
         """Keyword arguments of `ilflow.potentials.d3.d3_config` (and `from_model(model, dispersion=...)`)."""

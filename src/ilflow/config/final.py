@@ -2,15 +2,13 @@
 labelled frames, on variants of their labels (the study's DFT / DFT + D3(8 Å) / DFT + D3(20 Å) models), and the
 hybrid of a dispersion-free one with D3 at run time. Production runs name the final model they use."""
 
-from typing import Annotated
+from pydantic import model_validator
 
-from pydantic import Field, model_validator
-
-from ilflow.config.base import Section
+from ilflow.config.base import SafeName, Section
 from ilflow.config.dispersion import D3
 from ilflow.config.model import Training
 
-ModelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")]  # also a directory name
+ModelName = SafeName  # also a directory name
 
 
 class FinalModel(Section):

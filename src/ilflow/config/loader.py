@@ -114,9 +114,37 @@ def _format_error(error: dict, lines: dict[KeyPath, int], source: str, model: ty
     return f"{where}: {path}: {message}"
 
 
+MAX_NODES = 100_000  # values in a YAML file with its aliases expanded; a campaign has a few hundred
+MAX_DEPTH = 50  # nesting levels; a campaign has fewer than 10
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Number of values once aliases are expanded (a few lines of aliases can stand for billions); ValueError
+    naming the limit when it passes MAX_NODES values or MAX_DEPTH levels."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise ValueError(f"is nested more than {MAX_DEPTH} levels deep")
+        if id(node) in sizes:
+            return sizes[id(node)]
+        children = ([v for pair in node.value for v in pair] if isinstance(node, yaml.MappingNode) else
+                    node.value if isinstance(node, yaml.SequenceNode) else [])
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        if total > MAX_NODES:
+            raise ValueError(f"expands to more than {MAX_NODES} values through its aliases (&name / *name)")
+        sizes[id(node)] = total
+        return total
+
+    return size(root, 0)
+
+
 def parse_yaml(text: str, model: type[BaseModel], source: str, what: str) -> BaseModel:
     """Validate YAML text against a section model; ConfigError listing every problem with key path and line."""
     try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            _expanded_size(root)
         data = yaml.load(text, Loader=_UniqueKeyLoader)
         lines = key_lines(text)
     except yaml.YAMLError as exc:
@@ -124,6 +152,13 @@ def parse_yaml(text: str, model: type[BaseModel], source: str, what: str) -> Bas
         where = f"{source}:{mark.line + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: is nested too deeply to read (more than {MAX_DEPTH} levels are never "
+                          f"needed in a {what})") from None
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}; a {what} never needs that") from None
+    if data is None:
+        raise ConfigError(f"{source}: the {what} is empty")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a {what} is a mapping of sections ({', '.join(list(model.model_fields)[:3])}, "
                           f"...); got {type(data).__name__}")

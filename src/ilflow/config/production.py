@@ -4,13 +4,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from ilflow.config.base import Fraction, PositiveFloat, PositiveInt, Section, Seed
+from ilflow.config.base import Fraction, PositiveFloat, PositiveInt, SafeName, Section, Seed
 
 
 class StatePoints(Section):
     """A grid of production runs: every temperature x every size x every seed."""
 
-    name: str
+    name: SafeName  # the runs' directory under production/
     ensemble: Literal["nvt", "npt"] = "nvt"
     temperatures_K: Annotated[list[PositiveFloat], Field(min_length=1)]
     formula_units: Annotated[list[PositiveInt], Field(min_length=1)] = [10]  # e.g. ion pairs

@@ -26,23 +26,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ilflow import units
+from ilflow.config.dispersion import FUNCTIONALS
 from ilflow.potentials.pairs import pair_geometry
 from ilflow.potentials.neighbors import host_neighbors
 from ilflow.potentials.system import Neighbors, System
 from ilflow.runtime import ensure_configured
 
-# (s6, s8, a1, a2 / bohr) for BJ damping, from simple-dftd3's parameter table (Grimme's published values)
-FUNCTIONALS = {
-    "b97-3c": (1.0, 1.50, 0.37, 4.10),
-    "pbe": (1.0, 0.7875, 0.4289, 4.4407),
-    "pbe0": (1.0, 1.2177, 0.4145, 4.8593),
-    "b3lyp": (1.0, 1.9889, 0.3981, 4.4211),
-    "tpss": (1.0, 1.9435, 0.4535, 4.4752),
-    "revpbe": (1.0, 2.3550, 0.5238, 3.5016),
-    "r2scan": (1.0, 0.78981345, 0.49484001, 5.73083694),
-    # GFN1-xTB's dispersion (Grimme et al., J. Chem. Theory Comput. 13, 1989 (2017); tblite's gfn1 parameters)
-    "gfn1": (1.0, 2.4, 0.63, 5.0),
-}
 BLOCK_ATOMS = 1024  # centre atoms per block of the pair terms (bounds the memory of long pair lists)
 BLOCK_ATOMS_3 = 32  # centre atoms per block of the three-body term (K^2 triples each)
 DENSE_C6_ATOMS = 2048  # up to this many atoms C6 of all atom pairs is one (N, N) matrix

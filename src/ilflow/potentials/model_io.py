@@ -42,15 +42,41 @@ def load_model(path: str | Path) -> tuple[GMNNConfig, dict, dict]:
     """(config, stacked params, metadata) of a model directory."""
     ensure_configured()  # scale and shift (and float64 models) keep their 64 bits
     path = Path(path)
+    if not (path / "model.json").is_file() or not (path / "params.npz").is_file():
+        raise IlflowError(f"{str(path)!r} is not a model directory (model.json and params.npz expected)")
     try:
         info = json.loads((path / "model.json").read_text())
-        arrays = np.load(path / "params.npz")
-    except FileNotFoundError:
-        raise IlflowError(f"{str(path)!r} is not a model directory (model.json and params.npz expected)") from None
-    cfg = info["config"]
-    config = GMNNConfig(**{**cfg, "elements": tuple(cfg["elements"]), "hidden": tuple(cfg["hidden"])})
-    params = {"beta": jnp.asarray(arrays["['beta']"]), "scale": jnp.asarray(arrays["['scale']"]),
-              "shift": jnp.asarray(arrays["['shift']"]),
-              "layers": [{"w": jnp.asarray(arrays[f"['layers'][{k}]['w']"]),
-                          "b": jnp.asarray(arrays[f"['layers'][{k}]['b']"])} for k in range(info["n_layers"])]}
+        cfg = info["config"]
+        config = GMNNConfig(**{**cfg, "elements": tuple(cfg["elements"]), "hidden": tuple(cfg["hidden"])})
+        n_layers = int(info["n_layers"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IlflowError(f"{str(path / 'model.json')!r} is corrupt or not ilflow's ({type(exc).__name__}: {exc}); "
+                          "restore the model directory or train it again") from None
+    try:
+        with np.load(path / "params.npz") as arrays:
+            raw = {"beta": arrays["['beta']"], "scale": arrays["['scale']"], "shift": arrays["['shift']"],
+                   "layers": [{"w": arrays[f"['layers'][{k}]['w']"], "b": arrays[f"['layers'][{k}]['b']"]}
+                              for k in range(n_layers)]}
+    except Exception as exc:  # zipfile, numpy and KeyError for a truncated, foreign or incomplete file
+        raise IlflowError(f"{str(path / 'params.npz')!r} cannot be read ({type(exc).__name__}: {exc}); restore the "
+                          "model directory or train it again") from None
+    _check_shapes(path, config, raw)
+    params = jax.tree.map(jnp.asarray, raw)
     return config, params, info
+
+
+def _check_shapes(path: Path, config: GMNNConfig, raw: dict) -> None:
+    """IlflowError unless the arrays have the shapes model.json implies (ensemble axis first)."""
+    n_el = len(config.elements)
+    sizes = (config.n_features, *config.hidden, 1)
+    members = raw["scale"].shape[0] if raw["scale"].ndim == 2 else -1
+    expected = {"beta": (members, n_el, n_el, config.n_radial, config.n_basis), "scale": (members, n_el),
+                "shift": (members, n_el)}
+    found = {name: raw[name].shape for name in expected}
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        expected[f"layer {k} w"], found[f"layer {k} w"] = (members, a, b), raw["layers"][k]["w"].shape
+        expected[f"layer {k} b"], found[f"layer {k} b"] = (members, b), raw["layers"][k]["b"].shape
+    wrong = [f"{name} {found[name]} (expected {shape})" for name, shape in expected.items() if found[name] != shape]
+    if members < 1 or wrong:
+        raise IlflowError(f"{str(path / 'params.npz')!r} does not match its model.json: {'; '.join(wrong) or 'scale'}; "
+                          "restore the model directory or train it again")

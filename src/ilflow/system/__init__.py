@@ -1,6 +1,6 @@
 """Molecules and boxes: SMILES -> conformers (RDKit), packing (PACKMOL), molecules in periodic frames."""
 
-from ilflow.system.box import build_box, build_molecules, cell_lengths_A, summarize
+from ilflow.system.box import BoxPlan, build_box, build_molecules, cell_lengths_A, plan_box, summarize
 from ilflow.system.packing import packed_fraction, run_packmol
 from ilflow.system.species import Molecule, molecule_from_smiles
 from ilflow.system.topology import (
@@ -17,6 +17,7 @@ from ilflow.system.topology import (
 )
 
 __all__ = [
+    "BoxPlan",
     "Molecule",
     "bond_graph",
     "build_box",
@@ -29,6 +30,7 @@ __all__ = [
     "molecule_from_smiles",
     "molecule_ids",
     "packed_fraction",
+    "plan_box",
     "rescale_to_density",
     "run_packmol",
     "scale_cell_rigid",

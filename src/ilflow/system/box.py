@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
@@ -54,20 +55,28 @@ def _pack_items(molecules: Sequence[Molecule], counts: Sequence[int]) -> tuple[l
     return items, owners
 
 
-def build_box(species: Sequence[Species], box: Box) -> Atoms:
-    """Pack `count` copies of every species into a periodic box at `box.density_g_cm3`.
+@dataclass(frozen=True)
+class BoxPlan:
+    """What PACKMOL will be given: the molecules (conformers), the blocks to pack, the cell, the net charge and
+    the estimated fraction of the cell the molecules fill."""
 
-    The returned Atoms has per-atom arrays `molecule_id`, `species_name` and `initial_charges` (formal
-    charges, e), every molecule whole with its centre of mass inside the cell, and `info` with the
-    target density, tolerance, seed and the species (JSON).
-    """
+    molecules: list[Molecule]
+    items: list[PackItem]
+    owners: list[int]
+    lengths_A: np.ndarray
+    charge_e: int
+    packed_fraction: float
+
+
+def plan_box(species: Sequence[Species], box: Box) -> BoxPlan:
+    """Every check of a box that takes seconds, before PACKMOL: SMILES parse (SpeciesError), net charge, and the
+    packing pre-check (PackingError when the molecules would fill more than `box.max_packed_fraction`)."""
     counts = [s.count for s in species]
     molecules = build_molecules(species, box.seed, box.relax)
     total_charge = check_net_charge(molecules, counts, box.allow_net_charge)
     mass = sum(m.mass_amu * n for m, n in zip(molecules, counts))
     lengths = cell_lengths_A(mass, box.density_g_cm3, box.aspect_ratio)
     items, owners = _pack_items(molecules, counts)
-
     fraction = packed_fraction(items, lengths, box.tolerance_A)
     if fraction > box.max_packed_fraction:
         raise PackingError(
@@ -76,6 +85,18 @@ def build_box(species: Sequence[Species], box: Box) -> Atoms:
             "Pack at a lower density (e.g. 0.9 g/cm3) and compress with ilflow.system.rescale_to_density, "
             "or lower box.tolerance_A"
         )
+    return BoxPlan(molecules, items, owners, lengths, total_charge, fraction)
+
+
+def build_box(species: Sequence[Species], box: Box) -> Atoms:
+    """Pack `count` copies of every species into a periodic box at `box.density_g_cm3`.
+
+    The returned Atoms has per-atom arrays `molecule_id`, `species_name` and `initial_charges` (formal
+    charges, e), every molecule whole with its centre of mass inside the cell, and `info` with the
+    target density, tolerance, seed and the species (JSON).
+    """
+    plan = plan_box(species, box)
+    molecules, items, owners, lengths = plan.molecules, plan.items, plan.owners, plan.lengths_A
 
     # PACKMOL keeps different molecules apart across the periodic boundary but not a molecule from its own
     # images: in a box not much larger than a molecule a random orientation can touch itself. Such packings
@@ -102,7 +123,7 @@ def build_box(species: Sequence[Species], box: Box) -> Atoms:
         tolerance_A=float(box.tolerance_A),
         seed=int(box.seed),
         packmol_seed=int(seed),
-        total_charge_e=int(total_charge),
+        total_charge_e=int(plan.charge_e),
         species=json.dumps([{"name": s.name, "smiles": s.smiles, "count": s.count} for s in species]),
     )
     return wrap_molecules(atoms, atoms.arrays["molecule_id"])

@@ -59,9 +59,25 @@ def train_model(train_frames: Sequence[Atoms], val_frames: Sequence[Atoms], mode
     return table
 
 
+def check_frames(frames: Sequence[Atoms], elements: Sequence[int], model_dir: str | Path) -> None:
+    """IlflowError unless every frame carries energy and force labels and only elements the model knows."""
+    from ase.data import chemical_symbols
+
+    unlabelled = [k for k, a in enumerate(frames) if a.calc is None or not {"energy", "forces"} <= set(a.calc.results)]
+    if unlabelled:
+        raise IlflowError(f"{len(unlabelled)} of {len(frames)} frames have no energy and force labels (first: frame "
+                          f"{unlabelled[0]}); label them first (ilflow label) or give labelled frames")
+    foreign = sorted({int(z) for a in frames for z in a.numbers} - set(elements))
+    if foreign:
+        raise IlflowError(f"the frames contain {', '.join(chemical_symbols[z] for z in foreign)}, which model "
+                          f"{str(model_dir)!r} was not trained on (it knows "
+                          f"{', '.join(chemical_symbols[z] for z in elements)}); use a model trained on these elements")
+
+
 def model_errors(model_dir: str | Path, frames: Sequence[Atoms]) -> metrics.ErrorTable:
     """Energy, force and stress errors (MAE/RMSE) of the ensemble mean of a model directory on labelled frames."""
     ensure_configured()  # labels and the summed energies in float64
     config, params, _ = load_model(model_dir)
+    check_frames(frames, config.elements, model_dir)
     _, evaluated = evaluate(config, params, to_buckets(frames, config.elements, config.cutoff_A))
     return metrics.error_table(metrics.collect(evaluated, config.elements))

@@ -1,0 +1,33 @@
+"""The checks of a campaign that take seconds, run by `ilflow validate` and by `ilflow run` before its first stage:
+what the schema cannot see (SMILES that RDKit cannot parse, a net charge, a density no packing reaches) would
+otherwise surface minutes later, inside a stage."""
+
+from dataclasses import dataclass
+
+from ilflow.config import Campaign
+from ilflow.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """What the checks found: atoms per box, net charge (e) and the estimated fraction of the box the molecules
+    fill at the campaign's density."""
+
+    atoms: int
+    charge_e: int
+    packed_fraction: float
+
+
+def check_campaign(campaign: Campaign) -> Preflight:
+    """SMILES, charge and packability of the campaign's box (RDKit conformers, no PACKMOL); the errors name the
+    species or the box key to change."""
+    from ilflow.system import plan_box
+
+    plan = plan_box(list(campaign.species), campaign.box)
+    atoms = sum(len(m.symbols) * s.count for m, s in zip(plan.molecules, campaign.species))
+    if campaign.reference.method == "xtb":
+        heavy = sorted({sym for m in plan.molecules for sym, z in zip(m.symbols, m.atomic_numbers) if z > 86})
+        if heavy:
+            raise ConfigError(f"reference: xTB has parameters up to radon (Z = 86); {', '.join(heavy)} lie beyond; "
+                              "choose method: cp2k")
+    return Preflight(atoms, plan.charge_e, plan.packed_fraction)
