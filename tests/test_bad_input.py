@@ -295,6 +295,7 @@ def test_outputs_pointed_at_a_dataset_model_and_campaign_leave_them_intact(case_
         "md --model {d}/model --structure {d}/frames.extxyz --steps 10 --frame-every 5 -o {out}",
         "classical --structure {d}/frames.extxyz --duration-ps 0.01 --equilibration-ps 0 -o {out}",
         "label {d}/frames.extxyz --db {out} --workers 1",
+        "run {d}/campaign.yaml --dir {out}",
     ]
     targets = {"dataset": d / "v.db", "model": d / "model", "campaign": d / "campaign.yaml"}
     for command in commands:
@@ -317,6 +318,8 @@ def test_force_replaces_an_extxyz_but_never_an_input(case_dir, capsys):
     assert "Lattice=" in (d / "notes.txt").read_text()
     code, output = _run(f"data export {d}/v.db -o {d}/v.db --force".split(), capsys)
     assert code == 2 and "also an input" in output
+    for _ in range(2):  # an error table replaces the error table it wrote before
+        assert _run(f"evaluate --model {d}/model --db {d}/v.db --out {d}/errors.json".split(), capsys)[0] == 0
 
 
 def test_a_bug_shows_its_traceback_and_asks_for_a_report(monkeypatch, capsys):
@@ -327,3 +330,24 @@ def test_a_bug_shows_its_traceback_and_asks_for_a_report(monkeypatch, capsys):
     code, output = _run(["validate", "whatever.yaml"], capsys)
     assert code == 1
     assert "Traceback" in output and "ZeroDivisionError" in output and "report" in output
+
+
+def test_labelling_frames_already_in_the_dataset_says_their_split_is_kept(pristine, tmp_path, capsys):
+    """`label --split train` on frames the dataset holds (same reference settings) labels nothing and says that
+    they keep their split, instead of only "already in the dataset"."""
+    from ilflow.config.reference import XtbReference
+    from ilflow.data import Dataset
+    from ilflow.io import write_frames
+    from ilflow.reference import make_labeler
+
+    labeler = make_labeler(XtbReference())  # the reference `label` uses without a campaign
+    dataset = Dataset(tmp_path / "known.db")
+    for atoms in _bf4_frames(2):
+        dataset.add(atoms, split="pool", method=labeler.method, settings_hash=labeler.settings_id)
+    frames = write_frames(tmp_path / "frames.extxyz", _bf4_frames(2))
+    code, output = _run(["label", str(frames), "--db", str(tmp_path / "known.db"), "--split", "train", "--workers", "1"],
+                        capsys)
+    assert code == 0, output
+    assert "already in the dataset 2" in output
+    assert "keep their label and their split" in output and "--split train" in output
+    assert Dataset(tmp_path / "known.db").statistics()["split"] == {"pool": 2}

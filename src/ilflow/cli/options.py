@@ -2,6 +2,7 @@
 and opening a campaign, its project directory or a dataset. Heavy imports stay inside the functions."""
 
 import math
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Optional
@@ -58,6 +59,8 @@ def load_project(campaign: Optional[Path], directory: Optional[Path], create: bo
     _, loaded, root = load_campaign_dir(campaign, directory)
     if root.exists() and not root.is_dir():
         raise ConfigError(f"--dir {str(root)!r} is a file; give the project directory")
+    if (root / "model.json").exists():
+        raise ConfigError(f"--dir {str(root)!r} is a model directory; give a project directory of its own")
     if not create and not (root / PROJECT_FILE).is_file():
         raise ConfigError(f"{str(root)!r} is not an ilflow project (no {PROJECT_FILE}); give the --dir where "
                           f"`ilflow run` ran campaign {loaded.name!r}, or run it there first")
@@ -84,6 +87,9 @@ def open_dataset(db: str, create: bool = False):
             if head != SQLITE_MAGIC:
                 raise ConfigError(f"dataset {db!r} is {describe(path)}, not an ase.db (SQLite) file; give the dataset's "
                                   "path")
+    if create and "://" not in db and not os.access(path if path.exists() else path.parent.resolve(), os.W_OK):
+        raise ConfigError(f"dataset {db!r} cannot be written (permissions of {str(path if path.exists() else path.parent)!r}); "
+                          "give a path you can write to")
     dataset = Dataset(db)
     try:
         len(dataset)  # opens it: a truncated or corrupt file fails here, not after the first label
