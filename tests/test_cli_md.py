@@ -37,7 +37,7 @@ def test_md_run_writes_trajectory_and_summary(model_and_box):
 
 @pytest.mark.parametrize("extra,message", [
     (["--ensemble", "nph"], "--ensemble 'nph'"),
-    (["--steps", "15", "--frame-every", "10"], "multiple of frame_every"),
+    (["--steps", "15", "--frame-every", "10"], "multiple of --frame-every"),
 ])
 def test_md_bad_options(model_and_box, tmp_path, extra, message):
     root = model_and_box

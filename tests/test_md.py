@@ -34,7 +34,7 @@ def trajectory(integrator, atoms, steps, temperature_K, seed=0):
 
     def force(s, lists):
         lists = update_lists(specs, lists, s, force_field.skin_A)
-        return force_field.evaluate(s, lists.lists), lists
+        return force_field.evaluate(force_field.params, s, lists.lists), lists
 
     state, lists = integrator.init(system, jnp.asarray(atoms.get_masses()), jax.random.PRNGKey(seed), temperature_K,
                                    force, build_lists(specs, system))
@@ -98,8 +98,8 @@ def _uncertain_lj():
     """LJ whose 'uncertainty' is the largest force component: known at every step."""
     lj = lennard_jones()
 
-    def evaluate(system, lists):
-        out = lj.evaluate(system, lists)
+    def evaluate(params, system, lists):
+        out = lj.evaluate(params, system, lists)
         return Evaluation(out.energy, out.forces, out.stress, jnp.max(jnp.abs(out.forces)))
 
     return ForceField(evaluate, lj.lists, lj.skin_A, "LJ with force uncertainty")
@@ -203,7 +203,7 @@ def _fcc_energy_per_atom(a):
     force_field = lennard_jones()
     system = make_system(atoms, (18,))
     lists = build_lists(allocate_lists(force_field, system), system)
-    return float(force_field.evaluate(system, lists.lists).energy) / len(atoms)
+    return float(force_field.evaluate(force_field.params, system, lists.lists).energy) / len(atoms)
 
 
 @pytest.mark.parametrize("relax_cell", [False, True])

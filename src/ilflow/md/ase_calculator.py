@@ -26,10 +26,10 @@ class ForceFieldCalculator(Calculator):
         specs, ff = self.specs, self.force_field
 
         @jax.jit
-        def evaluate(system, lists):
+        def evaluate(params, system, lists):
             lists = update_lists(specs, lists, system, ff.skin_A)
             now, lists = current_lists(specs, lists, system)
-            return ff.evaluate(system, now), lists
+            return ff.evaluate(params, system, now), lists
 
         self._evaluate = evaluate
 
@@ -41,11 +41,11 @@ class ForceFieldCalculator(Calculator):
             self.specs = allocate_lists(self.force_field, system)
             self.lists = build_lists(self.specs, system)
             self._compile()
-        out, lists = self._evaluate(system, self.lists)
+        out, lists = self._evaluate(self.force_field.params, system, self.lists)
         if bool(lists.overflow):
             self.specs = allocate_lists(self.force_field, system, margin=1.6)
             self._compile()
-            out, lists = self._evaluate(system, build_lists(self.specs, system))
+            out, lists = self._evaluate(self.force_field.params, system, build_lists(self.specs, system))
         self.lists = lists._replace(overflow=jax.numpy.asarray(False))
         self.results = {"energy": float(out.energy), "free_energy": float(out.energy),
                         "forces": np.asarray(out.forces), "stress": np.asarray(voigt(out.stress))}

@@ -1,13 +1,16 @@
-"""What the MD engine integrates: a force field = an evaluation function plus the neighbour lists it needs.
+"""What the MD engine integrates: a force field = an evaluation function, its parameters and the neighbour lists it
+needs.
 
-`evaluate(system, lists) -> Evaluation` is pure JAX; `lists` maps a list name to a `Neighbors`. The lists
+`evaluate(params, system, lists) -> Evaluation` is pure JAX; `lists` maps a list name to a `Neighbors`. The
+parameters (a pytree of arrays, e.g. the ensemble's weights) are passed in, not closed over, so that one compiled
+program serves every model of the same architecture. The lists
 are kept in a `NeighborState` inside the jitted loop: rebuilt in place when atoms (or the cell) moved by
 more than the skin allows, with an overflow flag that the host checks once per chunk.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,13 +36,14 @@ class ListSpec(NamedTuple):
 
 @dataclass(frozen=True)
 class ForceField:
-    """evaluate(system, lists) and the lists it reads: name -> (cutoff, half)."""
+    """evaluate(params, system, lists), its params, and the lists it reads: name -> (cutoff, half)."""
 
-    evaluate: Callable[[System, dict[str, Neighbors]], Evaluation]
+    evaluate: Callable[[Any, System, dict[str, Neighbors]], Evaluation]
     lists: tuple[tuple[str, ListSpec], ...]
     skin_A: float = 1.0
     name: str = "force field"
     elements: tuple[int, ...] | None = None  # atomic numbers in species-index order (None: those of the structure)
+    params: Any = None  # pytree of arrays handed to evaluate
 
 
 class NeighborState(NamedTuple):
@@ -110,7 +114,7 @@ def lennard_jones(config=None, skin_A: float = 1.0) -> ForceField:
 
     config = config or LJConfig()
 
-    def evaluate(system, lists):
+    def evaluate(_, system, lists):
         out = energy_forces_stress(lambda p, s, n: lj_energy(p, config, s, n), None, system, lists["lj"])
         return Evaluation(out.energy, out.forces, out.stress, jnp.zeros(()))
 
@@ -135,22 +139,22 @@ def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None =
     config, params, _ = load_model(model_dir)
     lists = [("gmnn", ListSpec(config.cutoff_A, trim=True))]
     if not dispersion:
-        def evaluate(system, nb):
+        def evaluate(params, system, nb):
             out = ensemble_forces(lambda p, s, n: energy(p, config, s, n), params, system, nb["gmnn"])
             return Evaluation(out.energy, out.forces, out.stress, out.force_uncertainty)
 
         return ForceField(evaluate, tuple(lists), skin_A, f"GMNN ensemble of {np.shape(params['scale'])[0]}",
-                          config.elements)
+                          config.elements, params)
     d3 = d3_config(config.elements, **dispersion)
     tables = d3_tables(d3)
     lists.append(("d3", ListSpec(d3.pair_cutoff_A, half=True)))
     if d3.s9:
         lists.append(("d3_triples", ListSpec(d3.three_body_cutoff_A)))
 
-    def evaluate_hybrid(system, nb):
+    def evaluate_hybrid(both, system, nb):
         neighbors = HybridNeighbors(nb["gmnn"], D3Neighbors(nb["d3"], nb.get("d3_triples")))
-        out = hybrid_ensemble_forces({"gmnn": params, "d3": tables}, (config, d3), system, neighbors)
+        out = hybrid_ensemble_forces(both, (config, d3), system, neighbors)
         return Evaluation(out.energy, out.forces, out.stress, out.force_uncertainty)
 
     return ForceField(evaluate_hybrid, tuple(lists), skin_A, f"GMNN ensemble + D3({d3.functional}, {d3.cutoff_A} Å)",
-                      config.elements)
+                      config.elements, {"gmnn": params, "d3": tables})
