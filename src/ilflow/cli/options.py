@@ -51,6 +51,11 @@ def finite(text: str) -> float:
     return value
 
 
+def FiniteOption(*args, **kwargs):  # noqa: N802 (reads like typer.Option, which it wraps)
+    """`typer.Option` of a float that must be finite."""
+    return typer.Option(*args, parser=finite, **kwargs)
+
+
 def load_project(campaign: Optional[Path], directory: Optional[Path], create: bool = True):
     """(loaded campaign, Project) for the commands that run stages; a directory of another campaign is refused,
     and so (unless `create`) is one that is no project yet (a mistyped --dir is not a project of nothing)."""
@@ -80,16 +85,18 @@ def open_dataset(db: str, create: bool = False):
         if not path.exists() and not create:
             raise ConfigError(f"dataset {db!r} does not exist; label frames into it first (ilflow label ... --db {db})")
         if path.is_dir():
-            raise ConfigError(f"dataset {db!r} is a directory; give an ase.db file (e.g. {db.rstrip('/')}/data.db)")
+            raise ConfigError(f"dataset {db!r} is a directory; give an ase.db file (e.g. "
+                              f"{db.rstrip('/')}/data.db)")
         if path.is_file() and path.suffix != ".json":
             with open(path, "rb") as fh:
                 head = fh.read(len(SQLITE_MAGIC))
             if head != SQLITE_MAGIC:
-                raise ConfigError(f"dataset {db!r} is {describe(path)}, not an ase.db (SQLite) file; give the dataset's "
-                                  "path")
-    if create and "://" not in db and not os.access(path if path.exists() else path.parent.resolve(), os.W_OK):
-        raise ConfigError(f"dataset {db!r} cannot be written (permissions of {str(path if path.exists() else path.parent)!r}); "
-                          "give a path you can write to")
+                raise ConfigError(f"dataset {db!r} is {describe(path)}, not an ase.db (SQLite) file; give the "
+                                  "dataset's path")
+    target = path if path.exists() else path.parent.resolve()
+    if create and "://" not in db and not os.access(target, os.W_OK):
+        raise ConfigError(f"dataset {db!r} cannot be written (permissions of {str(target)!r}); give a path you can "
+                          "write to")
     dataset = Dataset(db)
     try:
         len(dataset)  # opens it: a truncated or corrupt file fails here, not after the first label

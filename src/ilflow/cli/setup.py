@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from ilflow.cli.guard import output_file
-from ilflow.cli.options import console, finite
+from ilflow.cli.options import FiniteOption, console
 from ilflow.errors import ConfigError
 
 
@@ -53,9 +53,8 @@ def build(
     species: Annotated[
         Optional[list[str]], typer.Option("--species", "-s", help="NAME:COUNT:SMILES, repeat per species.")
     ] = None,
-    density_g_cm3: Annotated[Optional[float], typer.Option(help="Target density in g/cm3.", parser=finite)] = None,
-    tolerance_A: Annotated[Optional[float], typer.Option(help="PACKMOL tolerance in Å [default 2.0].",
-                                                         parser=finite)] = None,
+    density_g_cm3: Annotated[Optional[float], FiniteOption(help="Target density in g/cm3.")] = None,
+    tolerance_A: Annotated[Optional[float], FiniteOption(help="PACKMOL tolerance in Å [default 2.0].")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for RDKit and PACKMOL [default 42].")] = None,
     relax: Annotated[Optional[str], typer.Option(help="Conformer relaxation: mmff, uff or none [default mmff].")] = None,
     allow_net_charge: Annotated[bool, typer.Option(help="Allow a box with net charge.")] = False,

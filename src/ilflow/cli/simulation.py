@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from ilflow.cli.guard import output_directory
-from ilflow.cli.options import console, finite
+from ilflow.cli.options import FiniteOption, console
 from ilflow.cli.render import progress_shown
 from ilflow.errors import ConfigError
 
@@ -35,22 +35,22 @@ def md(
                                       "running again continues it.")] = Path("md"),
     ensemble: Annotated[str, typer.Option(help="nve, nvt (Nose-Hoover chain), langevin, npt (MTK, isotropic) or "
                                           "relax (FIRE).")] = "nvt",
-    temperature_K: Annotated[float, typer.Option(parser=finite, help="Target (and starting) temperature, K.")] = 300.0,
-    timestep_fs: Annotated[float, typer.Option(parser=finite, help="Time step, fs.")] = 0.5,
+    temperature_K: Annotated[float, FiniteOption(help="Target (and starting) temperature, K.")] = 300.0,
+    timestep_fs: Annotated[float, FiniteOption(help="Time step, fs.")] = 0.5,
     steps: Annotated[int, typer.Option(help="Number of steps (a multiple of --frame-every).")] = 1000,
     frame_every: Annotated[int, typer.Option(help="Write a frame every this many steps.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the starting velocities and the Langevin noise.")] = 0,
-    tau_fs: Annotated[float, typer.Option(parser=finite, help="Nose-Hoover relaxation time, fs.")] = 100.0,
-    friction_per_ps: Annotated[float, typer.Option(parser=finite, help="Langevin friction, 1/ps.")] = 1.0,
-    pressure_bar: Annotated[float, typer.Option(parser=finite, help="NPT target pressure, bar.")] = 1.0,
-    tau_barostat_fs: Annotated[float, typer.Option(parser=finite, help="NPT barostat relaxation time, fs.")] = 1000.0,
+    tau_fs: Annotated[float, FiniteOption(help="Nose-Hoover relaxation time, fs.")] = 100.0,
+    friction_per_ps: Annotated[float, FiniteOption(help="Langevin friction, 1/ps.")] = 1.0,
+    pressure_bar: Annotated[float, FiniteOption(help="NPT target pressure, bar.")] = 1.0,
+    tau_barostat_fs: Annotated[float, FiniteOption(help="NPT barostat relaxation time, fs.")] = 1000.0,
     relax_cell: Annotated[bool, typer.Option(help="relax: also the volume, toward --pressure-bar.")] = False,
-    fmax_eV_A: Annotated[float, typer.Option(parser=finite, help="relax: stop when every force component is below this, eV/Å.")] = 0.01,
-    max_uncertainty_eV_A: Annotated[float, typer.Option(parser=finite, help="Stop when the ensemble force uncertainty (eqn 8) "
+    fmax_eV_A: Annotated[float, FiniteOption(help="relax: stop when every force component is below this, eV/Å.")] = 0.01,
+    max_uncertainty_eV_A: Annotated[float, FiniteOption(help="Stop when the ensemble force uncertainty (eqn 8) "
                                                         "exceeds this, eV/Å; 0 switches the check off.")] = 0.5,
     dispersion: Annotated[Optional[str], typer.Option(help="Add D3(BJ) with this functional's parameters "
                                                       "(e.g. b97-3c).")] = None,
-    d3_cutoff_A: Annotated[float, typer.Option(parser=finite, help="D3 two-body and CN cutoff, Å.")] = 20.0,
+    d3_cutoff_A: Annotated[float, FiniteOption(help="D3 two-body and CN cutoff, Å.")] = 20.0,
     velocities: Annotated[bool, typer.Option(help="Also write velocities.")] = False,
     force: Annotated[bool, typer.Option(help="Write into --out even if it holds other files than a run.")] = False,
     modifiers: Annotated[Optional[Path], typer.Option(
@@ -104,15 +104,15 @@ def classical(
                                       "summary.json); running again continues it.")] = Path("classical"),
     ensemble: Annotated[str, typer.Option(help="nvt or npt (Monte Carlo barostat).")] = "nvt",
     thermostat: Annotated[str, typer.Option(help="langevin or nose_hoover.")] = "langevin",
-    temperature_K: Annotated[Optional[float], typer.Option(parser=finite, help="Temperature, K [campaign: 500].")] = None,
-    pressure_bar: Annotated[float, typer.Option(parser=finite, help="npt: pressure, bar.")] = 1.0,
-    density_g_cm3: Annotated[Optional[float], typer.Option(parser=finite, help="Pack (or rescale) the box to this density.")] = None,
-    duration_ps: Annotated[Optional[float], typer.Option(parser=finite, help="Production length, ps [campaign: 100].")] = None,
-    equilibration_ps: Annotated[float, typer.Option(parser=finite, help="Equilibration before the production, ps.")] = 20.0,
-    frame_every_ps: Annotated[float, typer.Option(parser=finite, help="Frame interval, ps.")] = 0.5,
+    temperature_K: Annotated[Optional[float], FiniteOption(help="Temperature, K [campaign: 500].")] = None,
+    pressure_bar: Annotated[float, FiniteOption(help="npt: pressure, bar.")] = 1.0,
+    density_g_cm3: Annotated[Optional[float], FiniteOption(help="Pack (or rescale) the box to this density.")] = None,
+    duration_ps: Annotated[Optional[float], FiniteOption(help="Production length, ps [campaign: 100].")] = None,
+    equilibration_ps: Annotated[float, FiniteOption(help="Equilibration before the production, ps.")] = 20.0,
+    frame_every_ps: Annotated[float, FiniteOption(help="Frame interval, ps.")] = 0.5,
     frames: Annotated[Optional[int], typer.Option(help="Decorrelated frames to keep [all].")] = None,
-    timestep_fs: Annotated[Optional[float], typer.Option(parser=finite, help="Time step, fs [1, or 2 with --constrain-h].")] = None,
-    cutoff_A: Annotated[Optional[float], typer.Option(parser=finite, help="Non-bonded cutoff, Å [12 or what the box allows].")] = None,
+    timestep_fs: Annotated[Optional[float], FiniteOption(help="Time step, fs [1, or 2 with --constrain-h].")] = None,
+    cutoff_A: Annotated[Optional[float], FiniteOption(help="Non-bonded cutoff, Å [12 or what the box allows].")] = None,
     constrain_h: Annotated[bool, typer.Option(help="Constrain bonds to hydrogen.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the velocities and the thermostat.")] = 1,
     force: Annotated[bool, typer.Option(help="Write into --out even if it holds other files than a run.")] = False,
