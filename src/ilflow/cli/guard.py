@@ -108,6 +108,9 @@ def output_directory(option: str, path: Path, makes: str, inputs: Iterable = (),
         return path
     if any((path / name).exists() for name in continues):
         return path
+    if continues:  # a run directory: --force writes into it
+        raise ConfigError(f"{option} {str(path)!r} exists and is {describe(path)}, not a {makes} directory this "
+                          "command can continue; choose another path, or add --force to write into it")
     raise ConfigError(f"{option} {str(path)!r} exists and is {describe(path)}; {FORCE_HINT}")
 
 
