@@ -13,7 +13,7 @@ from ase.lattice.cubic import FaceCenteredCubic
 from ilflow import units
 from ilflow.md.summary import MDSummary
 from ilflow.md import NVE, Checks, Evaluation, ForceField, Langevin, NoseHoover, RunSettings, Schedule, lennard_jones, run_md
-from ilflow.md.force_field import allocate_lists, build_lists, update_lists
+from ilflow.md.force_field import allocate_lists, build_lists, make_force, start_forces
 from ilflow.md.state import Control, degrees_of_freedom, kinetic_energy
 from ilflow.potentials.system import make_system
 
@@ -32,12 +32,9 @@ def trajectory(integrator, atoms, steps, temperature_K, seed=0):
     specs = allocate_lists(force_field, system, margin=2.0)
     control = Control(jnp.asarray(temperature_K), jnp.asarray(1.0))
 
-    def force(s, lists):
-        lists = update_lists(specs, lists, s, force_field.skin_A)
-        return force_field.evaluate(force_field.params, s, lists.lists), lists
-
+    force = make_force(force_field, specs, force_field.params)
     state, lists = integrator.init(system, jnp.asarray(atoms.get_masses()), jax.random.PRNGKey(seed), temperature_K,
-                                   force, build_lists(specs, system))
+                                   force, start_forces(force_field, specs, system))
 
     @jax.jit
     def run(state, lists):
@@ -100,7 +97,7 @@ def _uncertain_lj():
 
     def evaluate(params, system, lists):
         out = lj.evaluate(params, system, lists)
-        return Evaluation(out.energy, out.forces, out.stress, jnp.max(jnp.abs(out.forces)))
+        return Evaluation.plain(out.energy, out.forces, out.stress, jnp.max(jnp.abs(out.forces)))
 
     return ForceField(evaluate, lj.lists, lj.skin_A, "LJ with force uncertainty")
 
@@ -135,7 +132,7 @@ def test_broken_molecule_and_blow_up_stop_the_run(tmp_path, box_2_pairs):
     checks = Checks.with_topology(box_2_pairs, max_temperature_K=1000.0)
     assert len(checks.bonds) == 2 * 25 + 2 * 4  # BMIM+ has 25 bonds, BF4- 4
     system = make_system(box_2_pairs, (1, 5, 6, 7, 9))
-    zero = Evaluation(jnp.zeros(()), jnp.zeros((60, 3)), jnp.zeros((3, 3)), jnp.zeros(()))
+    zero = Evaluation.plain(jnp.zeros(()), jnp.zeros((60, 3)), jnp.zeros((3, 3)), jnp.zeros(()))
     state, _ = initial_state(system, jnp.asarray(box_2_pairs.get_masses()), jax.random.PRNGKey(0), 300.0,
                              lambda s, a: (zero, a), None)
     control = Control(jnp.asarray(300.0), jnp.asarray(1.0))
@@ -259,7 +256,7 @@ def test_box_ramp_follows_eqn_9_and_keeps_molecules_rigid(tmp_path, box_2_pairs)
     whole = box_2_pairs.copy()
     whole.positions = unwrap_molecules(box_2_pairs, ids)
     system = make_system(whole, (1, 5, 6, 7, 9))
-    zero = Evaluation(jnp.zeros(()), jnp.zeros((60, 3)), jnp.zeros((3, 3)), jnp.zeros(()))
+    zero = Evaluation.plain(jnp.zeros(()), jnp.zeros((60, 3)), jnp.zeros((3, 3)), jnp.zeros(()))
     state, _ = initial_state(system, jnp.asarray(whole.get_masses()), jax.random.PRNGKey(0), 0.0,
                              lambda s, a: (zero, a), None)
     edge = whole.get_volume() ** (1 / 3) * 1.2

@@ -1,11 +1,19 @@
 """What the MD engine integrates: a force field = an evaluation function, its parameters and the neighbour lists it
-needs.
+needs, optionally with a slow term integrated by multiple time stepping.
 
 `evaluate(params, system, lists) -> Evaluation` is pure JAX; `lists` maps a list name to a `Neighbors`. The
 parameters (a pytree of arrays, e.g. the ensemble's weights) are passed in, not closed over, so that one compiled
-program serves every model of the same architecture. The lists
-are kept in a `NeighborState` inside the jitted loop: rebuilt in place when atoms (or the cell) moved by
-more than the skin allows, with an overflow flag that the host checks once per chunk.
+program serves every model of the same architecture. The lists are kept in a `NeighborState` inside the jitted
+loop: rebuilt in place when atoms (or the cell) moved by more than the skin allows, with an overflow flag that the
+host checks once per chunk.
+
+Multiple time stepping (impulse r-RESPA; Tuckerman, Berne & Martyna, J. Chem. Phys. 97, 1990 (1992)): a `SlowTerm`
+(D3 over 20 Å: smooth, small and 2-4x the cost of the network) is evaluated at every `every`-th force evaluation
+only, with its own lists rebuilt only then. The integrators kick with `Evaluation.kick_forces`: the fast force
+every step plus `every` times the slow force at those evaluations and nothing in between. The two half kicks
+around such an evaluation (end of one step, start of the next) then add up to the slow kick of the outer step
+`every x dt`, which is r-RESPA's "slow half kick, `every` inner steps, slow half kick" for velocity Verlet, and the
+same impulse enters the thermostat and barostat splittings (the slow virial as a barostat impulse).
 """
 
 from collections.abc import Callable
@@ -22,10 +30,23 @@ from ilflow.runtime import ensure_configured
 
 
 class Evaluation(NamedTuple):
+    """The potential at the current positions, and what the integrator's kicks apply there.
+
+    With a slow term (multiple time stepping) energy, forces and stress hold its value from its last evaluation,
+    exact at the evaluations where it was due (the runner writes frames only there), and the kicks apply the
+    slow term as an impulse. Without one, kick_forces is forces and kick_stress is stress."""
+
     energy: jax.Array  # eV
     forces: jax.Array  # (N, 3) eV/Å
     stress: jax.Array  # (3, 3) eV/Å^3, ASE sign
     uncertainty: jax.Array  # largest ensemble force standard deviation (paper eqn 8), eV/Å; 0 without ensemble
+    kick_forces: jax.Array  # (N, 3) eV/Å: the force the integrator's kicks apply
+    kick_stress: jax.Array  # (3, 3) eV/Å^3: the stress the barostat's kicks apply
+
+    @classmethod
+    def plain(cls, energy, forces, stress, uncertainty) -> "Evaluation":
+        """An evaluation without an impulse: the kicks apply the forces and stress themselves."""
+        return cls(energy, forces, stress, uncertainty, forces, stress)
 
 
 class ListSpec(NamedTuple):
@@ -34,16 +55,40 @@ class ListSpec(NamedTuple):
     trim: bool = False  # hand the potential only the pairs within cutoff_A, compacted every step (less padding)
 
 
+Evaluate = Callable[[Any, System, dict[str, Neighbors]], Evaluation]
+
+
+@dataclass(frozen=True)
+class SlowTerm:
+    """A term evaluated at every `every`-th force evaluation and applied as an impulse (multiple time stepping):
+    evaluate(params, system, lists) with the force field's params, and the lists it reads (distinct names)."""
+
+    evaluate: Evaluate
+    lists: tuple[tuple[str, ListSpec], ...]
+    every: int
+
+
 @dataclass(frozen=True)
 class ForceField:
-    """evaluate(params, system, lists), its params, and the lists it reads: name -> (cutoff, half)."""
+    """evaluate(params, system, lists), its params, and the lists it reads: name -> (cutoff, half); optionally a
+    slow term integrated every `slow.every` steps."""
 
-    evaluate: Callable[[Any, System, dict[str, Neighbors]], Evaluation]
+    evaluate: Evaluate
     lists: tuple[tuple[str, ListSpec], ...]
     skin_A: float = 1.0
     name: str = "force field"
     elements: tuple[int, ...] | None = None  # atomic numbers in species-index order (None: those of the structure)
     params: Any = None  # pytree of arrays handed to evaluate
+    slow: SlowTerm | None = None
+
+    @property
+    def slow_every(self) -> int:
+        """Steps between evaluations of the slow term (1: no multiple time stepping)."""
+        return self.slow.every if self.slow else 1
+
+    @property
+    def all_lists(self) -> tuple[tuple[str, ListSpec], ...]:
+        return self.lists + (self.slow.lists if self.slow else ())
 
 
 class NeighborState(NamedTuple):
@@ -54,11 +99,88 @@ class NeighborState(NamedTuple):
     builds: jax.Array  # int: number of builds
 
 
+class ForceState(NamedTuple):
+    """What a force evaluation carries to the next one: the lists, and the slow term's lists and last value."""
+
+    lists: NeighborState  # of the lists evaluated every step
+    slow_lists: NeighborState | None  # of the slow term's lists, rebuilt only when the slow term is due
+    slow: Evaluation | None  # the slow term at its last evaluation (zeros before the first)
+    calls: jax.Array  # force evaluations so far (int): the slow term is due when calls % every == 0
+
+    @property
+    def overflow(self) -> jax.Array:
+        return self.lists.overflow | (self.slow_lists.overflow if self.slow_lists is not None else False)
+
+    @property
+    def builds(self) -> jax.Array:
+        return self.lists.builds + (self.slow_lists.builds if self.slow_lists is not None else 0)
+
+    def cleared(self) -> "ForceState":
+        """The same state with the overflow flags reset (at the start of a chunk)."""
+        no = jnp.zeros_like(self.lists.overflow)
+        return self._replace(lists=self.lists._replace(overflow=no),
+                             slow_lists=None if self.slow_lists is None else self.slow_lists._replace(overflow=no))
+
+
 def allocate_lists(force_field: ForceField, system: System, margin: float = 1.3) -> dict[str, NeighborSpec]:
-    """Host side: capacities for `system` (static; changing them recompiles)."""
+    """Host side: capacities for `system` (static; changing them recompiles), the slow term's lists included."""
     return {name: allocate(system, spec.cutoff_A + force_field.skin_A, margin=margin, half=spec.half,
                            trim_cutoff_A=spec.cutoff_A if spec.trim else None)
-            for name, spec in force_field.lists}
+            for name, spec in force_field.all_lists}
+
+
+def _split(force_field: ForceField, specs: dict) -> tuple[dict, dict]:
+    fast = {name: specs[name] for name, _ in force_field.lists}
+    return fast, {name: spec for name, spec in specs.items() if name not in fast}
+
+
+def start_forces(force_field: ForceField, specs: dict, system: System) -> ForceState:
+    """The ForceState of a start at `system`: lists built, the slow term due at the first evaluation."""
+    fast, slow = _split(force_field, specs)
+    if not force_field.slow:
+        return ForceState(build_lists(fast, system), None, None, jnp.asarray(0))
+    zero, zeros = jnp.zeros(()), jnp.zeros_like(system.positions)
+    return ForceState(build_lists(fast, system), build_lists(slow, system),
+                      Evaluation.plain(zero, zeros, jnp.zeros((3, 3)), zero), jnp.asarray(0))
+
+
+def restart_forces(force_field: ForceField, specs: dict, system: System, old: ForceState) -> ForceState:
+    """`old` with every list rebuilt for new capacities `specs`; the build counts, the slow term's value and the
+    evaluation count (the phase of the slow steps) carry on."""
+    fast, slow = _split(force_field, specs)
+    return old._replace(lists=build_lists(fast, system, old.lists.builds),
+                        slow_lists=build_lists(slow, system, old.slow_lists.builds) if force_field.slow else None)
+
+
+def make_force(force_field: ForceField, specs: dict, params, axis_name=None):
+    """force(system, ForceState) -> (Evaluation, ForceState), the function the integrators call (jit-friendly).
+    The slow term's value is kept between its evaluations; at the first call it is always due."""
+    fast_specs, slow_specs = _split(force_field, specs)
+    skin = force_field.skin_A
+
+    def evaluate(specs, evaluate_fn, state, system):
+        state = update_lists(specs, state, system, skin, axis_name)
+        lists, state = current_lists(specs, state, system)
+        return evaluate_fn(params, system, lists), state
+
+    def force(system, aux: ForceState):
+        fast, lists = evaluate(fast_specs, force_field.evaluate, aux.lists, system)
+        if force_field.slow is None:
+            return fast, aux._replace(lists=lists, calls=aux.calls + 1)
+        every = force_field.slow.every
+        due = aux.calls % every == 0
+        if axis_name is not None:  # replicas step together: one branch for all (see update_lists)
+            due = jax.lax.psum(due.astype(jnp.int32), axis_name) > 0
+        slow, slow_lists = jax.lax.cond(
+            due, lambda _: evaluate(slow_specs, force_field.slow.evaluate, aux.slow_lists, system),
+            lambda _: (aux.slow, aux.slow_lists), None)
+        weight = jnp.where(due, float(every), 0.0)
+        total = Evaluation(fast.energy + slow.energy, fast.forces + slow.forces, fast.stress + slow.stress,
+                           fast.uncertainty, fast.kick_forces + weight * slow.forces,
+                           fast.kick_stress + weight * slow.stress)
+        return total, ForceState(lists, slow_lists, slow, aux.calls + 1)
+
+    return force
 
 
 def build_lists(specs: dict[str, NeighborSpec], system: System, builds=0) -> NeighborState:
@@ -116,13 +238,15 @@ def lennard_jones(config=None, skin_A: float = 1.0) -> ForceField:
 
     def evaluate(_, system, lists):
         out = energy_forces_stress(lambda p, s, n: lj_energy(p, config, s, n), None, system, lists["lj"])
-        return Evaluation(out.energy, out.forces, out.stress, jnp.zeros(()))
+        return Evaluation.plain(out.energy, out.forces, out.stress, jnp.zeros(()))
 
     return ForceField(evaluate, (("lj", ListSpec(config.cutoff_A)),), skin_A, "Lennard-Jones")
 
 
-def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None = None) -> ForceField:
-    """A trained GMNN ensemble (uncertainty = eqn 8), optionally + D3 at run time (the study's hybrid).
+def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None = None,
+               dispersion_every: int = 1) -> ForceField:
+    """A trained GMNN ensemble (uncertainty = eqn 8), optionally + D3 at run time (the study's hybrid), D3 as a
+    slow term evaluated every `dispersion_every` steps (multiple time stepping; 1: every step).
 
     skin_A (Verlet skin of every list): default 0.5 Å, 1.0 Å with D3, whose long list is costly to rebuild (120
     atoms, D3 20 Å, MTK NPT at 283 K: 1.35 ns/day with 74 rebuilds per 400 steps at 0.5 Å, 1.79 ns/day with 29 at
@@ -130,31 +254,35 @@ def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None =
     ensure_configured()  # energies, forces and the integrator state in float64
     if skin_A is None:
         skin_A = 1.0 if dispersion else 0.5
-    from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_tables
+    if int(dispersion_every) != dispersion_every or dispersion_every < 1:
+        raise ValueError(f"dispersion_every ({dispersion_every}) must be a positive whole number of steps")
+    from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_energy, d3_tables
     from ilflow.potentials.ensemble import ensemble_forces
+    from ilflow.potentials.forces import energy_forces_stress
     from ilflow.potentials.gmnn import energy
-    from ilflow.potentials.hybrid import HybridNeighbors, hybrid_ensemble_forces
     from ilflow.potentials.model_io import load_model
 
     config, params, _ = load_model(model_dir)
-    lists = [("gmnn", ListSpec(config.cutoff_A, trim=True))]
+    members = np.shape(params["scale"])[0]
+
+    def evaluate(params, system, nb):
+        out = ensemble_forces(lambda p, s, n: energy(p, config, s, n), params["gmnn"], system, nb["gmnn"])
+        return Evaluation.plain(out.energy, out.forces, out.stress, out.force_uncertainty)
+
+    lists = (("gmnn", ListSpec(config.cutoff_A, trim=True)),)
     if not dispersion:
-        def evaluate(params, system, nb):
-            out = ensemble_forces(lambda p, s, n: energy(p, config, s, n), params, system, nb["gmnn"])
-            return Evaluation(out.energy, out.forces, out.stress, out.force_uncertainty)
-
-        return ForceField(evaluate, tuple(lists), skin_A, f"GMNN ensemble of {np.shape(params['scale'])[0]}",
-                          config.elements, params)
+        return ForceField(evaluate, lists, skin_A, f"GMNN ensemble of {members}", config.elements, {"gmnn": params})
     d3 = d3_config(config.elements, **dispersion)
-    tables = d3_tables(d3)
-    lists.append(("d3", ListSpec(d3.pair_cutoff_A, half=True)))
+    d3_lists = (("d3", ListSpec(d3.pair_cutoff_A, half=True)),)
     if d3.s9:
-        lists.append(("d3_triples", ListSpec(d3.three_body_cutoff_A)))
+        d3_lists += (("d3_triples", ListSpec(d3.three_body_cutoff_A)),)
 
-    def evaluate_hybrid(both, system, nb):
-        neighbors = HybridNeighbors(nb["gmnn"], D3Neighbors(nb["d3"], nb.get("d3_triples")))
-        out = hybrid_ensemble_forces(both, (config, d3), system, neighbors)
-        return Evaluation(out.energy, out.forces, out.stress, out.force_uncertainty)
+    def evaluate_d3(params, system, nb):
+        out = energy_forces_stress(lambda q, s, n: d3_energy(q, d3, s, n), params["d3"], system,
+                                   D3Neighbors(nb["d3"], nb.get("d3_triples")))
+        return Evaluation.plain(out.energy, out.forces, out.stress, jnp.zeros(()))
 
-    return ForceField(evaluate_hybrid, tuple(lists), skin_A, f"GMNN ensemble + D3({d3.functional}, {d3.cutoff_A} Å)",
-                      config.elements, {"gmnn": params, "d3": tables})
+    every = int(dispersion_every)
+    name = f"GMNN ensemble of {members} + D3({d3.functional}, {d3.cutoff_A} Å)"
+    return ForceField(evaluate, lists, skin_A, name + (f" every {every} steps" if every > 1 else ""), config.elements,
+                      {"gmnn": params, "d3": d3_tables(d3)}, SlowTerm(evaluate_d3, d3_lists, every))

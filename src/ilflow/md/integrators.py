@@ -1,7 +1,8 @@
 """Integrators as init/step pairs over `MDState` (JAX-MD style), for any force field.
 
 force(system, aux) -> (Evaluation, aux) evaluates the potential; `aux` (the neighbour lists) is threaded
-through untouched by the integrators. Times are in ASE units (units.FS per fs).
+through untouched by the integrators. Kicks apply `Evaluation.kick_forces` (under multiple time stepping, the
+slow term's impulse included). Times are in ASE units (units.FS per fs).
 
 - nve: velocity Verlet.
 - langevin: BAOAB splitting (Leimkuhler & Matthews 2013), friction in 1/ps.
@@ -21,7 +22,7 @@ from ilflow.md.state import (Control, MDState, degrees_of_freedom, kinetic_energ
 
 def _kick(state: MDState, dt):
     return state._replace(momenta=jnp.where(state.system.mask[:, None],
-                                            state.momenta + dt * state.evaluation.forces, 0.0))
+                                            state.momenta + dt * state.evaluation.kick_forces, 0.0))
 
 
 def _drift(state: MDState, dt):

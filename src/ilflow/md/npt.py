@@ -81,10 +81,10 @@ class MTKNPT:
         ke2 = 2.0 * kinetic_energy(state.momenta, state.masses, state.system.mask)
         p_ext = control.pressure_bar * units.BAR_EV_A3
         if self._dims == 1:
-            g = (1.0 + 3.0 / ndof) * ke2 - volume * jnp.trace(state.evaluation.stress) - 3.0 * volume * p_ext
+            g = (1.0 + 3.0 / ndof) * ke2 - volume * jnp.trace(state.evaluation.kick_stress) - 3.0 * volume * p_ext
         else:
             per_axis = jnp.sum(jnp.where(state.system.mask[:, None], state.momenta**2 / state.masses[:, None], 0.0), 0)
-            g = per_axis - volume * jnp.diagonal(state.evaluation.stress) - volume * p_ext + ke2 / ndof
+            g = per_axis - volume * jnp.diagonal(state.evaluation.kick_stress) - volume * p_ext + ke2 / ndof
         return state._replace(thermostat=extra._replace(momentum=extra.momentum + 0.5 * dt * g))
 
     def _kick_particles(self, state: MDState, v_eps, dt):
@@ -92,7 +92,7 @@ class MTKNPT:
         ndof = degrees_of_freedom(state.system.mask)
         rate = (1.0 + 3.0 / ndof) * v_eps if self._dims == 1 else v_eps + jnp.sum(v_eps) / ndof
         x = 0.25 * rate * dt
-        p = state.momenta * jnp.exp(-2.0 * x) + 0.5 * dt * state.evaluation.forces * jnp.exp(-x) * _sinhc(x)
+        p = state.momenta * jnp.exp(-2.0 * x) + 0.5 * dt * state.evaluation.kick_forces * jnp.exp(-x) * _sinhc(x)
         return state._replace(momenta=jnp.where(state.system.mask[:, None], p, 0.0))
 
     def step(self, state: MDState, control: Control, force, aux):

@@ -21,7 +21,7 @@ import numpy as np
 from ilflow import progress, units
 from ilflow.errors import IlflowError
 from ilflow.md.checks import STOP_REASONS, Checks, first_failure
-from ilflow.md.force_field import ForceField, allocate_lists, build_lists, current_lists, update_lists
+from ilflow.md.force_field import ForceField, allocate_lists, make_force, restart_forces, start_forces
 from ilflow.md.h5md import H5MDWriter
 from ilflow.md.modifiers import Schedule, scale_molecules_rigidly
 from ilflow.md.state import Control
@@ -69,8 +69,8 @@ def _control_at(schedule: Schedule, step, target):
 
 def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunSettings, n_frames: int,
                 molecules=None, replicas: bool = False):
-    """(chunk, make_force): chunk(params, carry, target) -> (carry, frames), with `replicas` carry and target
-    have a leading replica axis; make_force(params) is the force function the integrators call.
+    """chunk(params, carry, target) -> (carry, frames); with `replicas`, carry and target have a leading
+    replica axis.
 
     The force field's parameters are an argument, not constants of the program: the compiled chunk is then the
     same for every model of one architecture and size, and the persistent compilation cache serves the next
@@ -78,16 +78,8 @@ def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunS
     edge_ramp = settings.schedule.edge_ramp
     axis = "replica" if replicas else None
 
-    def make_force(params):
-        def force(system, lists):
-            lists = update_lists(specs, lists, system, force_field.skin_A, axis)
-            now, lists = current_lists(specs, lists, system)
-            return force_field.evaluate(params, system, now), lists
-
-        return force
-
     def one_chunk(params, carry, target):
-        force = make_force(params)
+        force = make_force(force_field, specs, params, axis)
 
         def one_step(carry, _):
             state, lists, code, at = carry
@@ -112,11 +104,10 @@ def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunS
             return carry, _frame(state, integrator, _control_at(settings.schedule, state.step, target))
 
         state, lists, code, at = carry
-        return jax.lax.scan(one_frame, (state, lists._replace(overflow=jnp.asarray(False)), code, at), None,
-                            length=n_frames)
+        return jax.lax.scan(one_frame, (state, lists.cleared(), code, at), None, length=n_frames)
 
     chunk = jax.vmap(one_chunk, in_axes=(None, 0, 0), axis_name="replica") if replicas else one_chunk
-    return jax.jit(chunk), make_force
+    return jax.jit(chunk)
 
 
 def _settings_id(force_field, integrator, settings: RunSettings) -> str:
@@ -158,6 +149,9 @@ def run_replicas(force_field: ForceField, atoms, integrator, settings: RunSettin
 def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, replicas) -> list[dict]:
     if settings.steps < 1 or settings.frame_every < 1 or settings.steps % settings.frame_every:
         raise IlflowError(f"steps ({settings.steps}) must be a positive multiple of frame_every ({settings.frame_every})")
+    if settings.frame_every % force_field.slow_every:
+        raise IlflowError(f"frame_every ({settings.frame_every}) must be a multiple of the slow term's interval "
+                          f"({force_field.slow_every} steps): frames are written where every term is current")
     if not atoms.pbc.all():
         raise IlflowError("the structure must be periodic in all three directions (a cell and pbc=True)")
     elements = force_field.elements or tuple(sorted({int(z) for z in atoms.numbers}))
@@ -188,13 +182,11 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
     start_K = float(settings.schedule(0).temperature_K)
 
     def initial(specs):
-        make_force = _make_chunk(force_field, specs, integrator, settings, 1)[1]
-
         # jitted: run op by op, the first force evaluation compiles some 500 small programs (23 s on 2 cores)
         @jax.jit
         def one(params, seed, temperature):
-            state, lists = integrator.init(system, masses, jax.random.PRNGKey(seed), temperature, make_force(params),
-                                           build_lists(specs, system))
+            state, lists = integrator.init(system, masses, jax.random.PRNGKey(seed), temperature,
+                                           make_force(force_field, specs, params), start_forces(force_field, specs, system))
             return (state, lists, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
 
         params = force_field.params
@@ -245,16 +237,16 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
             n_frames = min(settings.frames_per_chunk, (settings.steps - step_now(carry)) // settings.frame_every)
             key = (tuple(specs.items()), n_frames)
             if key not in chunks:
-                chunks[key] = _make_chunk(force_field, specs, integrator, settings, n_frames, molecules, batched)[0]
+                chunks[key] = _make_chunk(force_field, specs, integrator, settings, n_frames, molecules, batched)
             t0 = time.perf_counter()
             new_carry, frames = chunks[key](force_field.params, carry, targets)
             jax.block_until_ready(new_carry)
             if bool(np.any(np.asarray(new_carry[1].overflow))):  # a list was too small: bigger lists, redo the chunk
                 margin *= 1.25
                 specs = allocate_lists(force_field, replica(carry, 0)[0].system, margin)
-                rebuilt = jax.vmap(lambda s: build_lists(specs, s))(carry[0].system) if batched else \
-                    build_lists(specs, carry[0].system)
-                carry = (carry[0], rebuilt._replace(builds=carry[1].builds + 1), carry[2], carry[3])
+                restart = lambda s, old: restart_forces(force_field, specs, s, old)  # noqa: E731
+                rebuilt = jax.vmap(restart)(carry[0].system, carry[1]) if batched else restart(carry[0].system, carry[1])
+                carry = (carry[0], rebuilt, carry[2], carry[3])
                 continue
             timings.append([n_frames * settings.frame_every, time.perf_counter() - t0])
             frames = jax.tree_util.tree_map(np.asarray, frames)
