@@ -185,6 +185,8 @@ CASES = [
     ("md with steps not a multiple", MD.replace("--steps 10", "--steps 7") + " -o {d}/run", "multiple"),
     ("md with an unknown ensemble", MD + " --ensemble foo -o {d}/run", "foo"),
     ("md with an unknown dispersion", MD + " --dispersion nosuch -o {d}/run", "nosuch"),
+    ("md with a zero dispersion step", MD + " --dispersion b97-3c --dispersion-step-fs 0 -o {d}/run",
+     "dispersion-step-fs"),
     ("md with a molecule without cell", "md --model {d}/model --structure {d}/molecule.extxyz -o {d}/run",
      "periodic"),
     ("md with a missing structure", "md --model {d}/model --structure {d}/none.extxyz -o {d}/run", "does not exist"),

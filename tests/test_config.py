@@ -115,3 +115,17 @@ def test_hybrid_production_without_dispersion_is_refused():
     message = _error(text)
     assert "dens" in message and "model.dispersion" in message
     parse_campaign(text.replace("formula_units: [2]}", "formula_units: [2], model: ensemble}"))
+
+
+def test_the_dispersion_step_gives_k_dividing_the_frame_interval():
+    """k = the largest number of steps within dispersion_step_fs that divides the steps between frames."""
+    from ilflow.config.production import StatePoints
+
+    def k(**kw):
+        return StatePoints(name="p", temperatures_K=[300], **kw).dispersion_every
+
+    assert k() == 8  # 0.5 fs, 4 fs, frames every 200 steps
+    assert k(timestep_fs=1.0, frame_interval_fs=10.0) == 2  # 4 does not divide 10
+    assert k(timestep_fs=1.0, frame_interval_fs=10.0, dispersion_step_fs=5.0) == 5
+    assert k(dispersion_step_fs=0.5) == 1 and k(dispersion_step_fs=0.1) == 1
+    assert k(timestep_fs=0.5, frame_interval_fs=3.5, dispersion_step_fs=4.0) == 7

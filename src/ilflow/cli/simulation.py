@@ -51,6 +51,9 @@ def md(
     dispersion: Annotated[Optional[str], typer.Option(help="Add D3(BJ) with this functional's parameters "
                                                       "(e.g. b97-3c).")] = None,
     d3_cutoff_A: Annotated[float, FiniteOption(help="D3 two-body and CN cutoff, Å.")] = 20.0,
+    dispersion_step_fs: Annotated[float, FiniteOption(
+        help="D3 by multiple time stepping: every k steps, the largest k within this many fs that divides "
+             "--frame-every; --timestep-fs for every step (relax: always every step).")] = 4.0,
     velocities: Annotated[bool, typer.Option(help="Also write velocities.")] = False,
     force: Annotated[bool, typer.Option(help="Write into --out even if it holds other files than a run.")] = False,
     modifiers: Annotated[Optional[Path], typer.Option(
@@ -62,6 +65,7 @@ def md(
     force uncertainty exceeds the threshold, a blow-up or a broken molecule."""
     from ilflow.io import read_frames
     from ilflow.config.loader import read_yaml
+    from ilflow.config.dispersion import dispersion_every
     from ilflow.config.modifiers import Modifiers
     from ilflow.md import Checks, RunSettings, from_model, make_integrator, run_md, schedule_from
 
@@ -78,8 +82,11 @@ def md(
     output_directory("--out", out, "run", inputs=[model, structure, modifiers], force=force, continues=MD_RUN_FILES)
     ramps = read_yaml(modifiers, Modifiers, "modifiers file") if modifiers else None
     atoms = read_frames(structure, -1)[0]
-    force_field = from_model(model, d3)
     relaxing = ensemble == "relax"
+    if dispersion_step_fs <= 0:
+        raise ConfigError("--dispersion-step-fs must be positive")
+    every = 1 if relaxing else dispersion_every(dispersion_step_fs, timestep_fs, frame_every)
+    force_field = from_model(model, d3, dispersion_every=every)
     checks = Checks.with_topology(atoms, max_uncertainty_eV_A=max_uncertainty_eV_A or None,
                                   max_temperature_K=None if relaxing else max(5.0 * temperature_K, 2000.0),
                                   converged_fmax_eV_A=fmax_eV_A if relaxing else None,

@@ -56,6 +56,13 @@ class D3(Section):
                 + (", three-body" if self.three_body else "") + ")")
 
 
+def dispersion_every(dispersion_step_fs: float, timestep_fs: float, frame_steps: int) -> int:
+    """k of multiple time stepping: run-time dispersion every k MD steps, the largest k with k x timestep_fs within
+    dispersion_step_fs that divides frame_steps (frames fall where every term is current); at least 1."""
+    most = max(1, int(dispersion_step_fs / timestep_fs + 1e-9))
+    return max(k for k in range(1, most + 1) if frame_steps % k == 0)
+
+
 def normalised_functional(name: str) -> str:
     key = name.lower().replace("_", "-")
     return "b97-3c" if key == "b973c" else key

@@ -158,27 +158,28 @@ def make_force(force_field: ForceField, specs: dict, params, axis_name=None):
     fast_specs, slow_specs = _split(force_field, specs)
     skin = force_field.skin_A
 
-    def evaluate(specs, evaluate_fn, state, system):
-        state = update_lists(specs, state, system, skin, axis_name)
-        lists, state = current_lists(specs, state, system)
-        return evaluate_fn(params, system, lists), state
+    def lists_now(specs, state, system, allowed=True):
+        state = update_lists(specs, state, system, skin, axis_name, allowed)
+        return current_lists(specs, state, system)
 
     def force(system, aux: ForceState):
-        fast, lists = evaluate(fast_specs, force_field.evaluate, aux.lists, system)
+        lists, fast_lists = lists_now(fast_specs, aux.lists, system)
+        fast = force_field.evaluate(params, system, lists)
         if force_field.slow is None:
-            return fast, aux._replace(lists=lists, calls=aux.calls + 1)
+            return fast, aux._replace(lists=fast_lists, calls=aux.calls + 1)
         every = force_field.slow.every
         due = aux.calls % every == 0
         if axis_name is not None:  # replicas step together: one branch for all (see update_lists)
             due = jax.lax.psum(due.astype(jnp.int32), axis_name) > 0
-        slow, slow_lists = jax.lax.cond(
-            due, lambda _: evaluate(slow_specs, force_field.slow.evaluate, aux.slow_lists, system),
-            lambda _: (aux.slow, aux.slow_lists), None)
+        # the slow lists are rebuilt only when the slow term is due; only its small result leaves the branch (a
+        # branch that also returned the 20 Å lists would copy them at every step)
+        slow_now, slow_lists = lists_now(slow_specs, aux.slow_lists, system, due)
+        slow = jax.lax.cond(due, lambda _: force_field.slow.evaluate(params, system, slow_now), lambda _: aux.slow, None)
         weight = jnp.where(due, float(every), 0.0)
         total = Evaluation(fast.energy + slow.energy, fast.forces + slow.forces, fast.stress + slow.stress,
                            fast.uncertainty, fast.kick_forces + weight * slow.forces,
                            fast.kick_stress + weight * slow.stress)
-        return total, ForceState(lists, slow_lists, slow, aux.calls + 1)
+        return total, ForceState(fast_lists, slow_lists, slow, aux.calls + 1)
 
     return force
 
@@ -202,15 +203,16 @@ def _needs_rebuild(specs, state: NeighborState, system: System, skin_A: float) -
     return 2.0 * jnp.sqrt(jnp.max(moved)) + radius * strain > skin_A
 
 
-def update_lists(specs, state: NeighborState, system: System, skin_A: float, axis_name=None) -> NeighborState:
-    """The lists, rebuilt if needed for `system` (jit-friendly); the overflow flag accumulates.
+def update_lists(specs, state: NeighborState, system: System, skin_A: float, axis_name=None,
+                 allowed=True) -> NeighborState:
+    """The lists, rebuilt if needed for `system` and `allowed` (jit-friendly); the overflow flag accumulates.
     Under vmap over replicas (`axis_name`), all replicas rebuild together when one needs it, so that the
     rebuild stays a branch taken only then (a per-replica predicate would turn it into a select: every step)."""
     def rebuild(_):
         new = build_lists(specs, system, state.builds)
         return new._replace(overflow=new.overflow | state.overflow)
 
-    need = _needs_rebuild(specs, state, system, skin_A)
+    need = _needs_rebuild(specs, state, system, skin_A) & allowed
     if axis_name is not None:
         need = jax.lax.psum(need.astype(jnp.int32), axis_name) > 0
     return jax.lax.cond(need, rebuild, lambda _: state, None)

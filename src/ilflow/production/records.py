@@ -42,6 +42,7 @@ class RunRecord(Record):
     completed: bool
     wall_s: float
     failed_step: str | None = None
+    dispersion_every: int = 1  # run-time dispersion every k MD steps (multiple time stepping)
 
     @property
     def name(self) -> str:

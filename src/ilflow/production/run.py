@@ -80,7 +80,7 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
     # preparation (FIRE fallback, rescale to density) with the model alone; D3 over 20 Å costs 3-4x the model's
     # time and its compilation, and the equilibration that follows brings the structure to the hybrid's liquid
     prepare = from_model(model_dir)
-    force_field = from_model(model_dir, dispersion) if dispersion else prepare
+    force_field = from_model(model_dir, dispersion, dispersion_every=spec.dispersion_every) if dispersion else prepare
     blow_up = Checks.with_topology(atoms, max_temperature_K=max(5.0 * T, 2000.0),
                                    max_uncertainty_eV_A=spec.max_uncertainty_eV_A)
 
@@ -94,7 +94,7 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
         summary, atoms = _md_step(out / "relax", prepare, atoms, FIRE(), relax)
         relaxed = StepRecord(summary.steps_done, summary.stop_reason)
 
-    every = max(1, round(spec.frame_interval_fs / spec.timestep_fs))
+    every = spec.frame_steps
     steps = _steps(spec.rescale_ps, spec.timestep_fs, every)
     ramp = EdgeRamp.to_density(atoms, run.density_g_cm3, steps)
     rescale = RunSettings(steps=steps, frame_every=every, seed=run.seed, checks=blow_up,
@@ -118,6 +118,7 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
         seed=run.seed, atoms=len(atoms), target_density_g_cm3=run.density_g_cm3 if spec.ensemble == "nvt" else None,
         start_density_g_cm3=run.density_g_cm3, pressure_bar=spec.pressure_bar if spec.ensemble == "npt" else None,
         model=spec.model, force_field=force_field.name, dispersion=dispersion,
+        dispersion_every=force_field.slow_every,
         timestep_fs=spec.timestep_fs, frame_interval_fs=every * spec.timestep_fs,
         equilibration_ps=spec.equilibration_ps, production_ps=spec.production_ps,
         relax=relaxed,

@@ -25,10 +25,17 @@ def planned_runs(campaign: Campaign) -> list[ProductionRun]:
 
 def run_inputs(campaign: Campaign, run: ProductionRun) -> dict:
     """The campaign keys one production run reads (of its group's grid, only its own point)."""
-    grid = {"temperatures_K", "formula_units", "seeds"}
-    return {"run": run.spec.model_dump(exclude=grid), "temperature_K": run.temperature_K, "formula_units": run.formula_units,
-            "seed": run.seed, "density_g_cm3": run.density_g_cm3, "dispersion": model_stage(campaign, run.spec.model)[1],
-            "species": [s.model_dump() for s in campaign.species], "box": campaign.box.model_dump()}
+    grid = {"temperatures_K", "formula_units", "seeds", "dispersion_step_fs"}
+    dispersion = model_stage(campaign, run.spec.model)[1]
+    inputs = {"run": run.spec.model_dump(exclude=grid), "temperature_K": run.temperature_K,
+              "formula_units": run.formula_units, "seed": run.seed, "density_g_cm3": run.density_g_cm3,
+              "dispersion": dispersion, "species": [s.model_dump() for s in campaign.species],
+              "box": campaign.box.model_dump()}
+    # what the slow step changes: k of a run with run-time dispersion (runs with D3 at every step, or none, keep
+    # the identity they had before multiple time stepping existed)
+    if dispersion and run.spec.dispersion_every > 1:
+        inputs["dispersion_every"] = run.spec.dispersion_every
+    return inputs
 
 
 def _run_stage(root: Path, run: ProductionRun, inputs: dict, model: ProductionModel, model_manifest: Manifest,
