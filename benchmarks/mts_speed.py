@@ -1,12 +1,19 @@
 """The hybrid's price with multiple time stepping: MD time per step of GMNN + D3(20 Å) with D3 every k steps,
 against the model alone, one run.
 
-  .venv/bin/python benchmarks/mts_speed.py [--pairs 8 32] [--every 1 4 8] [--model DIR]
+  .venv/bin/python benchmarks/mts_speed.py [--atoms 240 960] [--every 1 8] [--model DIR --model-atoms 120 240]
 
-BMIM-BF4 boxes (1.2 g/cm3), NVT (Nose-Hoover chain), 0.5 fs; D3(BJ, b97-3c) with two-body and CN cutoffs of 20 Å.
-Models: the 2 x 512 ensemble of 2 of benchmarks/md_speed.py (random weights: the cost does not depend on them)
-and, with --model, a trained one (e.g. a demo campaign's final model). Steady-state chunks (compilation
-excluded; each timed part spans list rebuilds of both kinds). Prints s/step and the ratio to the model alone; writes benchmarks/results/mts_speed.json.
+Boxes: benchmarks/data/bmim_bf4_353K_120.extxyz (120 atoms of BMIM-BF4, equilibrated) repeated along x, y, z.
+NVT (Nose-Hoover chain) at 353 K, 0.5 fs. D3(BJ) with GFN1-xTB's parameters (the demo's hybrid), two-body and
+CN cutoffs of 20 Å. Models: an ensemble of 2 with a 2 x 512 readout trained for --epochs on
+benchmarks/data/bmim_xtb.db, and with --model another trained one (e.g. a demo campaign's final model). Trained,
+not random, weights and an equilibrated box: the cost of one evaluation does not depend on the weights, but the
+cost of the 20 Å list does, through how often it is rebuilt; with random weights atoms fly apart, and from a
+packed box (or with B97-3c's stronger D3 on this GFN2-trained model) the box heats by 200-250 K in 100-200 fs,
+and either way the list is rebuilt every few steps, which no equilibrated run does.
+Timing: steady-state chunks (compilation excluded) spanning list rebuilds of both kinds; this machine's noise is
+some 10-20% between runs of a few chunks. Prints ms/step, the ratio to the model alone, list builds and the mean
+temperature; writes benchmarks/results/mts_speed.json.
 """
 
 import argparse
@@ -17,44 +24,65 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import jax
-
 HERE = Path(__file__).resolve().parent
 DT_FS = 0.5
-D3 = {"functional": "b97-3c", "cutoff_A": 20.0, "cn_cutoff_A": 20.0}
+D3 = {"functional": "gfn1", "cutoff_A": 20.0, "cn_cutoff_A": 20.0}
+
+
+def box(atoms: int):
+    """The equilibrated 120-atom box repeated to `atoms` (120 times a power of two)."""
+    from ase.io import read
+
+    unit = read(HERE / "data" / "bmim_bf4_353K_120.extxyz")
+    repeats, axis = [1, 1, 1], 0
+    while len(unit) * repeats[0] * repeats[1] * repeats[2] < atoms:
+        repeats[axis] *= 2
+        axis = (axis + 1) % 3
+    if len(unit) * repeats[0] * repeats[1] * repeats[2] != atoms:
+        raise SystemExit(f"--atoms {atoms}: use 120 times a power of two")
+    return unit.repeat(repeats)
+
+
+def train_2x512(work: Path, epochs: int) -> None:
+    """An ensemble of 2, 2 x 512 readout, trained on the benchmark data set into work/model."""
+    from gmnn_vs_apax import DB
+    from ilflow.config.model import Model, Training
+    from ilflow.data import Dataset
+    from ilflow.training.api import train_model
+
+    dataset = Dataset(DB)
+    model = Model(hidden_layers=[512, 512], ensemble_size=2,
+                  training=Training(epochs=epochs, batch_size=4, patience_epochs=None))
+    train_model(list(dataset.frames(split="train")), list(dataset.frames(split="validation")), model, work / "model")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pairs", type=int, nargs="+", default=[8, 32])
-    parser.add_argument("--every", type=int, nargs="+", default=[1, 4, 8])
-    parser.add_argument("--steps", type=int, default=96, help="steps per chunk, a multiple of every k (the first "
-                        "chunk compiles, three are timed)")
-    parser.add_argument("--model", type=Path, help="also a trained model (its own architecture), at --model-pairs")
-    parser.add_argument("--model-pairs", type=int, default=4)
+    parser.add_argument("--atoms", type=int, nargs="+", default=[240, 960], help="120 x 1, 2, 4, 8, ...")
+    parser.add_argument("--every", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--steps", type=int, default=48, help="steps per chunk, a multiple of every k")
+    parser.add_argument("--chunks", type=int, default=8, help="chunks per run; the first (compilation) is not timed")
+    parser.add_argument("--model", type=Path, help="also a trained model (its own architecture), at --model-atoms")
+    parser.add_argument("--model-atoms", type=int, nargs="+", default=[120, 240])
+    parser.add_argument("--epochs", type=int, default=8, help="training of the 2 x 512 ensemble")
+    parser.add_argument("--trained", type=Path, help="a 2 x 512 ensemble trained before (skips the training)")
     args = parser.parse_args()
-    from ilflow.config import Box, Species
     from ilflow.md import NoseHoover, RunSettings, Schedule, from_model, run_md
-    from ilflow.potentials import GMNNConfig, init_params, save_model
-    from ilflow.system import build_box
 
     work = Path(tempfile.mkdtemp(prefix="mts-speed-"))
-    config = GMNNConfig(elements=(1, 5, 6, 7, 9), hidden=(512, 512))
-    params = jax.vmap(lambda k: init_params(config, k))(jax.random.split(jax.random.PRNGKey(0), 2))
-    params["scale"] = params["scale"] * 0.01
-    save_model(work / "model", config, params)
-    cases = [("2 x 512 (random)", work / "model", p) for p in args.pairs]
+    if not args.trained:
+        train_2x512(work, args.epochs)
+    cases = [("2 x 512", args.trained or work / "model", n) for n in args.atoms]
     if args.model:
-        cases.append((f"{args.model}", args.model, args.model_pairs))
+        cases += [(f"{args.model}", args.model, n) for n in args.model_atoms]
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "timestep_fs": DT_FS, "d3": D3, "rows": []}
-    for label, model, pairs in cases:
-        atoms = build_box([Species(name="BMIM", smiles="CCCCn1cc[n+](C)c1", count=pairs),
-                           Species(name="BF4", smiles="F[B-](F)(F)F", count=pairs)], Box(density_g_cm3=1.2, seed=5))
+    for label, model, n in cases:
+        atoms = box(n)
         alone = None
         for every in [None] + args.every:
             frame_every = args.steps  # a multiple of every k measured
-            settings = RunSettings(steps=4 * frame_every, frame_every=frame_every, frames_per_chunk=1,
-                                   schedule=Schedule(300.0))
+            settings = RunSettings(steps=args.chunks * frame_every, frame_every=frame_every, frames_per_chunk=1,
+                                   schedule=Schedule(353.0))
             force_field = from_model(model, D3 if every else None, dispersion_every=every or 1)
             out = work / "run"
             summary = run_md(force_field, atoms, NoseHoover(DT_FS), settings, out)
@@ -62,11 +90,13 @@ def main() -> None:
             seconds = len(atoms) / summary.atom_steps_per_s
             alone = alone or seconds
             row = {"model": label, "atoms": len(atoms), "dispersion_every": every, "s_per_step": seconds,
-                   "ns_per_day": summary.ns_per_day, "ratio_to_model_alone": seconds / alone}
+                   "ns_per_day": summary.ns_per_day, "ratio_to_model_alone": seconds / alone,
+                   "list_builds": summary.neighbor_list_builds, "mean_temperature_K": summary.mean_temperature_K}
             results["rows"].append(row)
             what = "model alone" if every is None else f"+ D3 every {every}"
             print(f"{label}, {len(atoms):4d} atoms, {what:14s}: {1e3 * seconds:7.1f} ms/step, "
-                  f"{summary.ns_per_day:6.3f} ns/day, {seconds / alone:4.2f}x the model alone", flush=True)
+                  f"{summary.ns_per_day:6.3f} ns/day, {seconds / alone:4.2f}x the model alone "
+                  f"({summary.neighbor_list_builds} list builds, {summary.mean_temperature_K:.0f} K)", flush=True)
     (HERE / "results" / "mts_speed.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {HERE / 'results' / 'mts_speed.json'}")
 

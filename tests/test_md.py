@@ -11,6 +11,7 @@ import pytest
 from ase.lattice.cubic import FaceCenteredCubic
 
 from ilflow import units
+from ilflow.errors import IlflowError
 from ilflow.md.summary import MDSummary
 from ilflow.md import NVE, Checks, Evaluation, ForceField, Langevin, NoseHoover, RunSettings, Schedule, lennard_jones, run_md
 from ilflow.md.force_field import allocate_lists, build_lists, make_force, start_forces
@@ -308,3 +309,17 @@ def test_schedules_follow_eqn_9():
     assert np.allclose(controls.temperature_K, 230.0 + p * 270.0 + 150.0 * np.sin(2 * np.pi * 10 * p), atol=1e-9)
     assert np.allclose(controls.pressure_bar, 1.0 + p * 999.0, atol=1e-9)
     assert float(controls.temperature_K[n // 40]) == pytest.approx(230.0 + 270.0 / 40 + 150.0)  # first crest
+
+
+def test_a_checkpoint_of_another_layout_is_refused_with_its_frames_kept(tmp_path):
+    """A checkpoint whose MD state has another number of arrays (an earlier ilflow) stops the continuation with
+    a message that says what to do; trajectory.h5md is untouched."""
+    settings = RunSettings(steps=40, frame_every=20, schedule=Schedule(40.0))
+    run_md(lennard_jones(), argon(), NVE(5.0), RunSettings(**{**settings.__dict__, "steps": 20}), tmp_path)
+    data = dict(np.load(tmp_path / "checkpoint.npz"))
+    last = f"leaf{sum(k.startswith('leaf') for k in data) - 1}"
+    np.savez(tmp_path / "checkpoint.npz", **{k: v for k, v in data.items() if k != last})
+    before = (tmp_path / "trajectory.h5md").read_bytes()
+    with pytest.raises(IlflowError, match="another version of ilflow"):
+        run_md(lennard_jones(), argon(), NVE(5.0), settings, tmp_path)
+    assert (tmp_path / "trajectory.h5md").read_bytes() == before

@@ -66,6 +66,7 @@ class SlowTerm:
     evaluate: Evaluate
     lists: tuple[tuple[str, ListSpec], ...]
     every: int
+    skin_A: float | None = None  # Verlet skin of its lists (None: the force field's)
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,8 @@ class ForceField:
         return self.slow.every if self.slow else 1
 
     @property
-    def all_lists(self) -> tuple[tuple[str, ListSpec], ...]:
-        return self.lists + (self.slow.lists if self.slow else ())
+    def slow_skin_A(self) -> float:
+        return self.slow.skin_A if self.slow and self.slow.skin_A is not None else self.skin_A
 
 
 class NeighborState(NamedTuple):
@@ -124,9 +125,12 @@ class ForceState(NamedTuple):
 
 def allocate_lists(force_field: ForceField, system: System, margin: float = 1.3) -> dict[str, NeighborSpec]:
     """Host side: capacities for `system` (static; changing them recompiles), the slow term's lists included."""
-    return {name: allocate(system, spec.cutoff_A + force_field.skin_A, margin=margin, half=spec.half,
+    lists = [(name, spec, force_field.skin_A) for name, spec in force_field.lists]
+    if force_field.slow:
+        lists += [(name, spec, force_field.slow_skin_A) for name, spec in force_field.slow.lists]
+    return {name: allocate(system, spec.cutoff_A + skin, margin=margin, half=spec.half,
                            trim_cutoff_A=spec.cutoff_A if spec.trim else None)
-            for name, spec in force_field.all_lists}
+            for name, spec, skin in lists}
 
 
 def _split(force_field: ForceField, specs: dict) -> tuple[dict, dict]:
@@ -156,14 +160,13 @@ def make_force(force_field: ForceField, specs: dict, params, axis_name=None):
     """force(system, ForceState) -> (Evaluation, ForceState), the function the integrators call (jit-friendly).
     The slow term's value is kept between its evaluations; at the first call it is always due."""
     fast_specs, slow_specs = _split(force_field, specs)
-    skin = force_field.skin_A
 
-    def lists_now(specs, state, system, allowed=True):
+    def lists_now(specs, state, system, skin, allowed=True):
         state = update_lists(specs, state, system, skin, axis_name, allowed)
         return current_lists(specs, state, system)
 
     def force(system, aux: ForceState):
-        lists, fast_lists = lists_now(fast_specs, aux.lists, system)
+        lists, fast_lists = lists_now(fast_specs, aux.lists, system, force_field.skin_A)
         fast = force_field.evaluate(params, system, lists)
         if force_field.slow is None:
             return fast, aux._replace(lists=fast_lists, calls=aux.calls + 1)
@@ -173,7 +176,7 @@ def make_force(force_field: ForceField, specs: dict, params, axis_name=None):
             due = jax.lax.psum(due.astype(jnp.int32), axis_name) > 0
         # the slow lists are rebuilt only when the slow term is due; only its small result leaves the branch (a
         # branch that also returned the 20 Å lists would copy them at every step)
-        slow_now, slow_lists = lists_now(slow_specs, aux.slow_lists, system, due)
+        slow_now, slow_lists = lists_now(slow_specs, aux.slow_lists, system, force_field.slow_skin_A, due)
         slow = jax.lax.cond(due, lambda _: force_field.slow.evaluate(params, system, slow_now), lambda _: aux.slow, None)
         weight = jnp.where(due, float(every), 0.0)
         total = Evaluation(fast.energy + slow.energy, fast.forces + slow.forces, fast.stress + slow.stress,
@@ -246,7 +249,7 @@ def lennard_jones(config=None, skin_A: float = 1.0) -> ForceField:
 
 
 def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None = None,
-               dispersion_every: int = 1) -> ForceField:
+               dispersion_every: int = 1, dispersion_skin_A: float | None = None) -> ForceField:
     """A trained GMNN ensemble (uncertainty = eqn 8), optionally + D3 at run time (the study's hybrid), D3 as a
     slow term evaluated every `dispersion_every` steps (multiple time stepping; 1: every step).
 
@@ -285,6 +288,6 @@ def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None =
         return Evaluation.plain(out.energy, out.forces, out.stress, jnp.zeros(()))
 
     every = int(dispersion_every)
-    name = f"GMNN ensemble of {members} + D3({d3.functional}, {d3.cutoff_A} Å)"
+    name = f"GMNN ensemble + D3({d3.functional}, {d3.cutoff_A} Å)"
     return ForceField(evaluate, lists, skin_A, name + (f" every {every} steps" if every > 1 else ""), config.elements,
-                      {"gmnn": params, "d3": d3_tables(d3)}, SlowTerm(evaluate_d3, d3_lists, every))
+                      {"gmnn": params, "d3": d3_tables(d3)}, SlowTerm(evaluate_d3, d3_lists, every, dispersion_skin_A))

@@ -111,7 +111,8 @@ def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunS
 
 
 def _settings_id(force_field, integrator, settings: RunSettings) -> str:
-    text = repr((force_field.name, force_field.skin_A, integrator, settings.frame_every, settings.frames_per_chunk,
+    skins = (force_field.skin_A,) + ((force_field.slow_skin_A,) if force_field.slow_skin_A != force_field.skin_A else ())
+    text = repr((force_field.name, *skins, integrator, settings.frame_every, settings.frames_per_chunk,
                  settings.seed, settings.schedule, settings.checks, settings.velocities))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -207,6 +208,11 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
         specs = {k: NeighborSpec(v[0], tuple(v[1]), tuple(v[2]), *v[3:]) for k, v in meta["specs"].items()}
         margin = meta["margin"]
         treedef = jax.tree_util.tree_structure(jax.eval_shape(lambda: initial(specs)))
+        if len(data.files) - 1 != treedef.num_leaves:
+            raise IlflowError(f"{checkpoint} was written by another version of ilflow (its MD state has "
+                              f"{len(data.files) - 1} arrays, this version's {treedef.num_leaves}); the frames in "
+                              "trajectory.h5md are kept: start a new run from its last frame, or move the "
+                              "checkpoint aside to redo this run from the start")
         carry = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"leaf{k}"]) for k in range(treedef.num_leaves)])
         timings = meta["chunk_seconds"]
     else:
