@@ -253,14 +253,21 @@ def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None =
     """A trained GMNN ensemble (uncertainty = eqn 8), optionally + D3 at run time (the study's hybrid), D3 as a
     slow term evaluated every `dispersion_every` steps (multiple time stepping; 1: every step).
 
-    skin_A (Verlet skin of every list): default 0.5 Å, 1.0 Å with D3, whose long list is costly to rebuild (120
-    atoms, D3 20 Å, MTK NPT at 283 K: 1.35 ns/day with 74 rebuilds per 400 steps at 0.5 Å, 1.79 ns/day with 29 at
-    1.0 Å, 1.50 with 11 at 2.0 Å)."""
+    Verlet skins: skin_A of the model's list, dispersion_skin_A of D3's. Building D3's 20 Å list costs 7-10x one
+    D3 evaluation (120 atoms: 268 ms against 20-40 ms), so its skin trades list size against rebuilds:
+    - D3 every step: 1.0 Å for both lists (120 atoms, MTK NPT at 283 K: 1.35 ns/day with 74 rebuilds per 400
+      steps at 0.5 Å, 1.79 ns/day with 29 at 1.0 Å, 1.50 with 11 at 2.0 Å);
+    - D3 every k > 1 steps: 0.5 Å for the model, 3.0 Å for D3 (demo model, 120 atoms at 353 K, k = 8, 0.5 fs,
+      624 steps: D3 rebuilt 24 / 10 / 6 / 5 times at 1 / 2 / 3 / 4 Å, 32.9 / 30.9 / 28.3 / 39.1 ms per step
+      against 24.9 for the model alone)."""
     ensure_configured()  # energies, forces and the integrator state in float64
-    if skin_A is None:
-        skin_A = 1.0 if dispersion else 0.5
     if int(dispersion_every) != dispersion_every or dispersion_every < 1:
         raise ValueError(f"dispersion_every ({dispersion_every}) must be a positive whole number of steps")
+    every = int(dispersion_every)
+    if skin_A is None:
+        skin_A = 1.0 if dispersion and every == 1 else 0.5
+    if dispersion_skin_A is None and every > 1:
+        dispersion_skin_A = 3.0
     from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_energy, d3_tables
     from ilflow.potentials.ensemble import ensemble_forces
     from ilflow.potentials.forces import energy_forces_stress
@@ -287,7 +294,6 @@ def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None =
                                    D3Neighbors(nb["d3"], nb.get("d3_triples")))
         return Evaluation.plain(out.energy, out.forces, out.stress, jnp.zeros(()))
 
-    every = int(dispersion_every)
     name = f"GMNN ensemble + D3({d3.functional}, {d3.cutoff_A} Å)"
     return ForceField(evaluate, lists, skin_A, name + (f" every {every} steps" if every > 1 else ""), config.elements,
                       {"gmnn": params, "d3": d3_tables(d3)}, SlowTerm(evaluate_d3, d3_lists, every, dispersion_skin_A))
