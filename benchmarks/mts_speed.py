@@ -93,6 +93,7 @@ def main() -> None:
                    "ns_per_day": summary.ns_per_day, "ratio_to_model_alone": seconds / alone,
                    "list_builds": summary.neighbor_list_builds, "mean_temperature_K": summary.mean_temperature_K}
             results["rows"].append(row)
+            (HERE / "results" / "mts_speed.json").write_text(json.dumps(results, indent=2) + "\n")  # row by row
             what = "model alone" if every is None else f"+ D3 every {every}"
             print(f"{label}, {len(atoms):4d} atoms, {what:14s}: {1e3 * seconds:7.1f} ms/step, "
                   f"{summary.ns_per_day:6.3f} ns/day, {seconds / alone:4.2f}x the model alone "
