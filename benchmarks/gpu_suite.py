@@ -137,7 +137,7 @@ def main() -> None:
     from ilflow.potentials import GMNNConfig, init_params, save_model
 
     work = Path(tempfile.mkdtemp(prefix="gpu-suite-"))
-    hidden, cutoff, steps = ((32, 32), 8.0, 4) if args.quick else ((512, 512), 20.0, 50)
+    hidden, cutoff, steps = ((32, 32), 8.0, 8) if args.quick else ((512, 512), 20.0, 48)  # steps: a multiple of 8
     config = GMNNConfig(elements=(1, 5, 6, 7, 9), hidden=hidden)
     params = jax.vmap(lambda k: init_params(config, k))(jax.random.split(jax.random.PRNGKey(0), 2))
     params["scale"] = params["scale"] * 0.01
