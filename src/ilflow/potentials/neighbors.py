@@ -24,7 +24,7 @@ from ase.neighborlist import neighbor_list
 from ilflow.potentials.system import Neighbors, System
 from ilflow.runtime import ensure_configured
 
-BLOCK_ATOMS = 2048  # atoms per block of the candidate search (bounds its memory)
+BLOCK_CANDIDATES = 1 << 22  # (atom, candidate) pairs per block of a list build (bounds its memory)
 IMAGE_LOOP_ATOMS = 2000  # up to this many atoms host lists loop over images with all pairs (N^2 per image)
 
 
@@ -33,7 +33,8 @@ def keeps_half(i, j, shift, n: int):
     j - i (mod n) in (0, n/2), ties at n/2 to i < j, and an atom's own images with shift > 0 lexicographically.
     n: the number of real atoms (they come first; padding atoms are never neighbours).
     Works on NumPy and JAX arrays alike; `shift` has a trailing axis of 3."""
-    d = (j - i) % n
+    d = j - i
+    d = d + n * (d < 0)  # (j - i) mod n without an integer division (the hot loop of a list build)
     s0, s1, s2 = shift[..., 0], shift[..., 1], shift[..., 2]
     positive = (s0 > 0) | ((s0 == 0) & ((s1 > 0) | ((s1 == 0) & (s2 > 0))))
     return ((d > 0) & (2 * d < n)) | ((2 * d == n) & (i < j)) | ((d == 0) & positive)
@@ -107,6 +108,10 @@ def padded_capacity(capacity: int, multiple: int = 8) -> int:
     return -(-max(capacity, 1) // multiple) * multiple
 
 
+def _round8(k: int) -> int:
+    return -(-k // 8) * 8
+
+
 class NeighborSpec(NamedTuple):
     """Static sizes of a cell-list build (hashable; changing it recompiles)."""
 
@@ -134,8 +139,8 @@ def _bin_capacity(frac: np.ndarray, bins: tuple[int, int, int], margin: float) -
 
 
 def _bins_reach_capacity(cell: np.ndarray, frac: np.ndarray, cutoff_A: float, margin: float):
-    """Bins per direction, search reach and bin capacity with the fewest candidates per atom (stencil size x
-    bin capacity). Bins of about cutoff/2 usually win; for cells smaller than the cutoff one bin with images.
+    """Bins per direction, search reach and bin capacity with the fewest distances to compute. Bins of about
+    cutoff/2 usually win; for cells smaller than the cutoff one bin with images.
     The bins are chosen for the cell compressed by `margin` in volume: a box that shrinks a little (NPT, a box
     ramp) must not make them too small at once (reallocating from the same box would choose them again, forever)."""
     widths = _widths(cell) / margin ** (1 / 3)
@@ -144,7 +149,8 @@ def _bins_reach_capacity(cell: np.ndarray, frac: np.ndarray, cutoff_A: float, ma
         bins = tuple(int(max(1, math.floor(w * per_cutoff / cutoff_A))) for w in widths)
         reach = tuple(int(math.ceil(cutoff_A / (w / b))) for w, b in zip(widths, bins))
         capacity = _bin_capacity(frac, bins, margin)
-        candidates = np.prod([2 * r + 1 for r in reach]) * capacity
+        # distances a build computes: every slot of every bin against every slot (rows of whole bytes) of its stencil
+        candidates = np.prod(bins) * capacity * np.prod([2 * r + 1 for r in reach]) * _round8(capacity)
         if best is None or candidates < best[0]:
             best = (candidates, bins, reach, capacity)
     return best[1:]
@@ -178,18 +184,43 @@ def allocate(system: System, cutoff_A: float, margin: float = 1.3, half: bool = 
                         min(trimmed, capacity))
 
 
-def _compact(valid: jax.Array, capacity: int):
-    """Per row, the columns of the first `capacity` True entries of `valid` (B, M) without a scatter: slot k
-    holds the column where the running count reaches k + 1. Returns (columns (B, capacity), filled, count (B,))."""
-    running = jnp.cumsum(valid, axis=1, dtype=jnp.int32)
-    where = jax.vmap(lambda c: jnp.searchsorted(c, jnp.arange(1, capacity + 1, dtype=jnp.int32)))(running)
-    filled = where < valid.shape[1]
-    return jnp.minimum(where, valid.shape[1] - 1), filled, running[:, -1]
+def _pack_bits(valid: jax.Array) -> jax.Array:
+    """(B, K) booleans, K a multiple of 8, as (B, ceil(K / 32)) 32-bit words: entry k is bit k % 32 of word k // 32.
+    Packed bytewise, then four bytes to a word: packing straight to 32-bit words, or summing the booleans, kept
+    XLA on CPU from fusing the packing into the distance test of a list build (4-10x slower)."""
+    rows, k = valid.shape
+    bits = valid.reshape(rows, k // 8, 8).astype(jnp.uint8) << jnp.arange(8, dtype=jnp.uint8)
+    octets = jnp.sum(bits, axis=-1, dtype=jnp.uint8)
+    octets = jnp.pad(octets, ((0, 0), (0, -octets.shape[1] % 4)))
+    return jax.lax.bitcast_convert_type(octets.reshape(rows, -1, 4), jnp.uint32)  # little-endian: byte 0 lowest
+
+
+def _compact(words: jax.Array, capacity: int):
+    """Per row of packed booleans (`_pack_bits`), the positions of the first `capacity` set bits, without a scatter
+    and without a running sum over all entries (XLA on CPU makes that a reduce-window, the slowest part of a list
+    build): a search over the words' running popcounts finds the word of the k-th entry, five halving steps the
+    bit inside it. Returns (positions (B, capacity), filled, count (B,))."""
+    counts = jax.lax.population_count(words).astype(jnp.int32)
+    running = jnp.cumsum(counts, axis=1, dtype=jnp.int32)
+    k = jnp.arange(1, capacity + 1, dtype=jnp.int32)
+    word = jax.vmap(lambda c: jnp.searchsorted(c, k))(running)  # the word holding the k-th entry
+    filled = word < running.shape[1]
+    word = jnp.minimum(word, running.shape[1] - 1)
+    rank = k - jnp.take_along_axis(running - counts, word, axis=1)  # 1-based rank of the entry in its word
+    bits = jnp.take_along_axis(words, word, axis=1)
+    position = jnp.zeros_like(rank)
+    for width in (16, 8, 4, 2, 1):  # binary search for the bit of that rank
+        low = jax.lax.population_count((bits >> position.astype(jnp.uint32))
+                                       & jnp.uint32((1 << width) - 1)).astype(jnp.int32)
+        higher = rank > low
+        rank = jnp.where(higher, rank - low, rank)
+        position = jnp.where(higher, position + width, position)
+    return word * 32 + position, filled, running[:, -1]
 
 
 def _stencil(reach: tuple[int, int, int]) -> np.ndarray:
     r = [np.arange(-k, k + 1) for k in reach]
-    return np.stack(np.meshgrid(*r, indexing="ij"), axis=-1).reshape(-1, 3)
+    return np.stack(np.meshgrid(*r, indexing="ij"), axis=-1).reshape(-1, 3).astype(np.int32)
 
 
 @partial(jax.jit, static_argnums=1)
@@ -198,74 +229,79 @@ def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.
 
     `overflow` is True if a bin or an atom's neighbour row was too small, or the cell shrank so that the
     bins no longer cover the cutoff; the list is then incomplete and must be rebuilt with a new spec.
+
+    Bin by bin: the atoms of a home bin meet the atoms of each bin of the stencil (its image shift added once
+    per bin pair), coordinates as separate x, y, z arrays. Gathering a candidate's position per atom instead
+    (array of (atom, candidate, xyz)) made a 20 Å list of 120 atoms 3x slower, all of it memory traffic.
     """
     n = system.positions.shape[0]
-    n_real = jnp.sum(system.mask)  # real atoms come first in every System
+    n_real = jnp.sum(system.mask, dtype=jnp.int32)  # real atoms come first in every System
     nbx, nby, nbz = spec.bins
-    n_bins = nbx * nby * nbz
-    bins = jnp.array(spec.bins)
-    inv = jnp.linalg.inv(system.cell)
-    frac = system.positions @ inv
+    n_bins, width = nbx * nby * nbz, spec.bin_capacity
+    bins = jnp.array(spec.bins, dtype=jnp.int32)
+    frac = system.positions @ jnp.linalg.inv(system.cell)
     image = jnp.floor(frac)  # wrapped = original - image @ cell
-    frac = frac - image
-    b3 = jnp.minimum((frac * bins).astype(jnp.int32), bins - 1)
+    b3 = jnp.minimum(((frac - image) * bins).astype(jnp.int32), bins - 1)
     flat = (b3[:, 0] * nby + b3[:, 1]) * nbz + b3[:, 2]
     flat = jnp.where(system.mask, flat, n_bins)  # padding atoms go to a bin nobody visits
 
-    # bin table (n_bins + 1, bin_capacity) of atom indices, n = empty
+    # bin table (n_bins + 1, stride) of atom indices, n = empty (columns beyond bin_capacity stay empty: rows of
+    # a multiple of 8 entries pack into bytes); `slot` = each atom's row in the table
+    stride = _round8(width)
     order = jnp.argsort(flat)
     sorted_bins = flat[order]
-    first = jnp.searchsorted(sorted_bins, jnp.arange(n_bins + 1))
-    rank = jnp.arange(n) - first[sorted_bins]
-    bin_overflow = jnp.any((rank >= spec.bin_capacity) & (sorted_bins < n_bins))
-    table = jnp.full((n_bins + 1, spec.bin_capacity), n, dtype=jnp.int32)
-    table = table.at[sorted_bins, jnp.minimum(rank, spec.bin_capacity - 1)].set(
-        jnp.where(rank < spec.bin_capacity, order, n).astype(jnp.int32), mode="drop")
-
-    # candidates of each atom: every atom of every bin in the stencil, with the image shift of wrapped bins;
-    # done in blocks of atoms so that memory stays linear in N for large systems
-    stencil = jnp.asarray(_stencil(spec.reach))  # (M, 3)
-    block = min(n, BLOCK_ATOMS)
-    n_blocks = -(-n // block)
-    rows_all = jnp.arange(n_blocks * block).reshape(n_blocks, block)
+    rank = jnp.arange(n, dtype=jnp.int32) - jnp.searchsorted(sorted_bins, jnp.arange(n_bins + 1))[sorted_bins]
+    bin_overflow = jnp.any((rank >= width) & (sorted_bins < n_bins))
+    table = jnp.full((n_bins + 1, stride), n, dtype=jnp.int32)
+    table = table.at[sorted_bins, jnp.minimum(rank, width - 1)].set(
+        jnp.where(rank < width, order, n).astype(jnp.int32), mode="drop")
+    slot = jnp.zeros(n, jnp.int32).at[order].set(sorted_bins * width + jnp.minimum(rank, width - 1))
 
     wrapped = system.positions - image @ system.cell
-    far = jnp.full((1, 3), 1e6 * (spec.cutoff_A + 1.0), wrapped.dtype)  # empty bin slots: never in range
-    table_positions = jnp.concatenate([wrapped, far])[table]  # (n_bins + 1, C, 3), read bin by bin
-    n_slots = stencil.shape[0] * spec.bin_capacity
+    far = jnp.full((1, 3), 1e6 * (spec.cutoff_A + 1.0), wrapped.dtype)  # empty slots: never in range of an atom
+    xyz = jnp.concatenate([wrapped, far]).T[:, table]  # (3, n_bins + 1, stride)
+    stencil = jnp.asarray(_stencil(spec.reach))  # (M, 3)
+    n_stencil = stencil.shape[0]
+    per_block = max(1, min(n_bins, BLOCK_CANDIDATES // (width * n_stencil * stride)))
+    n_blocks = -(-n_bins // per_block)
+    homes_all = jnp.arange(n_blocks * per_block, dtype=jnp.int32).reshape(n_blocks, per_block)
 
-    def one_block(rows):
-        rows_c = jnp.minimum(rows, n - 1)
-        target = b3[rows_c][:, None, :] + stencil[None, :, :]  # (b, M, 3)
+    def one_block(homes):  # (h,) home bins; n_bins and beyond: padding of the last block
+        home_bin = jnp.minimum(homes, n_bins)
+        home3 = jnp.stack([home_bin // (nby * nbz), home_bin // nbz % nby, home_bin % nbz], axis=-1)
+        target = home3[:, None, :] + stencil[None]  # (h, M, 3)
         wrap = jnp.floor_divide(target, bins)  # lattice translation of each visited bin
         tb = target - wrap * bins
-        tflat = (tb[..., 0] * nby + tb[..., 1]) * nbz + tb[..., 2]
-        offset = wrap.astype(wrapped.dtype) @ system.cell  # (b, M, 3)
-        vec = table_positions[tflat] + (offset - wrapped[rows_c][:, None, :])[:, :, None, :]  # (b, M, C, 3)
-        dist2 = jnp.sum(vec**2, axis=-1).reshape(block, n_slots)
-        cand = table[tflat].reshape(block, n_slots)
-        own_image = jnp.repeat(jnp.all(wrap == 0, axis=-1), spec.bin_capacity, axis=1)
-        valid = ((cand < n) & ~((cand == rows_c[:, None]) & own_image) & (dist2 < spec.cutoff_A**2)
-                 & system.mask[rows_c][:, None] & (rows < n)[:, None])
+        visited = (tb[..., 0] * nby + tb[..., 1]) * nbz + tb[..., 2]  # (h, M)
+        offset = wrap.astype(wrapped.dtype) @ system.cell  # (h, M, 3)
+        dist2 = sum((xyz[k][visited][:, None] + offset[:, None, :, k, None]
+                     - xyz[k][home_bin][:, :width, None, None]) ** 2 for k in range(3))  # (h, width, M, stride)
+        i = table[home_bin][:, :width, None, None]
+        j = table[visited][:, None]
+        own_image = jnp.all(wrap == 0, axis=-1)[:, None, :, None]
+        valid = ((i < n) & (j < n) & (homes < n_bins)[:, None, None, None] & ~((i == j) & own_image)
+                 & (dist2 < spec.cutoff_A**2))
         if spec.half:  # the shift matters only for an atom's own images, where it is the bin's translation
-            valid = valid & keeps_half(rows_c[:, None], cand, jnp.repeat(wrap, spec.bin_capacity, axis=1), n_real)
-        where, filled, count = _compact(valid, spec.capacity)
-        j = jnp.take_along_axis(cand, where, axis=1)
-        safe = jnp.minimum(j, n - 1)
-        shift = (jnp.take_along_axis(wrap, (where // spec.bin_capacity)[..., None], axis=1)
-                 - image[safe] + image[rows_c][:, None, :])  # relative to the original positions
-        idx = jnp.where(filled, j, n).astype(jnp.int32)
-        return idx, jnp.where(filled[..., None], shift, 0.0), count.max()
+            valid = valid & keeps_half(i, j, wrap[:, None, :, None, :], n_real)
+        h = homes.shape[0]
+        column, filled, count = _compact(_pack_bits(valid.reshape(h * width, n_stencil * stride)), spec.capacity)
+        column = jnp.minimum(column, n_stencil * stride - 1).reshape(h, width * spec.capacity)
+        neighbor = jnp.take_along_axis(table[visited].reshape(h, -1), column, axis=1)
+        translation = jnp.take_along_axis(wrap, (column // stride)[..., None], axis=1)
+        return (jnp.where(filled, neighbor.reshape(h * width, -1), n), translation.reshape(h * width, -1, 3),
+                count.max())
 
-    idx, shifts, counts = jax.lax.map(one_block, rows_all)
-    idx = idx.reshape(-1, spec.capacity)[:n]
-    shifts = shifts.reshape(-1, spec.capacity, 3)[:n]
-    count_max = jnp.max(counts)
+    neighbor, translation, counts = jax.lax.map(one_block, homes_all)
+    rows = jnp.where(system.mask, slot, 0)
+    idx = jnp.where(system.mask[:, None], neighbor.reshape(-1, spec.capacity)[rows], n).astype(jnp.int32)
+    safe = jnp.minimum(idx, n - 1)
+    shifts = translation.reshape(-1, spec.capacity, 3)[rows] - image[safe] + image[:, None, :]
+    shifts = jnp.where((idx < n)[..., None], shifts, 0.0)  # relative to the original positions
 
     widths = jnp.abs(jnp.linalg.det(system.cell)) / jnp.linalg.norm(
         jnp.cross(jnp.roll(system.cell, -1, axis=0), jnp.roll(system.cell, -2, axis=0)), axis=1)
     too_small = jnp.any(widths / bins * jnp.array(spec.reach) < spec.cutoff_A)
-    overflow = bin_overflow | (count_max > spec.capacity) | too_small
+    overflow = bin_overflow | (jnp.max(counts) > spec.capacity) | too_small
     return Neighbors(idx, shifts), overflow
 
 
@@ -277,7 +313,9 @@ def trim_neighbors(system: System, neighbors: Neighbors, spec: NeighborSpec) -> 
     vec = (system.positions[jnp.minimum(idx, n - 1)] - system.positions[:, None, :]
            + neighbors.shifts @ system.cell)
     inside = (idx < n) & (jnp.sum(vec**2, axis=-1) < spec.trim_cutoff_A**2)
-    where, filled, count = _compact(inside, spec.trim_capacity)
+    k = inside.shape[1]
+    where, filled, count = _compact(_pack_bits(jnp.pad(inside, ((0, 0), (0, _round8(k) - k)))), spec.trim_capacity)
+    where = jnp.minimum(where, k - 1)
     trimmed = Neighbors(jnp.where(filled, jnp.take_along_axis(idx, where, axis=1), n).astype(idx.dtype),
                         jnp.where(filled[..., None], jnp.take_along_axis(neighbors.shifts, where[..., None], axis=1),
                                   0.0))
