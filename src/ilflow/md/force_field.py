@@ -253,8 +253,10 @@ def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None =
     """A trained GMNN ensemble (uncertainty = eqn 8), optionally + D3 at run time (the study's hybrid), D3 as a
     slow term evaluated every `dispersion_every` steps (multiple time stepping; 1: every step).
 
-    Verlet skins: skin_A of the model's list, dispersion_skin_A of D3's. Building D3's 20 Å list costs 7-10x one
-    D3 evaluation (120 atoms: 268 ms against 20-40 ms), so its skin trades list size against rebuilds:
+    Verlet skins: skin_A of the model's list, dispersion_skin_A of D3's. They were chosen when building D3's 20 Å
+    list cost 7-10x one D3 evaluation (120 atoms: 268 ms against 20-40 ms); the list's skin trades its size against
+    rebuilds. The bin-by-bin build now takes 44 ms there (benchmarks/neighbor_speed.py); a rescan at k = 8 (demo
+    model, 120 atoms, run beside another job) found 0.5/3, 1/3, 1/2 and 1/1.5 Å within 3% of each other:
     - D3 every step: 1.0 Å for both lists (120 atoms, MTK NPT at 283 K: 1.35 ns/day with 74 rebuilds per 400
       steps at 0.5 Å, 1.79 ns/day with 29 at 1.0 Å, 1.50 with 11 at 2.0 Å);
     - D3 every k > 1 steps: 0.5 Å for the model, 3.0 Å for D3 (demo model, 120 atoms at 353 K, k = 8, 0.5 fs,

@@ -108,10 +108,6 @@ def padded_capacity(capacity: int, multiple: int = 8) -> int:
     return -(-max(capacity, 1) // multiple) * multiple
 
 
-def _round8(k: int) -> int:
-    return -(-k // 8) * 8
-
-
 class NeighborSpec(NamedTuple):
     """Static sizes of a cell-list build (hashable; changing it recompiles)."""
 
@@ -150,7 +146,7 @@ def _bins_reach_capacity(cell: np.ndarray, frac: np.ndarray, cutoff_A: float, ma
         reach = tuple(int(math.ceil(cutoff_A / (w / b))) for w, b in zip(widths, bins))
         capacity = _bin_capacity(frac, bins, margin)
         # distances a build computes: every slot of every bin against every slot (rows of whole bytes) of its stencil
-        candidates = np.prod(bins) * capacity * np.prod([2 * r + 1 for r in reach]) * _round8(capacity)
+        candidates = np.prod(bins) * capacity * np.prod([2 * r + 1 for r in reach]) * padded_capacity(capacity)
         if best is None or candidates < best[0]:
             best = (candidates, bins, reach, capacity)
     return best[1:]
@@ -185,9 +181,12 @@ def allocate(system: System, cutoff_A: float, margin: float = 1.3, half: bool = 
 
 
 def _pack_bits(valid: jax.Array) -> jax.Array:
-    """(B, K) booleans, K a multiple of 8, as (B, ceil(K / 32)) 32-bit words: entry k is bit k % 32 of word k // 32.
-    Packed bytewise, then four bytes to a word: packing straight to 32-bit words, or summing the booleans, kept
-    XLA on CPU from fusing the packing into the distance test of a list build (4-10x slower)."""
+    """(B, K) booleans as (B, ceil(K / 32)) 32-bit words: entry k is bit k % 32 of word k // 32. Packed bytewise,
+    then four bytes to a word: packing straight to 32-bit words, summing the booleans, or padding rows that are
+    not whole bytes kept XLA on CPU from fusing the packing into the distance test of a list build (4-10x slower);
+    the build's rows are whole bytes."""
+    if valid.shape[1] % 8:
+        valid = jnp.pad(valid, ((0, 0), (0, -valid.shape[1] % 8)))
     rows, k = valid.shape
     bits = valid.reshape(rows, k // 8, 8).astype(jnp.uint8) << jnp.arange(8, dtype=jnp.uint8)
     octets = jnp.sum(bits, axis=-1, dtype=jnp.uint8)
@@ -247,7 +246,7 @@ def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.
 
     # bin table (n_bins + 1, stride) of atom indices, n = empty (columns beyond bin_capacity stay empty: rows of
     # a multiple of 8 entries pack into bytes); `slot` = each atom's row in the table
-    stride = _round8(width)
+    stride = padded_capacity(width)
     order = jnp.argsort(flat)
     sorted_bins = flat[order]
     rank = jnp.arange(n, dtype=jnp.int32) - jnp.searchsorted(sorted_bins, jnp.arange(n_bins + 1))[sorted_bins]
@@ -313,9 +312,8 @@ def trim_neighbors(system: System, neighbors: Neighbors, spec: NeighborSpec) -> 
     vec = (system.positions[jnp.minimum(idx, n - 1)] - system.positions[:, None, :]
            + neighbors.shifts @ system.cell)
     inside = (idx < n) & (jnp.sum(vec**2, axis=-1) < spec.trim_cutoff_A**2)
-    k = inside.shape[1]
-    where, filled, count = _compact(_pack_bits(jnp.pad(inside, ((0, 0), (0, _round8(k) - k)))), spec.trim_capacity)
-    where = jnp.minimum(where, k - 1)
+    where, filled, count = _compact(_pack_bits(inside), spec.trim_capacity)
+    where = jnp.minimum(where, inside.shape[1] - 1)
     trimmed = Neighbors(jnp.where(filled, jnp.take_along_axis(idx, where, axis=1), n).astype(idx.dtype),
                         jnp.where(filled[..., None], jnp.take_along_axis(neighbors.shifts, where[..., None], axis=1),
                                   0.0))
