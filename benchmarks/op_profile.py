@@ -36,16 +36,14 @@ def evaluation(args):
     atoms = read(HERE / "data" / "bmim_bf4_353K_120.extxyz")
     atoms = atoms.repeat((max(1, args.atoms // len(atoms)), 1, 1))
     if args.d3:
-        from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_energy, d3_tables
-        from ilflow.potentials.forces import energy_forces_stress
+        from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_tables
+        from ilflow.potentials.d3_forces import d3_energy_forces_stress
 
         config = d3_config(tuple(sorted(set(atoms.numbers))), functional="gfn1", cutoff_A=20.0, cn_cutoff_A=20.0)
         system = make_system(atoms, config.elements)
         nb, _ = build_neighbors(system, allocate(system, config.pair_cutoff_A + 3.0, half=True))
-        def d3(q, s, n):
-            return d3_energy(q, config, s, D3Neighbors(n, None))
-
-        return jax.jit(lambda p, s, n: energy_forces_stress(d3, p, s, n)), (d3_tables(config), system, nb)
+        return jax.jit(lambda p, s, n: d3_energy_forces_stress(p, config, s, D3Neighbors(n, None))), \
+            (d3_tables(config), system, nb)
     from ilflow.potentials import gmnn
     from ilflow.potentials.ensemble import ensemble_forces
     from ilflow.potentials.model_io import load_model

@@ -1,5 +1,7 @@
 """D3(BJ) against the independent reference implementation simple-dftd3 (`dftd3` package), same parameters
-and cutoffs, smoothing off; with smoothing on, forces and stress against finite differences of our energy."""
+and cutoffs, smoothing off; with smoothing on, forces and stress against finite differences of our energy. `ours`
+is the production path (the written-out gradient without a three-body term, autodiff with one); the written-out
+gradient is also checked against autodiff of the energy with every option on."""
 
 from functools import partial
 
@@ -13,6 +15,7 @@ from geometry import strain_derivative_stress
 
 from conftest import BF4, BMIM
 from ilflow.potentials.d3 import d3_config, d3_energy, d3_tables, host_d3_neighbors
+from ilflow.potentials.d3_forces import d3_energy_forces_stress, d3_two_body_forces
 from ilflow.potentials.forces import energy_forces_stress, voigt
 from ilflow.potentials.system import make_system
 from ilflow.system import molecule_from_smiles
@@ -34,7 +37,7 @@ def reference(atoms: Atoms, config) -> tuple[float, np.ndarray, np.ndarray | Non
 
 @partial(jax.jit, static_argnums=0)
 def _ours(config, tables, system, neighbors):
-    return energy_forces_stress(lambda p, s, n: d3_energy(p, config, s, n), tables, system, neighbors)
+    return d3_energy_forces_stress(tables, config, system, neighbors)
 
 
 def ours(atoms: Atoms, config):
@@ -96,9 +99,12 @@ def test_random_triclinic_cells_h_to_kr(seed, three_body):
 def test_large_system_path_blocks_and_pairwise_c6(box_2_pairs, monkeypatch, three_body):
     """Systems above BLOCK_ATOMS / DENSE_C6_ATOMS take the blocked path with per-pair C6: same numbers."""
     import ilflow.potentials.d3 as d3
+    import ilflow.potentials.d3_forces as d3_forces
 
-    monkeypatch.setattr(d3, "BLOCK_ATOMS", 16)  # 60 atoms -> 4 blocks, the last one partly padding
-    monkeypatch.setattr(d3, "DENSE_C6_ATOMS", 16)
+    for module in (d3, d3_forces):
+        monkeypatch.setattr(module, "BLOCK_ATOMS", 16)  # 60 atoms -> 4 blocks, the last one partly padding
+        monkeypatch.setattr(module, "DENSE_C6_ATOMS", 16)
+    monkeypatch.setattr(d3_forces, "CPU_BLOCK_ATOMS", 16)
     jax.clear_caches()
     try:
         config = d3_config(_elements(box_2_pairs), "b97-3c", three_body=three_body, cutoff_A=11.0, cn_cutoff_A=9.0,
@@ -122,6 +128,21 @@ def test_smooth_switch_forces_and_stress_match_finite_differences(box_2_pairs):
         assert forces[i, c] == pytest.approx(fd, abs=1e-7)
     fd = strain_derivative_stress(lambda a: ours(a, config)[0], atoms, h)
     assert np.allclose(stress, fd, rtol=0.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("blocks", [None, 7])
+def test_written_out_gradient_equals_autodiff_with_switches_and_tail(box_2_pairs, blocks):
+    """The two-body gradient by hand (three passes over the pairs) against autodiff of the energy, with both smooth
+    switches and the tail correction on (simple-dftd3 has neither): forces and stress to rounding."""
+    atoms = box_2_pairs
+    config = d3_config(_elements(atoms), "gfn1", cutoff_A=10.0, cn_cutoff_A=9.0, switch_width_A=2.0,
+                       cn_switch_width_A=1.5, tail_correction=True)
+    tables, system, neighbors = d3_tables(config), make_system(atoms, config.elements), host_d3_neighbors(atoms, config)
+    auto = energy_forces_stress(lambda p, s, n: d3_energy(p, config, s, n), tables, system, neighbors)
+    by_hand = d3_two_body_forces(tables, config, system, neighbors.pairs, block_atoms=blocks)
+    assert float(by_hand.energy) == pytest.approx(float(auto.energy), rel=1e-12)
+    assert np.abs(np.asarray(by_hand.forces - auto.forces)).max() < 1e-10  # eV/Å; forces here are ~0.1
+    assert np.abs(np.asarray(by_hand.stress - auto.stress)).max() < 1e-12
 
 
 def test_hybrid_calculator_is_gmnn_plus_d3(tmp_path, box_2_pairs):

@@ -270,9 +270,9 @@ def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None =
         skin_A = 1.0 if dispersion and every == 1 else 0.5
     if dispersion_skin_A is None and every > 1:
         dispersion_skin_A = 3.0
-    from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_energy, d3_tables
+    from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_tables
+    from ilflow.potentials.d3_forces import d3_energy_forces_stress
     from ilflow.potentials.ensemble import ensemble_forces
-    from ilflow.potentials.forces import energy_forces_stress
     from ilflow.potentials.gmnn import energy
     from ilflow.potentials.model_io import load_model
 
@@ -292,8 +292,7 @@ def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None =
         d3_lists += (("d3_triples", ListSpec(d3.three_body_cutoff_A)),)
 
     def evaluate_d3(params, system, nb):
-        out = energy_forces_stress(lambda q, s, n: d3_energy(q, d3, s, n), params["d3"], system,
-                                   D3Neighbors(nb["d3"], nb.get("d3_triples")))
+        out = d3_energy_forces_stress(params["d3"], d3, system, D3Neighbors(nb["d3"], nb.get("d3_triples")))
         return Evaluation.plain(out.energy, out.forces, out.stress, jnp.zeros(()))
 
     name = f"GMNN ensemble + D3({d3.functional}, {d3.cutoff_A} Å)"

@@ -8,15 +8,16 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from ilflow.potentials.d3 import d3_config, d3_energy, d3_tables, host_d3_neighbors
-from ilflow.potentials.forces import energy_forces_stress, voigt
+from ilflow.potentials.d3 import d3_config, d3_tables, host_d3_neighbors
+from ilflow.potentials.d3_forces import d3_energy_forces_stress
+from ilflow.potentials.forces import voigt
 from ilflow.potentials.system import make_system
 from ilflow.runtime import ensure_configured
 
 
 @partial(jax.jit, static_argnums=0)
 def _evaluate(config, tables, system, neighbors):
-    return energy_forces_stress(lambda p, s, n: d3_energy(p, config, s, n), tables, system, neighbors)
+    return d3_energy_forces_stress(tables, config, system, neighbors)
 
 
 def d3_results(atoms: Atoms, **settings) -> tuple[float, np.ndarray, np.ndarray | None]:

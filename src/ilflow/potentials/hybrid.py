@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from ilflow.potentials.d3 import D3Config, D3Neighbors, d3_energy
+from ilflow.potentials.d3_forces import d3_energy_forces_stress
 from ilflow.potentials.ensemble import EnsembleResults
 from ilflow.potentials.forces import energy_forces_stress
 from ilflow.potentials.gmnn import GMNNConfig, energy as gmnn_energy
@@ -35,7 +36,7 @@ def hybrid_ensemble_forces(params: dict, configs: tuple[GMNNConfig, D3Config], s
     gmnn_config, d3_config = configs
     members = jax.vmap(lambda p: energy_forces_stress(lambda q, s, n: gmnn_energy(q, gmnn_config, s, n),
                                                       p, system, neighbors.gmnn))(params["gmnn"])
-    d3 = energy_forces_stress(lambda q, s, n: d3_energy(q, d3_config, s, n), params["d3"], system, neighbors.d3)
+    d3 = d3_energy_forces_stress(params["d3"], d3_config, system, neighbors.d3)
     f_std = jnp.std(members.forces, axis=0)
     return EnsembleResults(jnp.mean(members.energy) + d3.energy, jnp.mean(members.forces, axis=0) + d3.forces,
                            jnp.mean(members.stress, axis=0) + d3.stress, jnp.std(members.energy), f_std,
