@@ -45,7 +45,8 @@ def main() -> None:
     from dftd3.interface import DispersionModel, RationalDampingParam
 
     from ilflow.config import Box, Species
-    from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_energy, d3_tables
+    from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_tables
+    from ilflow.potentials.d3_forces import d3_energy_forces_stress
     from ilflow.potentials.ensemble import ensemble_forces
     from ilflow.potentials.forces import energy_forces_stress
     from ilflow.potentials.gmnn import GMNNConfig, energy, init_params
@@ -79,7 +80,7 @@ def main() -> None:
             def d3_call(positions):
                 s = system._replace(positions=positions)
                 nb, _ = build_neighbors(s, spec)
-                return energy_forces_stress(lambda p, ss, nn: d3_energy(p, config, ss, nn), tables, s, D3Neighbors(nb))
+                return d3_energy_forces_stress(tables, config, s, D3Neighbors(nb))
 
             def moved(k):
                 return system.positions.at[0, 0].add(1e-4 * (-1) ** k)
@@ -108,8 +109,8 @@ def main() -> None:
             hyb = jax.jit(lambda pos: hybrid_ensemble_forces({"gmnn": gparams, "d3": tables}, (gmnn, config),
                                                              system._replace(positions=pos),
                                                              HybridNeighbors(g_nb, D3Neighbors(d_nb))))
-            d3_step = jax.jit(lambda pos: energy_forces_stress(lambda p, s, nn: d3_energy(p, config, s, nn), tables,
-                                                               system._replace(positions=pos), D3Neighbors(d_nb)))
+            d3_step = jax.jit(lambda pos: d3_energy_forces_stress(tables, config, system._replace(positions=pos),
+                                                                  D3Neighbors(d_nb)))
             t_mlp = _median_time(lambda k: mlp(moved(k)), args.repeats)
             t_hyb = _median_time(lambda k: hyb(moved(k)), args.repeats)
             t_d3_step = _median_time(lambda k: d3_step(moved(k)), args.repeats)

@@ -63,7 +63,7 @@ def train_2x512(work: Path, epochs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--atoms", type=int, nargs="+", default=[240, 960], help="120 x 1, 2, 4, 8, ...")
+    parser.add_argument("--atoms", type=int, nargs="*", default=[240, 960], help="120 x 1, 2, 4, 8, ... (none: --model only)")
     parser.add_argument("--every", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--steps", type=int, default=48, help="steps per chunk, a multiple of every k")
     parser.add_argument("--chunks", type=int, default=8, help="chunks per run; the first (compilation) is not timed")
@@ -72,12 +72,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="training of the 2 x 512 ensemble")
     parser.add_argument("--trained", type=Path, help="a 2 x 512 ensemble trained before (skips the training)")
     parser.add_argument("--warmup-steps", type=int, default=400, help="damped Langevin steps before the timing")
+    parser.add_argument("--dispersion-skin-A", type=float, help="Verlet skin of D3's list with k > 1 (default: from_model's)")
     args = parser.parse_args()
     from ilflow.md import Langevin, NoseHoover, RunSettings, Schedule, from_model, run_md
     from ilflow.md.h5md import atoms_frames
 
     work = Path(tempfile.mkdtemp(prefix="mts-speed-"))
-    if not args.trained:
+    if args.atoms and not args.trained:
         train_2x512(work, args.epochs)
     cases = [("2 x 512", args.trained or work / "model", n) for n in args.atoms]
     if args.model:
@@ -90,7 +91,8 @@ def main() -> None:
             frame_every = args.steps  # a multiple of every k measured
             settings = RunSettings(steps=args.chunks * frame_every, frame_every=frame_every, frames_per_chunk=1,
                                    schedule=Schedule(353.0))
-            force_field = from_model(model, D3 if every else None, dispersion_every=every or 1)
+            force_field = from_model(model, D3 if every else None, dispersion_every=every or 1,
+                                     dispersion_skin_A=args.dispersion_skin_A if every and every > 1 else None)
             out = work / "run"
             start = atoms
             if args.warmup_steps:

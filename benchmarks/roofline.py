@@ -1,7 +1,7 @@
 """Where the MD step's time goes: XLA's cost analysis (FLOPs, bytes) next to measured time, per component, and
 the machine's own float32 limits, one run.
 
-  .venv/bin/python benchmarks/roofline.py [--pairs 4 8 32 64] [--model DIR] [--repeats 20]
+  .venv/bin/python benchmarks/roofline.py [--pairs 4 8 32 64] [--model DIR] [--repeats 20] [--out FILE]
 
 Components of one MD step of a GMNN ensemble (random 2 x 512 weights, or --model's), each jitted alone on the
 same BMIM-BF4 box (1.2 g/cm3) with its neighbour list:
@@ -14,7 +14,7 @@ same BMIM-BF4 box (1.2 g/cm3) with its neighbour list:
 Machine limits, measured here: float32 matrix product (2048^3) for FLOP/s, a large array copy for bytes/s.
 Attained FLOP/s = XLA FLOPs / measured time; "share of peak" = attained / matmul FLOP/s; "bound" says whether
 the component's arithmetic intensity (FLOP/byte) lies below (memory) or above (compute) the machine's balance.
-Writes benchmarks/results/roofline.json.
+Writes benchmarks/results/roofline.json (or --out).
 """
 
 import argparse
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, nargs="+", default=[4, 8, 32, 64])
     parser.add_argument("--model", type=Path, help="a trained model instead of the random 2 x 512 ensemble")
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "roofline.json")
     args = parser.parse_args()
     from ilflow.config import Box, Species
     from ilflow.potentials import GMNNConfig, init_params, save_model
@@ -136,8 +137,8 @@ def main() -> None:
             print(f"{len(atoms):5d} atoms {name:11s} {row['ms']:8.2f} ms {row['gflop']:8.3f} GFLOP "
                   f"{row['mbytes']:9.1f} MB {row['attained_gflop_per_s']:7.1f} GFLOP/s ({100 * share:4.1f}% of peak, "
                   f"{bound})", flush=True)
-    (HERE / "results" / "roofline.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written {HERE / 'results' / 'roofline.json'}")
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written {args.out}")
 
 
 if __name__ == "__main__":

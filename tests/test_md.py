@@ -323,3 +323,21 @@ def test_a_checkpoint_of_another_layout_is_refused_with_its_frames_kept(tmp_path
     with pytest.raises(IlflowError, match="another version of ilflow"):
         run_md(lennard_jones(), argon(), NVE(5.0), settings, tmp_path)
     assert (tmp_path / "trajectory.h5md").read_bytes() == before
+
+
+def test_a_checkpoint_with_float64_list_shifts_continues_bit_for_bit(tmp_path):
+    """Checkpoints written before the device lists' shifts became int16 hold them as float64: they load in this
+    version's dtypes and the continuation equals the straight run."""
+    settings = RunSettings(steps=60, frame_every=20, schedule=Schedule(40.0))
+    run_md(lennard_jones(), argon(), NVE(5.0), settings, tmp_path / "straight")
+    part = tmp_path / "part"
+    run_md(lennard_jones(), argon(), NVE(5.0), RunSettings(**{**settings.__dict__, "steps": 20}), part)
+    data = dict(np.load(part / "checkpoint.npz"))
+    integer = [k for k, v in data.items() if v.dtype == np.int16]
+    assert integer  # the lists' shifts
+    np.savez(part / "checkpoint.npz", **{k: v.astype(np.float64) if k in integer else v for k, v in data.items()})
+    run_md(lennard_jones(), argon(), NVE(5.0), settings, part)
+    import h5py
+
+    with h5py.File(tmp_path / "straight" / "trajectory.h5md") as a, h5py.File(part / "trajectory.h5md") as b:
+        assert np.array_equal(a["particles/trajectory/position/value"][:], b["particles/trajectory/position/value"][:])

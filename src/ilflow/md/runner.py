@@ -207,13 +207,16 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
                               "same settings, or choose a new output directory")
         specs = {k: NeighborSpec(v[0], tuple(v[1]), tuple(v[2]), *v[3:]) for k, v in meta["specs"].items()}
         margin = meta["margin"]
-        treedef = jax.tree_util.tree_structure(jax.eval_shape(lambda: initial(specs)))
+        expected = jax.eval_shape(lambda: initial(specs))
+        treedef = jax.tree_util.tree_structure(expected)
         if len(data.files) - 1 != treedef.num_leaves:
             raise IlflowError(f"{checkpoint} was written by another version of ilflow (its MD state has "
                               f"{len(data.files) - 1} arrays, this version's {treedef.num_leaves}); the frames in "
                               "trajectory.h5md are kept: start a new run from its last frame, or move the "
                               "checkpoint aside to redo this run from the start")
-        carry = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"leaf{k}"]) for k in range(treedef.num_leaves)])
+        # in the dtypes of this version (checkpoints from before the lists' shifts became int16 hold float64 ones)
+        carry = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"leaf{k}"], dtype=leaf.dtype) for k, leaf
+                                                       in enumerate(jax.tree_util.tree_leaves(expected))])
         timings = meta["chunk_seconds"]
     else:
         specs = allocate_lists(force_field, system, margin)

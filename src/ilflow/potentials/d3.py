@@ -158,12 +158,18 @@ def _pair_c6(tables: dict, species: jax.Array, weights: jax.Array):
     return lambda centre, j: jnp.sum(half[centre[:, None], species[j]] * weights[j], axis=-1)
 
 
-def _switch(r_bohr, cutoff_A: float, width_A: float):
-    """1 inside cutoff - width, 0 at the cutoff, C2-smooth in between (x^3 (10 - 15 x + 6 x^2))."""
+def switch_and_slope(r_bohr, cutoff_A: float, width_A: float):
+    """The smooth cutoff: 1 inside cutoff - width, 0 at the cutoff, C2-smooth in between (x^3 (10 - 15 x + 6 x^2),
+    x = (cutoff - r) / width), and its derivative d/dr (1/bohr)."""
     if width_A <= 0.0:
-        return 1.0
-    x = jnp.clip((cutoff_A / units.BOHR_A - r_bohr) / (width_A / units.BOHR_A), 0.0, 1.0)
-    return x**3 * (10.0 - 15.0 * x + 6.0 * x**2)
+        return 1.0, 0.0
+    w = width_A / units.BOHR_A
+    x = jnp.clip((cutoff_A / units.BOHR_A - r_bohr) / w, 0.0, 1.0)
+    return x**3 * (10.0 - 15.0 * x + 6.0 * x**2), -30.0 * x**2 * (1.0 - x) ** 2 / w
+
+
+def _switch(r_bohr, cutoff_A: float, width_A: float):
+    return switch_and_slope(r_bohr, cutoff_A, width_A)[0]
 
 
 def d3_energy(tables: dict, config: D3Config, system: System, neighbors: D3Neighbors) -> jax.Array:

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from ilflow import units
 from ilflow.potentials.d3 import (BLOCK_ATOMS, DENSE_C6_ATOMS, D3Config, D3Neighbors, d3_energy, reference_weights,
-                                  tail_energy)
+                                  switch_and_slope, tail_energy)
 from ilflow.potentials.forces import Results, energy_forces_stress, strained
 from ilflow.potentials.system import Neighbors, System
 
@@ -57,15 +57,6 @@ def _pairs(system: System, neighbors: Neighbors, rows: jax.Array) -> _Pairs:
     return _Pairs(*d, r, valid, centre, j)
 
 
-def _switch(r, cutoff_A: float, width_A: float):
-    """The smooth cutoff of `d3._switch` and its derivative d/dr (1/bohr)."""
-    if width_A <= 0.0:
-        return 1.0, 0.0
-    w = width_A / units.BOHR_A
-    x = jnp.clip((cutoff_A / units.BOHR_A - r) / w, 0.0, 1.0)
-    return x**3 * (10.0 - 15.0 * x + 6.0 * x**2), -30.0 * x**2 * (1.0 - x) ** 2 / w
-
-
 def _count(tables, config: D3Config, species, p: _Pairs):
     """Coordination-number count c(r) of each pair and dc/dr (1/bohr), zero outside the CN cutoff."""
     rc = tables["rcov"][species[p.centre]][:, None] + tables["rcov"][species[p.j]]
@@ -73,7 +64,7 @@ def _count(tables, config: D3Config, species, p: _Pairs):
     e = jnp.exp(-16.0 * (rc / p.r - 1.0))
     c = 1.0 / (1.0 + e)
     dc = -16.0 * rc / p.r**2 * e * c**2
-    sw, dsw = _switch(p.r, config.cn_cutoff_A, config.cn_switch_width_A)
+    sw, dsw = switch_and_slope(p.r, config.cn_cutoff_A, config.cn_switch_width_A)
     return jnp.where(inside, c * sw, 0.0), jnp.where(inside, dc * sw + c * dsw, 0.0)
 
 
@@ -88,7 +79,7 @@ def _damped(tables, config: D3Config, species, p: _Pairs):
     d6, d8 = r6 + r0_6, r6 * r2 + r0_6 * r0**2
     g = config.s6 / d6 + config.s8 * q / d8
     dg = -6.0 * config.s6 * r6 / (p.r * d6**2) - 8.0 * config.s8 * q * r6 * p.r / d8**2
-    sw, dsw = _switch(p.r, config.cutoff_A, config.switch_width_A)
+    sw, dsw = switch_and_slope(p.r, config.cutoff_A, config.switch_width_A)
     inside = p.valid & (p.r <= config.cutoff_A / units.BOHR_A)
     return jnp.where(inside, g * sw, 0.0), jnp.where(inside, dg * sw + g * dsw, 0.0)
 

@@ -24,6 +24,10 @@ from ase.neighborlist import neighbor_list
 from ilflow.potentials.system import Neighbors, System
 from ilflow.runtime import ensure_configured
 
+# Lattice translations of lists built on device, as small integers: MD carries the lists from step to step (a 23 Å
+# D3 list of 120 atoms has ~3,500 slots per atom), and float64 shifts made them 28 bytes per slot instead of 10;
+# the copies of that state cost ~10 ms per step at 120 atoms. int16: an unwrapped atom may drift many box lengths.
+SHIFT_DTYPE = jnp.int16
 BLOCK_CANDIDATES = 1 << 22  # (atom, candidate) pairs per block of a list build (bounds its memory)
 IMAGE_LOOP_ATOMS = 2000  # up to this many atoms host lists loop over images with all pairs (N^2 per image)
 
@@ -298,7 +302,7 @@ def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.
     idx = jnp.where(system.mask[:, None], neighbor.reshape(-1, spec.capacity)[rows], n).astype(jnp.int32)
     safe = jnp.minimum(idx, n - 1)
     shifts = translation.reshape(-1, spec.capacity, 3)[rows] - image[safe] + image[:, None, :]
-    shifts = jnp.where((idx < n)[..., None], shifts, 0.0)  # relative to the original positions
+    shifts = jnp.where((idx < n)[..., None], shifts, 0).astype(SHIFT_DTYPE)  # relative to the original positions
 
     widths = jnp.abs(jnp.linalg.det(system.cell)) / jnp.linalg.norm(
         jnp.cross(jnp.roll(system.cell, -1, axis=0), jnp.roll(system.cell, -2, axis=0)), axis=1)
@@ -319,7 +323,7 @@ def trim_neighbors(system: System, neighbors: Neighbors, spec: NeighborSpec) -> 
     where = jnp.minimum(where, inside.shape[1] - 1)
     trimmed = Neighbors(jnp.where(filled, jnp.take_along_axis(idx, where, axis=1), n).astype(idx.dtype),
                         jnp.where(filled[..., None], jnp.take_along_axis(neighbors.shifts, where[..., None], axis=1),
-                                  0.0))
+                                  jnp.zeros((), neighbors.shifts.dtype)))
     return trimmed, jnp.any(count > spec.trim_capacity)
 
 

@@ -29,7 +29,7 @@ def _pair_vectors_bwd(saved, ct):
     n, centre, idx, shifts = saved
     ct_positions = (jnp.zeros((n, 3), ct.dtype).at[idx].add(ct, mode="drop")
                     .at[centre].add(-jnp.sum(ct, axis=1)))
-    ct_cell = jnp.einsum("bkc,bkd->cd", shifts, ct)
+    ct_cell = jnp.einsum("bkc,bkd->cd", shifts.astype(ct.dtype), ct)
     return ct_positions, ct_cell, None, None, None
 
 

@@ -28,7 +28,8 @@ class Neighbors(NamedTuple):
     """A dense neighbour list: for atom i, up to K neighbours j at image shift S (the vector is R_j - R_i + S @ cell).
 
     idx: (N, K) int32, neighbour index; N (one past the last atom) marks an empty slot.
-    shifts: (N, K, 3) float64, integer lattice translations of the neighbour.
+    shifts: (N, K, 3) integer lattice translations of the neighbour (float64 in host-built lists, int16 in lists
+    built on device).
     """
 
     idx: jax.Array
