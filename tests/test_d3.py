@@ -101,10 +101,9 @@ def test_large_system_path_blocks_and_pairwise_c6(box_2_pairs, monkeypatch, thre
     import ilflow.potentials.d3 as d3
     import ilflow.potentials.d3_forces as d3_forces
 
-    for module in (d3, d3_forces):
-        monkeypatch.setattr(module, "BLOCK_ATOMS", 16)  # 60 atoms -> 4 blocks, the last one partly padding
-        monkeypatch.setattr(module, "DENSE_C6_ATOMS", 16)
-    monkeypatch.setattr(d3_forces, "CPU_BLOCK_ATOMS", 16)
+    monkeypatch.setattr(d3, "BLOCK_ATOMS", 16)  # 60 atoms -> 4 blocks, the last one partly padding
+    monkeypatch.setattr(d3, "DENSE_C6_ATOMS", 16)
+    monkeypatch.setattr(d3_forces, "CPU_BLOCK_ATOMS", 16)  # the written-out gradient's blocks on a CPU
     jax.clear_caches()
     try:
         config = d3_config(_elements(box_2_pairs), "b97-3c", three_body=three_body, cutoff_A=11.0, cn_cutoff_A=9.0,

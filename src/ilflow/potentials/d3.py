@@ -144,18 +144,29 @@ def _c6(tables, weights_i, species_i, weights_j, species_j):
     return jnp.einsum("...a,...ab,...b->...", weights_i, block, weights_j)
 
 
-def _pair_c6(tables: dict, species: jax.Array, weights: jax.Array):
-    """C6_ij = L_i^T C6ref[Z_i, Z_j] L_j as a function (centre (B,), j (B, K)) -> (B, K).
+def pair_c6(tables: dict, species: jax.Array, weights: jax.Array, dweights: jax.Array | None = None):
+    """C6_ij = L_i^T C6ref[Z_i, Z_j] L_j as a function (centre (B,), j (B, K)) -> (C6 (B, K),); with `dweights`
+    (dL/dCN, (N, 5)) -> (C6, dC6_ij/dCN_i, dC6_ij/dCN_j).
 
     Each atom's weights are contracted with its rows of the reference first, (N, E, 5). Up to DENSE_C6_ATOMS
     atoms, C6 of all atom pairs is then one (N, N) matrix product and a pair needs one number (the images of
     a pair share it); beyond, a pair contracts 5 + 5 numbers."""
-    half = jnp.einsum("na,nfab->nfb", weights, tables["c6ref"][species])
-    n, n_el = half.shape[:2]
+    block = tables["c6ref"][species]  # (N, E, 5, 5): atom i's rows of the reference C6
+    halves = [jnp.einsum("na,nfab->nfb", w, block) for w in ([weights] if dweights is None else [weights, dweights])]
+    n, n_el = halves[0].shape[:2]
     if n <= DENSE_C6_ATOMS:
-        matrix = jnp.einsum("nfb,mb,mf->nm", half, weights, jax.nn.one_hot(species, n_el, dtype=weights.dtype))
-        return lambda centre, j: matrix[centre[:, None], j]
-    return lambda centre, j: jnp.sum(half[centre[:, None], species[j]] * weights[j], axis=-1)
+        onehot = jax.nn.one_hot(species, n_el, dtype=weights.dtype)
+        matrices = [jnp.einsum("nfb,mb,mf->nm", h, weights, onehot) for h in halves]  # d/dCN of the row atom
+        if dweights is not None:
+            matrices.append(matrices[1].T)  # d/dCN of the column atom
+        return lambda centre, j: tuple(m[centre[:, None], j] for m in matrices)
+
+    def per_pair(centre, j):
+        rows = [h[centre[:, None], species[j]] for h in halves]
+        out = [jnp.sum(h * weights[j], -1) for h in rows]
+        return tuple(out) if dweights is None else (*out, jnp.sum(rows[0] * dweights[j], -1))
+
+    return per_pair
 
 
 def switch_and_slope(r_bohr, cutoff_A: float, width_A: float):
@@ -180,7 +191,7 @@ def d3_energy(tables: dict, config: D3Config, system: System, neighbors: D3Neigh
         else (lambda rows: _pairs(system, neighbors.pairs, config.pair_cutoff_A, rows))
     cn = _sum_over_blocks(lambda rows: _cn_of_pairs(tables, config, system, rows, *pairs(rows)), n)
     weights = reference_weights(tables, system.species, cn)
-    c6_of = _pair_c6(tables, system.species, weights)
+    c6_of = pair_c6(tables, system.species, weights)
     q_table = 3.0 * tables["r4r2"][:, None] * tables["r4r2"][None, :]
     r0_table = config.a1 * jnp.sqrt(q_table) + config.a2_bohr
     cut2 = config.cutoff_A / units.BOHR_A
@@ -192,7 +203,7 @@ def d3_energy(tables: dict, config: D3Config, system: System, neighbors: D3Neigh
         q, r0 = q_table[si, sj], r0_table[si, sj]
         inside = valid & (r <= cut2)
         rs = jnp.where(inside, r, 1.0)
-        pair = -c6_of(centre, j) * (config.s6 / (rs**6 + r0**6) + config.s8 * q / (rs**8 + r0**8))
+        pair = -c6_of(centre, j)[0] * (config.s6 / (rs**6 + r0**6) + config.s8 * q / (rs**8 + r0**8))
         return jnp.sum(jnp.where(inside, pair * _switch(rs, config.cutoff_A, config.switch_width_A), 0.0))
 
     energy = _sum_over_blocks(two_body, n)

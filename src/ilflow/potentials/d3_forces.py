@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from ilflow import units
-from ilflow.potentials.d3 import (BLOCK_ATOMS, DENSE_C6_ATOMS, D3Config, D3Neighbors, d3_energy, reference_weights,
+from ilflow.potentials.d3 import (BLOCK_ATOMS, D3Config, D3Neighbors, d3_energy, pair_c6, reference_weights,
                                   switch_and_slope, tail_energy)
 from ilflow.potentials.forces import Results, energy_forces_stress, strained
 from ilflow.potentials.system import Neighbors, System
@@ -91,29 +91,6 @@ def _onto_atoms(n: int, p: _Pairs, on_centre, on_neighbour):
         .at[p.j].add(on_neighbour)
 
 
-def _c6_lookup(tables, species, weights, dweights):
-    """Functions (centre, j) -> C6_ij, dC6_ij/dCN_i, dC6_ij/dCN_j for the pairs of a block.
-
-    Up to DENSE_C6_ATOMS atoms these are gathers from (N, N) matrices; beyond, each pair contracts 5 + 5 numbers."""
-    block = tables["c6ref"][species]  # (N, E, 5, 5): atom i's rows of the reference C6
-    half = jnp.einsum("na,nfab->nfb", weights, block)
-    dhalf = jnp.einsum("na,nfab->nfb", dweights, block)
-    n, n_el = half.shape[:2]
-    if n <= DENSE_C6_ATOMS:
-        onehot = jax.nn.one_hot(species, n_el, dtype=weights.dtype)
-        c6 = jnp.einsum("nfb,mb,mf->nm", half, weights, onehot)
-        dc6 = jnp.einsum("nfb,mb,mf->nm", dhalf, weights, onehot)  # d/dCN of the row atom
-        dc6_t = dc6.T
-        return lambda i, j: (c6[i[:, None], j], dc6[i[:, None], j], dc6_t[i[:, None], j])
-    sj = species
-
-    def per_pair(i, j):
-        h, dh = half[i[:, None], sj[j]], dhalf[i[:, None], sj[j]]
-        return jnp.sum(h * weights[j], -1), jnp.sum(dh * weights[j], -1), jnp.sum(h * dweights[j], -1)
-
-    return per_pair
-
-
 def _over_blocks(fn, n: int, size: int):
     """Sum of the pytree fn(rows) over blocks of `size` centre atoms (one block when n <= size)."""
     if n <= size:
@@ -143,7 +120,7 @@ def d3_two_body_forces(tables: dict, config: D3Config, system: System, neighbors
 
     cn = _over_blocks(cn_block, n, block_atoms)
     weights, dweights = jax.jvp(lambda c: reference_weights(tables, species, c), (cn,), (jnp.ones_like(cn),))
-    c6_of = _c6_lookup(tables, species, weights, dweights)
+    c6_of = pair_c6(tables, species, weights, dweights)
 
     def energy_block(rows):  # energy, dE/dCN, and the force along each pair at fixed coordination numbers
         p = pairs_of(rows)
