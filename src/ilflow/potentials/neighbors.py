@@ -26,7 +26,7 @@ from ilflow.runtime import ensure_configured
 
 # Lattice translations of lists built on device, as small integers: MD carries the lists from step to step (a 23 Å
 # D3 list of 120 atoms has ~3,500 slots per atom), and float64 shifts made them 28 bytes per slot instead of 10;
-# the copies of that state cost ~10 ms per step at 120 atoms. int16: an unwrapped atom may drift many box lengths.
+# the copies of that state cost ~7 ms per step at 120 atoms. int16: an unwrapped atom may drift many box lengths.
 SHIFT_DTYPE = jnp.int16
 BLOCK_CANDIDATES = 1 << 22  # (atom, candidate) pairs per block of a list build (bounds its memory)
 IMAGE_LOOP_ATOMS = 2000  # up to this many atoms host lists loop over images with all pairs (N^2 per image)
