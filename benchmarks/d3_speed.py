@@ -48,7 +48,6 @@ def main() -> None:
     from ilflow.potentials.d3 import D3Neighbors, d3_config, d3_tables
     from ilflow.potentials.d3_forces import d3_energy_forces_stress
     from ilflow.potentials.ensemble import ensemble_forces
-    from ilflow.potentials.forces import energy_forces_stress
     from ilflow.potentials.gmnn import GMNNConfig, energy, init_params
     from ilflow.potentials.hybrid import HybridNeighbors, hybrid_ensemble_forces
     from ilflow.potentials.neighbors import allocate, build_neighbors
