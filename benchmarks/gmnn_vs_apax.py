@@ -40,6 +40,23 @@ def apax(*args, timeout=7200) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def write_splits(work: Path) -> tuple[list, list]:
+    """The benchmark data set's train and validation frames as work/train.extxyz and work/val.extxyz for Apax
+    (labels kept, info dropped: Apax reads unknown info keys as labels)."""
+    from ase.io import write
+
+    from ilflow.data import Dataset
+
+    dataset = Dataset(DB)
+    splits = list(dataset.frames(split="train")), list(dataset.frames(split="validation"))
+    for name, frames in zip(("train", "val"), splits):
+        clean = [f.copy() for f in frames]
+        for f, src in zip(clean, frames):
+            f.calc, f.info = src.calc, {}
+        write(work / f"{name}.extxyz", clean)
+    return splits
+
+
 def boxes(work: Path) -> Path:
     from ase.io import write
 
@@ -147,21 +164,10 @@ def main() -> None:
         results = json.loads((HERE / "results" / "gmnn_vs_apax.json").read_text())
         results["memory"] = memory({"ilflow": work / "ilflow-model", "apax": work / "apax-model"}, work)
         return report(results)
-    from ase.io import write
-
-    from ilflow.data import Dataset
-
     hidden = tuple(int(x) for x in args.hidden.split(","))
-    dataset = Dataset(DB)
-    train, val = list(dataset.frames(split="train")), list(dataset.frames(split="validation"))
-    assert len(train) == 200 and len(val) == 50, "run benchmarks/make_bmim_dataset.py first"
     work = Path(tempfile.mkdtemp(prefix="gmnn-vs-apax-"))
-    for name, frames in (("train", train), ("val", val)):
-        clean = [f.copy() for f in frames]
-        for f, src in zip(clean, frames):
-            f.calc = src.calc
-            f.info = {}
-        write(work / f"{name}.extxyz", clean)
+    train, val = write_splits(work)
+    assert len(train) == 200 and len(val) == 50, "run benchmarks/make_bmim_dataset.py first"
 
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "epochs": args.epochs, "hidden": hidden}
     results["train_ilflow"] = ours_train(train, val, work, args.epochs, hidden)

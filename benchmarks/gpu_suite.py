@@ -105,15 +105,9 @@ def apax_md(work: Path, ours: list[dict], steps: int, deadline: float) -> dict:
         return {"installed": False, "reason": "no benchmarks/.venv-apax (bash benchmarks/setup_peer_env.sh apax)"}
     from ase.io import write
 
-    from gmnn_vs_apax import DB, apax
-    from ilflow.data import Dataset
+    from gmnn_vs_apax import apax, write_splits
 
-    dataset = Dataset(DB)
-    for name, split in (("train", "train"), ("val", "validation")):
-        frames = [f.copy() for f in dataset.frames(split=split)]
-        for f in frames:
-            f.info = {}
-        write(work / f"{name}.extxyz", frames)
+    write_splits(work)
     apax("train", work / "train.extxyz", work / "val.extxyz", work / "apax-model", 1, "512,512")
     rows = []
     for row in ours:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jax
 
-from gmnn_vs_apax import DB, apax
+from gmnn_vs_apax import apax, write_splits
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,19 +31,12 @@ def main() -> None:
     from ase.io import write
 
     from ilflow.config import Box, Species
-    from ilflow.data import Dataset
     from ilflow.md import NoseHoover, RunSettings, Schedule, from_model, run_md
     from ilflow.potentials import GMNNConfig, init_params, save_model
     from ilflow.system import build_box
 
     work = Path(tempfile.mkdtemp(prefix="md-vs-apax-"))
-    dataset = Dataset(DB)
-    for name, split in (("train", "train"), ("val", "validation")):
-        frames = list(dataset.frames(split=split))
-        clean = [f.copy() for f in frames]
-        for f, src in zip(clean, frames):
-            f.calc, f.info = src.calc, {}
-        write(work / f"{name}.extxyz", clean)
+    write_splits(work)
     apax("train", work / "train.extxyz", work / "val.extxyz", work / "apax-model", 1, "512,512")
     config = GMNNConfig(elements=(1, 5, 6, 7, 9), hidden=(512, 512))
     params = jax.vmap(lambda k: init_params(config, k))(jax.random.split(jax.random.PRNGKey(0), 2))

@@ -13,6 +13,7 @@ from scipy.spatial.transform import Rotation
 
 from ilflow.potentials.forces import energy_forces_stress
 from ilflow.potentials.gmnn import GMNNConfig, energy, init_params
+from ilflow.potentials.model_io import load_model, save_model
 from ilflow.potentials.neighbors import host_neighbors
 from ilflow.potentials.system import make_system
 
@@ -135,6 +136,33 @@ def test_float32_network_is_close_to_float64(params, box_2_pairs):
     assert out32.energy.dtype == jnp.float64
     assert float(out32.energy) == pytest.approx(float(out64.energy), abs=1e-4 * len(box_2_pairs))
     assert np.abs(np.asarray(out32.forces) - np.asarray(out64.forces)).max() < 1e-3
+
+
+def test_a_float32_model_computes_descriptor_and_network_in_float32(box_2_pairs, tmp_path):
+    """Every matrix product and exponential of a float32 model is float32 (a NumPy float64 scalar in the
+    NTK scaling or the initial coefficients once promoted them all to float64); only pair vectors, the
+    per-element scale and shift and the sums stay float64. A model file with float64 coefficients (as
+    written by earlier versions) loads as float32."""
+    config32 = GMNNConfig(elements=CONFIG.elements, hidden=(32, 32), dtype="float32")
+    params32 = init_params(config32, jax.random.PRNGKey(2))
+    assert {leaf.dtype for leaf in jax.tree.leaves([params32["beta"], params32["layers"]])} == {jnp.dtype("float32")}
+    system = make_system(box_2_pairs, config32.elements)
+    neighbors = host_neighbors(box_2_pairs, config32.cutoff_A)
+    jaxpr = jax.make_jaxpr(partial(_efs_jit, config32))(params32, system, neighbors)
+    eqns = jaxpr.eqns[0].params["jaxpr"].eqns
+    # the strain deformation of positions and cell ((N, 3) @ (3, 3)) and its (3, 3) gradient stay float64
+    heavy = [eqn for eqn in eqns if eqn.primitive.name == "exp" or (
+        eqn.primitive.name == "dot_general" and (3, 3) not in (eqn.invars[1].aval.shape, eqn.outvars[0].aval.shape))]
+    assert len(heavy) > 10 and all(v.aval.dtype == jnp.float32 for eqn in heavy for v in eqn.outvars), [
+        str(eqn) for eqn in heavy if eqn.outvars[0].aval.dtype != jnp.float32]
+
+    legacy = {**params32, "beta": params32["beta"].astype(jnp.float64)[None],
+              "layers": [{k: v[None] for k, v in layer.items()} for layer in params32["layers"]],
+              "scale": params32["scale"][None], "shift": params32["shift"][None]}
+    save_model(tmp_path / "m", config32, legacy)
+    _, loaded, _ = load_model(tmp_path / "m")
+    assert loaded["beta"].dtype == jnp.float32 and loaded["scale"].dtype == jnp.float64
+    np.testing.assert_array_equal(np.asarray(loaded["beta"][0]), np.asarray(params32["beta"]))
 
 
 def test_moments_equal_the_explicit_tensor_contractions():

@@ -47,7 +47,7 @@ def init_params(config: GMNNConfig, key: jax.Array) -> dict:
     dtype = jnp.dtype(config.dtype)
     keys = jax.random.split(key, len(config.hidden) + 2)
     beta = jax.random.uniform(keys[0], (n_el, n_el, config.n_radial, config.n_basis), dtype, -1.0, 1.0)
-    beta = beta / np.sqrt(config.n_basis)
+    beta = beta * float(1.0 / np.sqrt(config.n_basis))  # a Python float keeps `dtype` (a NumPy one promotes)
     sizes = (config.n_features, *config.hidden, 1)
     layers = [
         {"w": jax.random.normal(k, (a, b), dtype), "b": jnp.zeros((b,), dtype)}
@@ -66,7 +66,8 @@ def radial_functions(params: dict, config: GMNNConfig, r: jax.Array, species_i: 
     fc = jnp.where(r < config.r_max_A, 0.5 * (jnp.cos(np.pi * r / config.r_max_A) + 1.0), 0.0)
     # contract with every element's coefficients of atom i, then pick the neighbour's element: cheaper than
     # gathering a (S, B) block per pair
-    per_element = jnp.einsum("nkb,nesb->nkes", phi * fc[..., None], params["beta"][species_i])  # (N, K, E, S)
+    beta = params["beta"].astype(r.dtype)
+    per_element = jnp.einsum("nkb,nesb->nkes", phi * fc[..., None], beta[species_i])  # (N, K, E, S)
     return jnp.take_along_axis(per_element, species_j[:, :, None, None], axis=2)[:, :, 0]
 
 
@@ -133,10 +134,11 @@ def descriptor(params: dict, config: GMNNConfig, system: System, neighbors: Neig
 
 
 def readout(params: dict, features: jax.Array) -> jax.Array:
-    """Per-atom MLP with swish activations and NTK scaling (w / sqrt(fan_in)); output (N,)."""
+    """Per-atom MLP with swish activations and NTK scaling (w / sqrt(fan_in)); output (N,) in the features' dtype."""
     x = features
     for k, layer in enumerate(params["layers"]):
-        x = x @ layer["w"] / np.sqrt(layer["w"].shape[0]) + layer["b"]
+        w, b = layer["w"].astype(x.dtype), layer["b"].astype(x.dtype)
+        x = x @ w * float(1.0 / np.sqrt(w.shape[0])) + b
         if k < len(params["layers"]) - 1:
             x = jax.nn.silu(x)
     return x[:, 0]

@@ -61,7 +61,11 @@ def load_model(path: str | Path) -> tuple[GMNNConfig, dict, dict]:
         raise IlflowError(f"{str(path / 'params.npz')!r} cannot be read ({type(exc).__name__}: {exc}); restore the "
                           "model directory or train it again") from None
     _check_shapes(path, config, raw)
-    params = jax.tree.map(jnp.asarray, raw)
+    # contraction and network in the model's dtype (older files hold float64 contraction coefficients of float32
+    # models), scale and shift in float64
+    network = {"beta": raw["beta"], "layers": raw["layers"]}
+    params = {**jax.tree.map(lambda a: jnp.asarray(a, config.dtype), network),
+              "scale": jnp.asarray(raw["scale"], jnp.float64), "shift": jnp.asarray(raw["shift"], jnp.float64)}
     return config, params, info
 
 
