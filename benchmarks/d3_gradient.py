@@ -12,25 +12,14 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+from roofline import seconds
 
 HERE = Path(__file__).resolve().parent
 SKIN_A = 3.0
-
-
-def _median_ms(fn, args, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
 
 
 def main() -> None:
@@ -63,8 +52,8 @@ def main() -> None:
             written = jax.jit(lambda t, s, nb, c=config: d3_two_body_forces(t, c, s, nb))
             a, w = autodiff(*inputs), written(*inputs)
             row = {"atoms": len(atoms), "slots_per_atom": int(pairs.idx.shape[1]), "options": options,
-                   "autodiff_ms": _median_ms(autodiff, inputs, args.repeats),
-                   "written_ms": _median_ms(written, inputs, args.repeats),
+                   "autodiff_ms": 1e3 * seconds(autodiff, *inputs, repeats=args.repeats),
+                   "written_ms": 1e3 * seconds(written, *inputs, repeats=args.repeats),
                    "max_force_difference_eV_A": float(jnp.abs(a.forces - w.forces).max()),
                    "max_stress_difference_eV_A3": float(jnp.abs(a.stress - w.stress).max()),
                    "energy_difference_eV": float(abs(a.energy - w.energy))}
