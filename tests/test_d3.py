@@ -144,6 +144,21 @@ def test_written_out_gradient_equals_autodiff_with_switches_and_tail(box_2_pairs
     assert np.abs(np.asarray(by_hand.stress - auto.stress)).max() < 1e-12
 
 
+@pytest.mark.parametrize("blocks", [None, 7])
+def test_a_separate_coordination_number_list_changes_nothing_but_the_work(box_2_pairs, blocks):
+    """A CN cutoff well inside the two-body one gets its own half list; the coordination-number passes over it give
+    the energy, forces and stress of autodiff over the one long list (which masks the pairs beyond the CN cutoff)."""
+    atoms = box_2_pairs
+    config = d3_config(_elements(atoms), "gfn1", cutoff_A=12.0, cn_cutoff_A=7.0, cn_switch_width_A=1.0)
+    tables, system, neighbors = d3_tables(config), make_system(atoms, config.elements), host_d3_neighbors(atoms, config)
+    assert neighbors.cn is not None and neighbors.cn.idx.shape[1] < 0.5 * neighbors.pairs.idx.shape[1]
+    auto = energy_forces_stress(lambda p, s, n: d3_energy(p, config, s, n), tables, system, neighbors)
+    by_hand = d3_two_body_forces(tables, config, system, neighbors.pairs, block_atoms=blocks, cn_neighbors=neighbors.cn)
+    assert float(by_hand.energy) == pytest.approx(float(auto.energy), rel=1e-12)
+    assert np.abs(np.asarray(by_hand.forces - auto.forces)).max() < 1e-10
+    assert np.abs(np.asarray(by_hand.stress - auto.stress)).max() < 1e-12
+
+
 def test_hybrid_calculator_is_gmnn_plus_d3(tmp_path, box_2_pairs):
     """E, F, stress of the hybrid = the ensemble's + simple-dftd3's; uncertainties stay the ensemble's."""
     from ilflow.potentials import Calculator, GMNNConfig, init_params, save_model

@@ -290,9 +290,12 @@ def from_model(model_dir, dispersion: dict | None = None, skin_A: float | None =
     d3_lists = (("d3", ListSpec(d3.pair_cutoff_A, half=True)),)
     if d3.s9:
         d3_lists += (("d3_triples", ListSpec(d3.three_body_cutoff_A)),)
+    if d3.separate_cn_list:
+        d3_lists += (("d3_cn", ListSpec(d3.cn_cutoff_A, half=True)),)
 
     def evaluate_d3(params, system, nb):
-        out = d3_energy_forces_stress(params["d3"], d3, system, D3Neighbors(nb["d3"], nb.get("d3_triples")))
+        out = d3_energy_forces_stress(params["d3"], d3, system,
+                                      D3Neighbors(nb["d3"], nb.get("d3_triples"), nb.get("d3_cn")))
         return Evaluation.plain(out.energy, out.forces, out.stress, jnp.zeros(()))
 
     name = f"GMNN ensemble + D3({d3.functional}, {d3.cutoff_A} Å)"

@@ -84,6 +84,8 @@ class GMNNCalculator(Calculator):
             self.lists["d3"] = _ListCache(self.d3.pair_cutoff_A, skin_A, half=True)
             if self.d3.s9:
                 self.lists["d3_triples"] = _ListCache(self.d3.three_body_cutoff_A, skin_A)
+            if self.d3.separate_cn_list:
+                self.lists["d3_cn"] = _ListCache(self.d3.cn_cutoff_A, skin_A, half=True)
 
     @property
     def rebuilds(self) -> int:
@@ -96,7 +98,7 @@ class GMNNCalculator(Calculator):
         if self.d3 is None:
             out = _evaluate(self.config, self.params, system, nbrs["gmnn"])
         else:
-            neighbors = HybridNeighbors(nbrs["gmnn"], D3Neighbors(nbrs["d3"], nbrs.get("d3_triples")))
+            neighbors = HybridNeighbors(nbrs["gmnn"], D3Neighbors(nbrs["d3"], nbrs.get("d3_triples"), nbrs.get("d3_cn")))
             out = _evaluate_hybrid((self.config, self.d3), {"gmnn": self.params, "d3": self.d3_tables}, system,
                                    neighbors)
         self.results = {"energy": float(out.energy), "free_energy": float(out.energy),

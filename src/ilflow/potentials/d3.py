@@ -39,10 +39,13 @@ DENSE_C6_ATOMS = 2048  # up to this many atoms C6 of all atom pairs is one (N, N
 
 class D3Neighbors(NamedTuple):
     """Neighbour lists of D3: `pairs` a half list (each pair once) reaching max(two-body, CN cutoff),
-    `triples` a full list within the three-body cutoff. `host_d3_neighbors` and the calculators make them."""
+    `triples` a full list within the three-body cutoff, and optionally `cn` a half list within a CN cutoff
+    shorter than the two-body one: the written-out gradient then runs its two coordination-number passes over it
+    (GFN1's 13.2 Å against 20 Å: a third of the pairs). `host_d3_neighbors` and the calculators make them."""
 
     pairs: Neighbors
     triples: Neighbors | None = None
+    cn: Neighbors | None = None
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,20 @@ class D3Config:
         """Radius of the pair list (two-body and CN terms)."""
         return max(self.cutoff_A, self.cn_cutoff_A)
 
+    @property
+    def separate_cn_list(self) -> bool:
+        """Whether the coordination numbers get their own, shorter list (worth it below 0.8 x the two-body
+        cutoff: under half the pairs)."""
+        return self.cn_cutoff_A < 0.8 * self.cutoff_A
+
 
 def host_d3_neighbors(atoms, config: D3Config) -> D3Neighbors:
     """The lists of one ASE Atoms (NumPy/ASE; for single frames, labels and tests), their capacities bucketed: a
     data set's frames then compile a handful of shapes, not one each (a 26 Å list of 120 atoms: ~10 s apiece)."""
     return D3Neighbors(host_neighbors(atoms, config.pair_cutoff_A, half=True, bucketed=True),
-                       host_neighbors(atoms, config.three_body_cutoff_A, bucketed=True) if config.s9 else None)
+                       host_neighbors(atoms, config.three_body_cutoff_A, bucketed=True) if config.s9 else None,
+                       host_neighbors(atoms, config.cn_cutoff_A, half=True, bucketed=True)
+                       if config.separate_cn_list else None)
 
 
 def d3_config(elements, functional: str = "b97-3c", three_body: bool = False, **overrides) -> D3Config:

@@ -100,21 +100,26 @@ def _over_blocks(fn, n: int, size: int):
 
 
 def d3_two_body_forces(tables: dict, config: D3Config, system: System, neighbors: Neighbors,
-                       block_atoms: int | None = None) -> Results:
-    """Two-body D3(BJ) (and its tail correction) with the gradient written out; `neighbors` is a half list.
+                       block_atoms: int | None = None, cn_neighbors: Neighbors | None = None) -> Results:
+    """Two-body D3(BJ) (and its tail correction) with the gradient written out; `neighbors` is a half list, and
+    `cn_neighbors` an optional shorter half list within the CN cutoff for the two coordination-number passes.
     The passes run over blocks of `block_atoms` centre atoms (default: CPU_BLOCK_ATOMS on a CPU, else BLOCK_ATOMS)."""
     n = system.positions.shape[0]
     if block_atoms is None:
         block_atoms = CPU_BLOCK_ATOMS if jax.default_backend() == "cpu" else BLOCK_ATOMS
     species = system.species
-    if n <= block_atoms:  # one block: the pair geometry is computed once for all three passes
-        everything = _pairs(system, neighbors, jnp.arange(n))
-        pairs_of = lambda rows: everything  # noqa: E731
-    else:
-        pairs_of = lambda rows: _pairs(system, neighbors, rows)  # noqa: E731
+
+    def pairs_over(nb: Neighbors):
+        if n <= block_atoms:  # one block: the pair geometry is computed once for all passes over this list
+            everything = _pairs(system, nb, jnp.arange(n))
+            return lambda rows: everything
+        return lambda rows: _pairs(system, nb, rows)
+
+    pairs_of = pairs_over(neighbors)
+    cn_pairs_of = pairs_of if cn_neighbors is None else pairs_over(cn_neighbors)
 
     def cn_block(rows):
-        p = pairs_of(rows)
+        p = cn_pairs_of(rows)
         count = _count(tables, config, species, p)[0][..., None]
         return _onto_atoms(n, p, count, count)[:, 0]
 
@@ -142,7 +147,7 @@ def d3_two_body_forces(tables: dict, config: D3Config, system: System, neighbors
         energy, de_dcn = energy + e_tail, de_dcn + de_tail_dcn
 
     def cn_force_block(rows):  # the force through the coordination numbers
-        p = pairs_of(rows)
+        p = cn_pairs_of(rows)
         _, dc = _count(tables, config, species, p)
         along = (de_dcn[p.centre][:, None] + de_dcn[p.j]) * dc / p.r
         vectors = jnp.stack([along * p.dx, along * p.dy, along * p.dz], -1)
@@ -168,4 +173,4 @@ def d3_energy_forces_stress(tables: dict, config: D3Config, system: System, neig
     autodiff of `d3_energy` with one."""
     if config.s9:
         return energy_forces_stress(lambda q, s, nb: d3_energy(q, config, s, nb), tables, system, neighbors)
-    return d3_two_body_forces(tables, config, system, neighbors.pairs)
+    return d3_two_body_forces(tables, config, system, neighbors.pairs, cn_neighbors=neighbors.cn)
