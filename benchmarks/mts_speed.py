@@ -17,9 +17,11 @@ timed from where it ended. A GFN2-trained model (its labels contain D4) plus GFN
 model alone: started from the box of the model alone it released that difference as heat (mean 430 K instead of
 353 K over the timed 200 fs), its lists were rebuilt at that temperature's rate, and the ratio measured the
 transient, not the step.
-Timing: steady-state chunks (compilation excluded) spanning list rebuilds of both kinds; this machine's noise is
-some 10-20% between runs of a few chunks. Prints ms/step, the ratio to the model alone, list builds and the mean
-temperature; writes benchmarks/results/mts_speed.json.
+Timing: steady-state chunks (compilation excluded) spanning list rebuilds of both kinds; this machine's speed drifts
+by 10-30% between runs of a few chunks (the same two runs measured 1.05x, 1.09x and 1.30x apart), so the cases run
+interleaved --repeats times and each ratio is against the model alone of the same repeat (median reported).
+Prints ms/step, the ratio to the model alone, list builds and the mean temperature; writes
+benchmarks/results/mts_speed.json.
 """
 
 import argparse
@@ -29,6 +31,8 @@ import platform
 import shutil
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DT_FS = 0.5
@@ -73,6 +77,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="training of the 2 x 512 ensemble")
     parser.add_argument("--trained", type=Path, help="a 2 x 512 ensemble trained before (skips the training)")
     parser.add_argument("--warmup-steps", type=int, default=400, help="damped Langevin steps before the timing")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every case (median ratio)")
     parser.add_argument("--dispersion-skin-A", type=float, help="Verlet skin of D3's list with k > 1 (default: from_model's)")
     args = parser.parse_args()
     from ilflow.md import Langevin, NoseHoover, RunSettings, Schedule, from_model, run_md
@@ -84,37 +89,51 @@ def main() -> None:
     cases = [("2 x 512", args.trained or work / "model", n) for n in args.atoms]
     if args.model:
         cases += [(f"{args.model}", args.model, n) for n in args.model_atoms]
-    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "timestep_fs": DT_FS, "d3": D3, "rows": []}
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "timestep_fs": DT_FS, "d3": D3,
+               "repeats": args.repeats, "rows": []}
+
+    def timed(model, atoms, every) -> tuple[float, object]:
+        """Seconds per step of one run (after its warm-up), and its summary."""
+        force_field = from_model(model, D3 if every else None, dispersion_every=every or 1,
+                                 dispersion_skin_A=args.dispersion_skin_A if every and every > 1 else None)
+        out = work / "run"
+        start = atoms
+        if args.warmup_steps:
+            warm = RunSettings(steps=args.warmup_steps, frame_every=args.warmup_steps, frames_per_chunk=1,
+                               schedule=Schedule(353.0), seed=1)
+            run_md(force_field, atoms, Langevin(DT_FS, friction_per_ps=20.0), warm, out)
+            start = atoms_frames(out / "trajectory.h5md", atoms, slice(-1, None))[0]
+            shutil.rmtree(out)
+        settings = RunSettings(steps=args.chunks * args.steps, frame_every=args.steps, frames_per_chunk=1,
+                               schedule=Schedule(353.0))
+        summary = run_md(force_field, start, NoseHoover(DT_FS), settings, out)
+        shutil.rmtree(out)
+        return len(atoms) / summary.atom_steps_per_s, summary
+
     for label, model, n in cases:
         atoms = box(n)
-        alone = None
-        for every in [None] + args.every:
-            frame_every = args.steps  # a multiple of every k measured
-            settings = RunSettings(steps=args.chunks * frame_every, frame_every=frame_every, frames_per_chunk=1,
-                                   schedule=Schedule(353.0))
-            force_field = from_model(model, D3 if every else None, dispersion_every=every or 1,
-                                     dispersion_skin_A=args.dispersion_skin_A if every and every > 1 else None)
-            out = work / "run"
-            start = atoms
-            if args.warmup_steps:
-                warm = RunSettings(steps=args.warmup_steps, frame_every=args.warmup_steps, frames_per_chunk=1,
-                                   schedule=Schedule(353.0), seed=1)
-                run_md(force_field, atoms, Langevin(DT_FS, friction_per_ps=20.0), warm, out)
-                start = atoms_frames(out / "trajectory.h5md", atoms, slice(-1, None))[0]
-                shutil.rmtree(out)
-            summary = run_md(force_field, start, NoseHoover(DT_FS), settings, out)
-            shutil.rmtree(out)
-            seconds = len(atoms) / summary.atom_steps_per_s
-            alone = alone or seconds
-            row = {"model": label, "atoms": len(atoms), "dispersion_every": every, "s_per_step": seconds,
-                   "ns_per_day": summary.ns_per_day, "ratio_to_model_alone": seconds / alone,
+        # the model alone and every k, interleaved and repeated: the machine's speed drifts by 10-30% between
+        # runs, so each ratio is taken against the model alone of the same repeat, and the median is reported
+        times = {every: [] for every in [None] + args.every}
+        for _ in range(args.repeats):
+            for every in times:
+                seconds, summary = timed(model, atoms, every)
+                times[every].append((seconds, summary))
+        for every, runs in times.items():
+            ratios = [s / alone for (s, _), (alone, _) in zip(runs, times[None])]
+            seconds, summary = runs[0][0], runs[0][1]
+            row = {"model": label, "atoms": len(atoms), "dispersion_every": every,
+                   "s_per_step": float(np.median([s for s, _ in runs])),
+                   "ns_per_day": float(np.median([r.ns_per_day for _, r in runs])),
+                   "ratio_to_model_alone": float(np.median(ratios)), "ratios_per_repeat": ratios,
                    "list_builds": summary.neighbor_list_builds, "mean_temperature_K": summary.mean_temperature_K}
             results["rows"].append(row)
             (HERE / "results" / "mts_speed.json").write_text(json.dumps(results, indent=2) + "\n")  # row by row
             what = "model alone" if every is None else f"+ D3 every {every}"
-            print(f"{label}, {len(atoms):4d} atoms, {what:14s}: {1e3 * seconds:7.1f} ms/step, "
-                  f"{summary.ns_per_day:6.3f} ns/day, {seconds / alone:4.2f}x the model alone "
-                  f"({summary.neighbor_list_builds} list builds, {summary.mean_temperature_K:.0f} K)", flush=True)
+            print(f"{label}, {len(atoms):4d} atoms, {what:14s}: {1e3 * row['s_per_step']:7.1f} ms/step, "
+                  f"{row['ns_per_day']:6.3f} ns/day, {row['ratio_to_model_alone']:4.2f}x the model alone "
+                  f"(per repeat {', '.join(f'{r:.2f}' for r in ratios)}; {summary.neighbor_list_builds} list builds, "
+                  f"{summary.mean_temperature_K:.0f} K)", flush=True)
     (HERE / "results" / "mts_speed.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {HERE / 'results' / 'mts_speed.json'}")
 
