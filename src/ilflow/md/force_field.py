@@ -9,10 +9,10 @@ host checks once per chunk.
 
 Multiple time stepping (impulse r-RESPA; Tuckerman, Berne & Martyna, J. Chem. Phys. 97, 1990 (1992)): a `SlowTerm`
 (D3 over 20 Å: smooth, small, and as costly as the model again when evaluated at every step) is evaluated at every
-`every`-th force evaluation only, with its own lists rebuilt only then. The integrators kick with `Evaluation.kick_forces`: the fast force
-every step plus `every` times the slow force at those evaluations and nothing in between. The two half kicks
-around such an evaluation (end of one step, start of the next) then add up to the slow kick of the outer step
-`every x dt`, which is r-RESPA's "slow half kick, `every` inner steps, slow half kick" for velocity Verlet, and the
+`every`-th force evaluation only, with its own lists rebuilt only then. The integrators kick with
+`Evaluation.kick_forces`: the fast force every step plus `every` times the slow force at those evaluations and
+nothing in between. The two half kicks around such an evaluation (end of one step, start of the next) then add up
+to the slow kick of the outer step `every x dt`, which is r-RESPA's "slow half kick, `every` inner steps, slow half kick" for velocity Verlet, and the
 same impulse enters the thermostat and barostat splittings (the slow virial as a barostat impulse).
 """
 

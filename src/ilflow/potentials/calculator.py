@@ -98,7 +98,8 @@ class GMNNCalculator(Calculator):
         if self.d3 is None:
             out = _evaluate(self.config, self.params, system, nbrs["gmnn"])
         else:
-            neighbors = HybridNeighbors(nbrs["gmnn"], D3Neighbors(nbrs["d3"], nbrs.get("d3_triples"), nbrs.get("d3_cn")))
+            d3_lists = D3Neighbors(nbrs["d3"], nbrs.get("d3_triples"), nbrs.get("d3_cn"))
+            neighbors = HybridNeighbors(nbrs["gmnn"], d3_lists)
             out = _evaluate_hybrid((self.config, self.d3), {"gmnn": self.params, "d3": self.d3_tables}, system,
                                    neighbors)
         self.results = {"energy": float(out.energy), "free_energy": float(out.energy),
