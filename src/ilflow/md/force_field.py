@@ -12,8 +12,9 @@ Multiple time stepping (impulse r-RESPA; Tuckerman, Berne & Martyna, J. Chem. Ph
 `every`-th force evaluation only, with its own lists rebuilt only then. The integrators kick with
 `Evaluation.kick_forces`: the fast force every step plus `every` times the slow force at those evaluations and
 nothing in between. The two half kicks around such an evaluation (end of one step, start of the next) then add up
-to the slow kick of the outer step `every x dt`, which is r-RESPA's "slow half kick, `every` inner steps, slow half kick" for velocity Verlet, and the
-same impulse enters the thermostat and barostat splittings (the slow virial as a barostat impulse).
+to the slow kick of the outer step `every x dt`, which is r-RESPA's "slow half kick, `every` inner steps, slow half
+kick" for velocity Verlet, and the same impulse enters the thermostat and barostat splittings (the slow virial as a
+barostat impulse).
 """
 
 from collections.abc import Callable
