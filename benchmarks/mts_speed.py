@@ -121,7 +121,7 @@ def main() -> None:
                 times[every].append((seconds, summary))
         for every, runs in times.items():
             ratios = [s / alone for (s, _), (alone, _) in zip(runs, times[None])]
-            seconds, summary = runs[0][0], runs[0][1]
+            summary = runs[0][1]  # list builds and temperature of the first repeat
             row = {"model": label, "atoms": len(atoms), "dispersion_every": every,
                    "s_per_step": float(np.median([s for s, _ in runs])),
                    "ns_per_day": float(np.median([r.ns_per_day for _, r in runs])),
