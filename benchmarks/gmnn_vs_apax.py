@@ -33,8 +33,10 @@ DB = HERE / "data" / "bmim_xtb.db"
 
 
 def apax(*args, timeout=7200) -> dict:
+    # Apax's environment is its own: a PYTHONPATH set for ilflow (gpu_suite.sh's wheels) would shadow its packages
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     out = subprocess.run([str(APAX_PY), str(HERE / "apax_side.py"), *map(str, args)], capture_output=True, text=True,
-                         timeout=timeout, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+                         timeout=timeout, env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"))
     if out.returncode != 0:
         raise RuntimeError(f"apax side failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-shot accelerator measurement of ilflow's MD (benchmarks/gpu_suite.py), for a fresh GPU machine:
-#   bash benchmarks/gpu_suite.sh [--quick] [--budget-s 420] [--out FILE]
+#   bash benchmarks/gpu_suite.sh [--quick] [--budget-s 420] [--out FILE] [--model DIR] [--parts md,replicas,...]
 # Installs what is missing, then measures within the budget (default 7 minutes) and writes one JSON file.
 # Python: $PYTHON, else .venv/bin/python (made by `make install` or `pip install -e .[cuda]`), else python3.
 # Offline machines (no package index): ilflow's dependencies missing there travel as wheels in .whl/, fetched
@@ -27,7 +27,7 @@ fi
 export PYTHONPATH="$PWD/src:$PWD/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
 if ! "$python" -c "import ase, pydantic, ilflow" 2>/dev/null; then
     if compgen -G ".whl/*.whl" >/dev/null; then
-        "$python" -m pip install --quiet --no-index --no-deps --no-compile --target /tmp/ilflow-site .whl/*.whl
+        "$python" -m pip install --quiet --no-index --no-deps --no-compile --upgrade --target /tmp/ilflow-site .whl/*.whl
         export PYTHONPATH="/tmp/ilflow-site:$PYTHONPATH"
     else
         "$python" -m pip install --quiet -e ".[cuda]"

@@ -21,6 +21,8 @@ def test_gpu_suite_quick_writes_its_json(tmp_path):
     variants = {row["variant"]: row for row in result["md"]}
     assert set(variants) == {"model alone", "hybrid", "hybrid, D3 every 8"}
     assert all(row["atoms"] == 120 and row["atom_steps_per_s"] > 0 for row in variants.values())
+    (replicas,) = result["replicas"]
+    assert replicas["replicas"] == 4 and replicas["atom_steps_per_s"] > 0 and replicas["speedup"] > 0
     # the same weights in float32 and float64: close (float32 rounding), not identical
     precision = result["precision"]
     assert 0.0 < precision["rms_diff_eV_A"] < 1e-3 * precision["rms_force_eV_A"]

@@ -7,7 +7,8 @@ from ase import Atoms
 from ase.build import make_supercell
 from ase.neighborlist import neighbor_list
 
-from ilflow.potentials.neighbors import NeighborSpec, allocate, build_neighbors, host_neighbors
+from ilflow.potentials.neighbors import (NeighborSpec, allocate, build_neighbors, count_neighbors, host_neighbors,
+                                        keeps_half)
 from ilflow.potentials.system import make_system
 
 def _pairs_ase(atoms, cutoff):
@@ -96,6 +97,24 @@ def test_supercell_lists_are_consistent():
     system = make_system(big, (6,))
     neighbors, overflow = build_neighbors(system, allocate(system, 5.5))
     assert not bool(overflow) and _pairs(neighbors, len(big)) == _pairs_ase(big, 5.5)
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_counts_that_size_the_lists_equal_ase(half):
+    """`count_neighbors` (what `allocate` sizes lists from) gives each atom's row length of ASE's list, full or half,
+    within the cutoff and within a trim radius; padding atoms count nothing."""
+    cell = np.array([[11.0, 0, 0], [2.0, 10.5, 0], [-1.0, 1.5, 11.5]])
+    atoms = _random_atoms(cell, 120, seed=5)
+    system = make_system(atoms, (6,), n_pad=125)
+    spec = allocate(system, 14.0, half=half)
+    counts, trimmed, overflow = count_neighbors(system, spec, 9.0)
+    i, j, S, d = neighbor_list("ijSd", atoms, 14.0, self_interaction=False)
+    if half:
+        keep = keeps_half(i, j, S)
+        i, d = i[keep], d[keep]
+    assert not bool(overflow)
+    np.testing.assert_array_equal(np.asarray(counts), np.bincount(i, minlength=125))
+    np.testing.assert_array_equal(np.asarray(trimmed), np.bincount(i[d < 9.0], minlength=125))
 
 
 def test_trimmed_list_holds_the_pairs_within_the_cutoff_after_atoms_moved():

@@ -14,7 +14,8 @@ IMPORT_ALL = "import ilflow, ilflow.potentials, ilflow.md, ilflow.training, ilfl
 REPORT = """
 import json, jax
 print(json.dumps({name: getattr(jax.config, name) for name in
-                  ("jax_enable_x64", "jax_compilation_cache_dir", "jax_compilation_cache_max_size")} | extra))
+                  ("jax_enable_x64", "jax_compilation_cache_dir", "jax_compilation_cache_max_size",
+                   "jax_default_matmul_precision")} | extra))
 """
 
 
@@ -48,6 +49,7 @@ def test_import_changes_nothing_and_configure_jax_sets_both(tmp_path):
     assert out["jax_enable_x64"] is True
     assert out["jax_compilation_cache_dir"] == str(cache)
     assert out["jax_compilation_cache_max_size"] == 2 * 1024**3
+    assert out["jax_default_matmul_precision"] == "highest"  # no TF32 float32 products on GPUs
 
 
 def test_cache_off_and_a_folder_set_for_jax_are_respected(tmp_path):
@@ -62,6 +64,15 @@ def test_cache_off_and_a_folder_set_for_jax_are_respected(tmp_path):
     assert kept["jax_compilation_cache_dir"] == str(mine)
     explicit = _run(f"import ilflow; ilflow.configure_jax(cache={str(tmp_path / 'explicit')!r})", "off")
     assert explicit["jax_compilation_cache_dir"] == str(tmp_path / "explicit")
+
+
+def test_matmul_precision_from_the_environment_or_the_call(tmp_path):
+    """ILFLOW_MATMUL_PRECISION=default gives JAX its own choice back (TF32 on NVIDIA GPUs); the call wins."""
+    jax_choice = _run("import os; os.environ['ILFLOW_MATMUL_PRECISION'] = 'default'; import ilflow; "
+                      "ilflow.configure_jax()", "off")
+    assert jax_choice["jax_default_matmul_precision"] is None
+    asked = _run("import ilflow; ilflow.configure_jax(matmul_precision='tensorfloat32')", "off")
+    assert asked["jax_default_matmul_precision"] == "tensorfloat32"
 
 
 def test_make_system_alone_turns_float64_on(tmp_path):

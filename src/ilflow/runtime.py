@@ -1,4 +1,5 @@
-"""The process-wide JAX settings ilflow needs: 64-bit mode and the persistent compilation cache.
+"""The process-wide JAX settings ilflow needs: 64-bit mode, exact float32 matrix products and the persistent
+compilation cache.
 
 Importing ilflow changes no JAX setting. A command calls `configure_jax()` before it runs; a library user may
 call it once at the start, and the library's entry points (making a system or neighbour list, loading a
@@ -14,12 +15,18 @@ _configured = False
 _lock = threading.Lock()
 
 
-def configure_jax(x64: bool = True, cache: str | None = None) -> None:
+def configure_jax(x64: bool = True, cache: str | None = None, matmul_precision: str | None = None) -> None:
     """Set ilflow's JAX settings; calling it again with the same arguments changes nothing.
 
     x64: enable 64-bit arrays. Energies, forces summed over atoms, and the integrator state (positions,
     momenta, thermostat and barostat variables) need float64; the network itself runs in its configured
     dtype. Call this before the first array of such a computation is made: arrays made earlier keep 32 bits.
+
+    matmul_precision: JAX's precision of float32 matrix products. Default: $ILFLOW_MATMUL_PRECISION, else
+    "highest". JAX's own default on NVIDIA GPUs multiplies float32 matrices in TF32 (10-bit mantissas): measured
+    on an H200 with a trained 2 x 512 ensemble at 960 atoms, forces then differ from float64 by 2.2 meV/Å RMS
+    (8.2 max) instead of 0.001 meV/Å; "highest" cost nothing up to 960 atoms and 24% of the MD speed at 7,680.
+    On CPUs the two are the same. "default" gives JAX's choice back.
 
     cache: folder of the persistent compilation cache, which keeps compiled programs on disk so that a
     resumed run, the next learning iteration or the next command skips recompiling (5-30 s each on a
@@ -34,6 +41,9 @@ def configure_jax(x64: bool = True, cache: str | None = None) -> None:
         if bool(jax.config.jax_enable_x64) != x64:
             jax.config.update("jax_enable_x64", x64)
         _persistent_compilation_cache(jax, cache)
+        precision = matmul_precision or os.environ.get("ILFLOW_MATMUL_PRECISION", "highest")
+        if jax.config.jax_default_matmul_precision != precision:
+            jax.config.update("jax_default_matmul_precision", None if precision == "default" else precision)
         _configured = True
 
 

@@ -29,6 +29,7 @@ from ilflow.runtime import ensure_configured
 # the copies of that state cost ~7 ms per step at 120 atoms. int16: an unwrapped atom may drift many box lengths.
 SHIFT_DTYPE = jnp.int16
 BLOCK_CANDIDATES = 1 << 22  # (atom, candidate) pairs per block of a list build (bounds its memory)
+HOST_COUNT_PAIRS = 2_000_000  # lists of up to about this many pairs are sized on the host (ASE: 2 s for 700,000)
 IMAGE_LOOP_ATOMS = 2000  # up to this many atoms host lists loop over images with all pairs (N^2 per image)
 
 
@@ -155,6 +156,27 @@ def _bins_reach_capacity(cell: np.ndarray, frac: np.ndarray, cutoff_A: float, ma
     return best[1:]
 
 
+def _row_counts(system: System, spec: NeighborSpec, trim_cutoff_A: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs per real atom within the cutoff and within `trim_cutoff_A`. ASE on the host for short lists where each
+    atom meets at most one image of another (0.2 s for 960 atoms at 6 Å: no compilation), else `count_neighbors` on the device
+    (ASE took 3.7 s for 120 atoms at 23 Å and 22 s for 960 atoms at 14 Å; the device count 2 s, compilation
+    included)."""
+    cell, mask = np.asarray(system.cell), np.asarray(system.mask)
+    n = int(mask.sum())
+    pairs = n * n / abs(np.linalg.det(cell)) * 4.0 / 3.0 * math.pi * spec.cutoff_A**3  # about, for a liquid
+    if spec.cutoff_A < 0.5 * _widths(cell).min() and pairs < HOST_COUNT_PAIRS:
+        from ase import Atoms
+
+        atoms = Atoms(positions=np.asarray(system.positions)[mask], cell=cell, pbc=True)
+        i, j, S, d = neighbor_list("ijSd", atoms, spec.cutoff_A, self_interaction=False)
+        if spec.half:
+            keep = keeps_half(i, j, S)
+            i, d = i[keep], d[keep]
+        return np.bincount(i, minlength=len(atoms)), np.bincount(i[d < trim_cutoff_A], minlength=len(atoms))
+    counts, inside, _ = count_neighbors(system, spec, float(trim_cutoff_A))
+    return np.asarray(counts)[mask], np.asarray(inside)[mask]
+
+
 def allocate(system: System, cutoff_A: float, margin: float = 1.3, half: bool = False,
              trim_cutoff_A: float | None = None) -> NeighborSpec:
     """Capacities for `system` with room to spare (`margin`), from a host-side count; with `trim_cutoff_A`
@@ -164,13 +186,8 @@ def allocate(system: System, cutoff_A: float, margin: float = 1.3, half: bool = 
     frac = np.asarray(system.positions)[mask] @ np.linalg.inv(cell)
     frac -= np.floor(frac)
     bins, reach, bin_capacity = _bins_reach_capacity(cell, frac, cutoff_A, margin)
-    from ase import Atoms
-
-    atoms = Atoms(positions=np.asarray(system.positions)[mask], cell=cell, pbc=True)
-    i, j, S, d = neighbor_list("ijSd", atoms, cutoff_A, self_interaction=False)
-    if half:
-        keep = keeps_half(i, j, S)
-        i, d = i[keep], d[keep]
+    sizing = NeighborSpec(float(cutoff_A), bins, reach, bin_capacity, 0, half)
+    counts, inside = _row_counts(system, sizing, trim_cutoff_A or 0.0)
 
     def rows_for(count: np.ndarray) -> int:
         # Spare room shrinks for long rows, whose counts fluctuate less (relative spread ~ 1/sqrt(count)): the
@@ -180,12 +197,11 @@ def allocate(system: System, cutoff_A: float, margin: float = 1.3, half: bool = 
         spare = (margin - 1.0) * min(1.0, math.sqrt(100.0 / max(most, 1)))
         return int(math.ceil((1.0 + max(spare, min(0.1, margin - 1.0))) * most)) + 1
 
-    capacity = rows_for(np.bincount(i, minlength=len(atoms)))
+    capacity = rows_for(counts)
     if trim_cutoff_A is None:
-        return NeighborSpec(float(cutoff_A), bins, reach, bin_capacity, capacity, half)
-    trimmed = rows_for(np.bincount(i[d < trim_cutoff_A], minlength=len(atoms)))
-    return NeighborSpec(float(cutoff_A), bins, reach, bin_capacity, capacity, half, float(trim_cutoff_A),
-                        min(trimmed, capacity))
+        return sizing._replace(capacity=capacity)
+    return sizing._replace(capacity=capacity, trim_cutoff_A=float(trim_cutoff_A),
+                           trim_capacity=min(rows_for(inside), capacity))
 
 
 def _pack_bits(valid: jax.Array) -> jax.Array:
@@ -230,6 +246,100 @@ def _stencil(reach: tuple[int, int, int]) -> np.ndarray:
     return np.stack(np.meshgrid(*r, indexing="ij"), axis=-1).reshape(-1, 3).astype(np.int32)
 
 
+class _BinTable(NamedTuple):
+    """Atoms sorted into the bins of a spec (inside a jitted build or count)."""
+
+    table: jax.Array  # (n_bins + 1, stride) atom indices per bin, n = empty
+    slot: jax.Array  # (n,) each atom's row in the table's first `bin_capacity` columns, flattened
+    image: jax.Array  # (n, 3) lattice translation that wraps each atom into the cell
+    xyz: jax.Array  # (3, n_bins + 1, stride) wrapped coordinates per table entry (empty slots far away)
+    overflow: jax.Array  # a bin held more than bin_capacity atoms
+
+
+def _bin_table(system: System, spec: NeighborSpec) -> _BinTable:
+    n = system.positions.shape[0]
+    nbx, nby, nbz = spec.bins
+    n_bins, width = nbx * nby * nbz, spec.bin_capacity
+    bins = jnp.array(spec.bins, dtype=jnp.int32)
+    frac = system.positions @ jnp.linalg.inv(system.cell)
+    image = jnp.floor(frac)  # wrapped = original - image @ cell
+    b3 = jnp.minimum(((frac - image) * bins).astype(jnp.int32), bins - 1)
+    flat = (b3[:, 0] * nby + b3[:, 1]) * nbz + b3[:, 2]
+    flat = jnp.where(system.mask, flat, n_bins)  # padding atoms go to a bin nobody visits
+    # columns beyond bin_capacity stay empty: rows of a multiple of 8 entries pack into bytes
+    stride = padded_capacity(width)
+    order = jnp.argsort(flat)
+    sorted_bins = flat[order]
+    rank = jnp.arange(n, dtype=jnp.int32) - jnp.searchsorted(sorted_bins, jnp.arange(n_bins + 1))[sorted_bins]
+    overflow = jnp.any((rank >= width) & (sorted_bins < n_bins))
+    table = jnp.full((n_bins + 1, stride), n, dtype=jnp.int32)
+    table = table.at[sorted_bins, jnp.minimum(rank, width - 1)].set(
+        jnp.where(rank < width, order, n).astype(jnp.int32), mode="drop")
+    slot = jnp.zeros(n, jnp.int32).at[order].set(sorted_bins * width + jnp.minimum(rank, width - 1))
+    wrapped = system.positions - image @ system.cell
+    far = jnp.full((1, 3), 1e6 * (spec.cutoff_A + 1.0), wrapped.dtype)  # empty slots: never in range of an atom
+    return _BinTable(table, slot, image, jnp.concatenate([wrapped, far]).T[:, table], overflow)
+
+
+def _bin_blocks(spec: NeighborSpec) -> jax.Array:
+    """Home bins in blocks of at most BLOCK_CANDIDATES (atom, candidate) pairs: (blocks, bins per block);
+    entries n_bins and beyond pad the last block."""
+    n_bins = int(np.prod(spec.bins))
+    per_row = len(_stencil(spec.reach)) * padded_capacity(spec.bin_capacity)
+    per_block = max(1, min(n_bins, BLOCK_CANDIDATES // (spec.bin_capacity * per_row)))
+    n_blocks = -(-n_bins // per_block)
+    return jnp.arange(n_blocks * per_block, dtype=jnp.int32).reshape(n_blocks, per_block)
+
+
+def _block_pairs(system: System, spec: NeighborSpec, bt: _BinTable, homes: jax.Array):
+    """The atoms of home bins `homes` (h,) against every slot of their stencils: (valid, dist2, visited, wrap),
+    valid and dist2 of shape (h, bin_capacity, stencil size, stride), visited (h, M) the visited bins, wrap
+    (h, M, 3) their lattice translations."""
+    n = system.positions.shape[0]
+    _, nby, nbz = spec.bins
+    n_bins, width = int(np.prod(spec.bins)), spec.bin_capacity
+    bins = jnp.array(spec.bins, dtype=jnp.int32)
+    stencil = jnp.asarray(_stencil(spec.reach))  # (M, 3)
+    home_bin = jnp.minimum(homes, n_bins)
+    home3 = jnp.stack([home_bin // (nby * nbz), home_bin // nbz % nby, home_bin % nbz], axis=-1)
+    target = home3[:, None, :] + stencil[None]  # (h, M, 3)
+    wrap = jnp.floor_divide(target, bins)  # lattice translation of each visited bin
+    tb = target - wrap * bins
+    visited = (tb[..., 0] * nby + tb[..., 1]) * nbz + tb[..., 2]  # (h, M)
+    offset = wrap.astype(bt.xyz.dtype) @ system.cell  # (h, M, 3)
+    dist2 = sum((bt.xyz[k][visited][:, None] + offset[:, None, :, k, None]
+                 - bt.xyz[k][home_bin][:, :width, None, None]) ** 2 for k in range(3))  # (h, width, M, stride)
+    i = bt.table[home_bin][:, :width, None, None]
+    j = bt.table[visited][:, None]
+    own_image = jnp.all(wrap == 0, axis=-1)[:, None, :, None]
+    valid = ((i < n) & (j < n) & (homes < n_bins)[:, None, None, None] & ~((i == j) & own_image)
+             & (dist2 < spec.cutoff_A**2))
+    if spec.half:  # the shift matters only for an atom's own images, where it is the bin's translation
+        valid = valid & keeps_half(i, j, wrap[:, None, :, None, :])
+    return valid, dist2, visited, wrap
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def count_neighbors(system: System, spec: NeighborSpec, trim_cutoff_A: float = 0.0):
+    """Neighbours of each atom within `spec.cutoff_A` (and within `trim_cutoff_A` when > 0), counted by the
+    cell list of a build without storing the pairs: memory per block of bins, cost linear in the atoms. Used to
+    size lists where a cutoff spans several images (`allocate`): ASE's neighbour list took 140 s for 960 atoms at
+    22 Å, and 3,240 atoms ran out of 24 GB of memory.
+    Returns (counts (n,), trimmed counts (n,), bin overflow); padding atoms count 0."""
+    bt = _bin_table(system, spec)
+
+    def one_block(homes):
+        valid, dist2, _, _ = _block_pairs(system, spec, bt, homes)
+        rows = valid.reshape(-1, valid.shape[2] * valid.shape[3])
+        inside = (valid & (dist2 < trim_cutoff_A**2)).reshape(rows.shape)
+        return jnp.sum(rows, axis=1, dtype=jnp.int32), jnp.sum(inside, axis=1, dtype=jnp.int32)
+
+    counts, trimmed = jax.lax.map(one_block, _bin_blocks(spec))
+    rows = jnp.where(system.mask, bt.slot, 0)
+    return (jnp.where(system.mask, counts.reshape(-1)[rows], 0), jnp.where(system.mask, trimmed.reshape(-1)[rows], 0),
+            bt.overflow)
+
+
 @partial(jax.jit, static_argnums=1)
 def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.Array]:
     """Cell-list neighbour list of a periodic system within `spec.cutoff_A`; returns (neighbors, overflow).
@@ -242,72 +352,30 @@ def build_neighbors(system: System, spec: NeighborSpec) -> tuple[Neighbors, jax.
     (array of (atom, candidate, xyz)) made a 20 Å list of 120 atoms 3x slower, all of it memory traffic.
     """
     n = system.positions.shape[0]
-    nbx, nby, nbz = spec.bins
-    n_bins, width = nbx * nby * nbz, spec.bin_capacity
-    bins = jnp.array(spec.bins, dtype=jnp.int32)
-    frac = system.positions @ jnp.linalg.inv(system.cell)
-    image = jnp.floor(frac)  # wrapped = original - image @ cell
-    b3 = jnp.minimum(((frac - image) * bins).astype(jnp.int32), bins - 1)
-    flat = (b3[:, 0] * nby + b3[:, 1]) * nbz + b3[:, 2]
-    flat = jnp.where(system.mask, flat, n_bins)  # padding atoms go to a bin nobody visits
+    width, stride = spec.bin_capacity, padded_capacity(spec.bin_capacity)
+    bt = _bin_table(system, spec)
 
-    # bin table (n_bins + 1, stride) of atom indices, n = empty (columns beyond bin_capacity stay empty: rows of
-    # a multiple of 8 entries pack into bytes); `slot` = each atom's row in the table
-    stride = padded_capacity(width)
-    order = jnp.argsort(flat)
-    sorted_bins = flat[order]
-    rank = jnp.arange(n, dtype=jnp.int32) - jnp.searchsorted(sorted_bins, jnp.arange(n_bins + 1))[sorted_bins]
-    bin_overflow = jnp.any((rank >= width) & (sorted_bins < n_bins))
-    table = jnp.full((n_bins + 1, stride), n, dtype=jnp.int32)
-    table = table.at[sorted_bins, jnp.minimum(rank, width - 1)].set(
-        jnp.where(rank < width, order, n).astype(jnp.int32), mode="drop")
-    slot = jnp.zeros(n, jnp.int32).at[order].set(sorted_bins * width + jnp.minimum(rank, width - 1))
-
-    wrapped = system.positions - image @ system.cell
-    far = jnp.full((1, 3), 1e6 * (spec.cutoff_A + 1.0), wrapped.dtype)  # empty slots: never in range of an atom
-    xyz = jnp.concatenate([wrapped, far]).T[:, table]  # (3, n_bins + 1, stride)
-    stencil = jnp.asarray(_stencil(spec.reach))  # (M, 3)
-    n_stencil = stencil.shape[0]
-    per_block = max(1, min(n_bins, BLOCK_CANDIDATES // (width * n_stencil * stride)))
-    n_blocks = -(-n_bins // per_block)
-    homes_all = jnp.arange(n_blocks * per_block, dtype=jnp.int32).reshape(n_blocks, per_block)
-
-    def one_block(homes):  # (h,) home bins; n_bins and beyond: padding of the last block
-        home_bin = jnp.minimum(homes, n_bins)
-        home3 = jnp.stack([home_bin // (nby * nbz), home_bin // nbz % nby, home_bin % nbz], axis=-1)
-        target = home3[:, None, :] + stencil[None]  # (h, M, 3)
-        wrap = jnp.floor_divide(target, bins)  # lattice translation of each visited bin
-        tb = target - wrap * bins
-        visited = (tb[..., 0] * nby + tb[..., 1]) * nbz + tb[..., 2]  # (h, M)
-        offset = wrap.astype(wrapped.dtype) @ system.cell  # (h, M, 3)
-        dist2 = sum((xyz[k][visited][:, None] + offset[:, None, :, k, None]
-                     - xyz[k][home_bin][:, :width, None, None]) ** 2 for k in range(3))  # (h, width, M, stride)
-        i = table[home_bin][:, :width, None, None]
-        j = table[visited][:, None]
-        own_image = jnp.all(wrap == 0, axis=-1)[:, None, :, None]
-        valid = ((i < n) & (j < n) & (homes < n_bins)[:, None, None, None] & ~((i == j) & own_image)
-                 & (dist2 < spec.cutoff_A**2))
-        if spec.half:  # the shift matters only for an atom's own images, where it is the bin's translation
-            valid = valid & keeps_half(i, j, wrap[:, None, :, None, :])
-        h = homes.shape[0]
-        column, filled, count = _compact(_pack_bits(valid.reshape(h * width, n_stencil * stride)), spec.capacity)
-        column = jnp.minimum(column, n_stencil * stride - 1).reshape(h, width * spec.capacity)
-        neighbor = jnp.take_along_axis(table[visited].reshape(h, -1), column, axis=1)
+    def one_block(homes):
+        valid, _, visited, wrap = _block_pairs(system, spec, bt, homes)
+        h, m = visited.shape
+        column, filled, count = _compact(_pack_bits(valid.reshape(h * width, m * stride)), spec.capacity)
+        column = jnp.minimum(column, m * stride - 1).reshape(h, width * spec.capacity)
+        neighbor = jnp.take_along_axis(bt.table[visited].reshape(h, -1), column, axis=1)
         translation = jnp.take_along_axis(wrap, (column // stride)[..., None], axis=1)
         return (jnp.where(filled, neighbor.reshape(h * width, -1), n), translation.reshape(h * width, -1, 3),
                 count.max())
 
-    neighbor, translation, counts = jax.lax.map(one_block, homes_all)
-    rows = jnp.where(system.mask, slot, 0)
+    neighbor, translation, counts = jax.lax.map(one_block, _bin_blocks(spec))
+    rows = jnp.where(system.mask, bt.slot, 0)
     idx = jnp.where(system.mask[:, None], neighbor.reshape(-1, spec.capacity)[rows], n).astype(jnp.int32)
     safe = jnp.minimum(idx, n - 1)
-    shifts = translation.reshape(-1, spec.capacity, 3)[rows] - image[safe] + image[:, None, :]
+    shifts = translation.reshape(-1, spec.capacity, 3)[rows] - bt.image[safe] + bt.image[:, None, :]
     shifts = jnp.where((idx < n)[..., None], shifts, 0).astype(SHIFT_DTYPE)  # relative to the original positions
 
     widths = jnp.abs(jnp.linalg.det(system.cell)) / jnp.linalg.norm(
         jnp.cross(jnp.roll(system.cell, -1, axis=0), jnp.roll(system.cell, -2, axis=0)), axis=1)
-    too_small = jnp.any(widths / bins * jnp.array(spec.reach) < spec.cutoff_A)
-    overflow = bin_overflow | (jnp.max(counts) > spec.capacity) | too_small
+    too_small = jnp.any(widths / jnp.array(spec.bins) * jnp.array(spec.reach) < spec.cutoff_A)
+    overflow = bt.overflow | (jnp.max(counts) > spec.capacity) | too_small
     return Neighbors(idx, shifts), overflow
 
 
