@@ -295,6 +295,33 @@ def test_replicas_run_together_and_each_is_its_own_run(tmp_path):
     assert summaries[0].mean_temperature_K < 45.0 < 75.0 < summaries[1].mean_temperature_K
 
 
+def test_replicas_from_their_own_start_structures_equal_their_runs_alone(tmp_path):
+    """Replicas may start from structures of their own (same atoms, different boxes): each equals the run made
+    alone from its structure, box included, and the lists are sized for both boxes."""
+    import h5py
+
+    from ilflow.md import run_replicas
+
+    dense, wide = argon(seed=5), argon(seed=6)
+    wide.set_cell(wide.cell * 1.04, scale_atoms=True)
+    settings = RunSettings(steps=200, frame_every=20, frames_per_chunk=5, schedule=Schedule(40.0))
+    run_replicas(lennard_jones(), [dense, wide], Langevin(5.0, friction_per_ps=10.0), settings, tmp_path / "both",
+                 seeds=[1, 2])
+    for k, (start, seed) in enumerate([(dense, 1), (wide, 2)]):
+        alone = tmp_path / f"alone-{k}"
+        run_md(lennard_jones(), start, Langevin(5.0, friction_per_ps=10.0),
+               RunSettings(**{**settings.__dict__, "seed": seed}), alone)
+        with h5py.File(tmp_path / "both" / f"replica-{k}" / "trajectory.h5md") as a, \
+                h5py.File(alone / "trajectory.h5md") as b:
+            position = "particles/trajectory/position/value"
+            assert np.allclose(a[position][0], start.positions) and np.allclose(a[position][:], b[position][:],
+                                                                                 atol=1e-8)
+            edges = a["particles/trajectory/box/edges/value"][0]
+            assert np.allclose(edges, start.cell.array)
+    with pytest.raises(IlflowError, match="same atoms in the same order"):
+        run_replicas(lennard_jones(), [dense, dense[:-1]], Langevin(5.0), settings, tmp_path / "bad")
+
+
 def test_schedules_follow_eqn_9():
     """T(s) = T0 + p (T1 - T0) + A sin(2 pi n p) (the study's 230 -> 500 K, A = 150 K, 10 oscillations) and a
     linear pressure ramp, at every step, against NumPy."""

@@ -124,8 +124,10 @@ class ForceState(NamedTuple):
                              slow_lists=None if self.slow_lists is None else self.slow_lists._replace(overflow=no))
 
 
-def allocate_lists(force_field: ForceField, system: System, margin: float = 1.3) -> dict[str, NeighborSpec]:
-    """Host side: capacities for `system` (static; changing them recompiles), the slow term's lists included."""
+def allocate_lists(force_field: ForceField, system: System | list[System],
+                   margin: float = 1.3) -> dict[str, NeighborSpec]:
+    """Host side: capacities for `system`, or for every system of a list (replicas), static (changing them
+    recompiles), the slow term's lists included."""
     lists = [(name, spec, force_field.skin_A) for name, spec in force_field.lists]
     if force_field.slow:
         lists += [(name, spec, force_field.slow_skin_A) for name, spec in force_field.slow.lists]

@@ -29,7 +29,7 @@ from ilflow.md.summary import MDSummary
 from ilflow.md.state import kinetic_energy, pressure_bar, temperature_K
 from ilflow.potentials.neighbors import NeighborSpec
 from ilflow.potentials.system import make_system
-from ilflow.project import atomic_path, atomic_write_text
+from ilflow.project import atomic_path
 from ilflow.runtime import ensure_configured
 
 
@@ -137,21 +137,26 @@ def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, ou
 
 def run_replicas(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir,
                  temperatures_K=None, seeds=None, pressures_bar=None) -> list[MDSummary]:
-    """Independent replicas of `atoms` in one vmapped run: one per seed and/or state point (constant
-    temperature and pressure targets; ramps of the schedule apply to all). Replica k writes to
-    `out_dir/replica-k/`; the checkpoint of all of them is `out_dir/checkpoint.npz`."""
+    """Independent replicas in one vmapped run: one per seed and/or state point (constant temperature and
+    pressure targets; ramps of the schedule apply to all). `atoms`: one start structure for all, or a list with one
+    per replica (the same atoms in the same order; boxes may differ). Replica k writes to `out_dir/replica-k/`; the
+    checkpoint of all of them is `out_dir/checkpoint.npz`."""
     ensure_configured()  # integrator state in float64; a continued run reuses the compiled chunks
-    sizes = {len(x) for x in (temperatures_K, seeds, pressures_bar) if x is not None}
+    starts = list(atoms) if isinstance(atoms, (list, tuple)) else None
+    sizes = {len(x) for x in (temperatures_K, seeds, pressures_bar, starts) if x is not None}
     if len(sizes) != 1:
-        raise IlflowError("give temperatures_K, seeds and/or pressures_bar with one value per replica (same lengths)")
+        raise IlflowError("give start structures, temperatures_K, seeds and/or pressures_bar with one value per "
+                          "replica (same lengths)")
+    if starts and any(not np.array_equal(a.numbers, starts[0].numbers) for a in starts):
+        raise IlflowError("the replicas' start structures must hold the same atoms in the same order")
     n = sizes.pop()
     replicas = [(settings.seed + k if seeds is None else int(seeds[k]),
                  settings.schedule.temperature_K if temperatures_K is None else float(temperatures_K[k]),
                  settings.schedule.pressure_bar if pressures_bar is None else float(pressures_bar[k])) for k in range(n)]
-    return _run(force_field, atoms, integrator, settings, Path(out_dir), replicas)
+    return _run(force_field, starts[0] if starts else atoms, integrator, settings, Path(out_dir), replicas, starts)
 
 
-def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, replicas) -> list[dict]:
+def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, replicas, starts=None) -> list[dict]:
     if settings.steps < 1 or settings.frame_every < 1 or settings.steps % settings.frame_every:
         raise IlflowError(f"steps ({settings.steps}) must be a positive multiple of frame_every ({settings.frame_every})")
     if settings.frame_every % force_field.slow_every:
@@ -162,12 +167,15 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
     elements = force_field.elements or tuple(sorted({int(z) for z in atoms.numbers}))
     try:
         system = make_system(atoms, elements)
+        systems = [make_system(a, elements) for a in starts] if starts else None  # replicas' own start structures
     except ValueError as exc:
         raise IlflowError(f"structure: {exc}; use a model trained on these elements") from None
     molecules = None
     if settings.schedule.edge_ramp is not None:
         if getattr(integrator, "tau_barostat_fs", None) is not None:
             raise IlflowError("a box-edge ramp sets the volume; use it with nve, nvt or langevin, not npt")
+        if systems:
+            raise IlflowError("a box-edge ramp starts from one structure; give replicas one start structure")
         from ilflow.system.topology import find_molecules, unwrap_molecules
 
         ids = find_molecules(atoms)
@@ -189,17 +197,18 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
     def initial(specs):
         # jitted: run op by op, the first force evaluation compiles some 500 small programs (23 s on 2 cores)
         @jax.jit
-        def one(params, seed, temperature):
-            state, lists = integrator.init(system, masses, jax.random.PRNGKey(seed), temperature,
-                                           make_force(force_field, specs, params), start_forces(force_field, specs, system))
+        def one(params, seed, temperature, start):
+            state, lists = integrator.init(start, masses, jax.random.PRNGKey(seed), temperature,
+                                           make_force(force_field, specs, params),
+                                           start_forces(force_field, specs, start))
             return (state, lists, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
 
         params = force_field.params
         if batched:
-            carry = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs),
-                                           *[one(params, seed, t) for seed, t, _ in replicas])
+            carry = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[
+                one(params, seed, t, systems[k] if systems else system) for k, (seed, t, _) in enumerate(replicas)])
         else:
-            carry = one(params, settings.seed, start_K)
+            carry = one(params, settings.seed, start_K, system)
         # strong dtypes everywhere, as the chunk returns them: otherwise the second chunk compiles again
         return jax.tree_util.tree_map(lambda x: jnp.array(x, dtype=jnp.asarray(x).dtype), carry)
 
@@ -223,7 +232,7 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
                                                        in enumerate(jax.tree_util.tree_leaves(expected))])
         timings = meta["chunk_seconds"]
     else:
-        specs = allocate_lists(force_field, system, margin)
+        specs = allocate_lists(force_field, systems or system, margin)
         carry = initial(specs)
         meta = {"frames": [0] * len(runs)}
         timings = []
@@ -256,7 +265,8 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
             jax.block_until_ready(new_carry)
             if bool(np.any(np.asarray(new_carry[1].overflow))):  # a list was too small: bigger lists, redo the chunk
                 margin *= 1.25
-                specs = allocate_lists(force_field, replica(carry, 0)[0].system, margin)
+                specs = allocate_lists(force_field, [replica(carry, k)[0].system for k in range(len(runs))]
+                                       if batched else carry[0].system, margin)  # valid for every replica
                 restart = lambda s, old: restart_forces(force_field, specs, s, old)  # noqa: E731
                 rebuilt = jax.vmap(restart)(carry[0].system, carry[1]) if batched else restart(carry[0].system, carry[1])
                 carry = (carry[0], rebuilt, carry[2], carry[3])

@@ -158,9 +158,9 @@ def _bins_reach_capacity(cell: np.ndarray, frac: np.ndarray, cutoff_A: float, ma
 
 def _row_counts(system: System, spec: NeighborSpec, trim_cutoff_A: float) -> tuple[np.ndarray, np.ndarray]:
     """Pairs per real atom within the cutoff and within `trim_cutoff_A`. ASE on the host for short lists where each
-    atom meets at most one image of another (0.2 s for 960 atoms at 6 Å: no compilation), else `count_neighbors` on the device
-    (ASE took 3.7 s for 120 atoms at 23 Å and 22 s for 960 atoms at 14 Å; the device count 2 s, compilation
-    included)."""
+    atom meets at most one image of another (0.2 s for 960 atoms at 6 Å: no compilation), else `count_neighbors`
+    on the device (ASE took 3.7 s for 120 atoms at 23 Å and 22 s for 960 atoms at 14 Å; the device count 2 s,
+    compilation included)."""
     cell, mask = np.asarray(system.cell), np.asarray(system.mask)
     n = int(mask.sum())
     pairs = n * n / abs(np.linalg.det(cell)) * 4.0 / 3.0 * math.pi * spec.cutoff_A**3  # about, for a liquid
@@ -177,17 +177,24 @@ def _row_counts(system: System, spec: NeighborSpec, trim_cutoff_A: float) -> tup
     return np.asarray(counts)[mask], np.asarray(inside)[mask]
 
 
-def allocate(system: System, cutoff_A: float, margin: float = 1.3, half: bool = False,
+def allocate(system: System | list[System], cutoff_A: float, margin: float = 1.3, half: bool = False,
              trim_cutoff_A: float | None = None) -> NeighborSpec:
-    """Capacities for `system` with room to spare (`margin`), from a host-side count; with `trim_cutoff_A`
-    (the model cutoff, smaller than `cutoff_A` by the skin) also the capacity of the trimmed rows."""
-    cell = np.asarray(system.cell)
-    mask = np.asarray(system.mask)
-    frac = np.asarray(system.positions)[mask] @ np.linalg.inv(cell)
-    frac -= np.floor(frac)
-    bins, reach, bin_capacity = _bins_reach_capacity(cell, frac, cutoff_A, margin)
+    """Capacities for `system` with room to spare (`margin`), from a count of its pairs; with `trim_cutoff_A`
+    (the model cutoff, smaller than `cutoff_A` by the skin) also the capacity of the trimmed rows. A list of
+    systems (replicas of one composition in boxes of their own) gets one spec valid for all: per direction the
+    fewest bins and the widest reach any of them chose, the largest capacities."""
+    systems = [system] if isinstance(system, System) else list(system)
+    fracs = []
+    for one in systems:
+        frac = np.asarray(one.positions)[np.asarray(one.mask)] @ np.linalg.inv(np.asarray(one.cell))
+        fracs.append(frac - np.floor(frac))
+    chosen = [_bins_reach_capacity(np.asarray(one.cell), frac, cutoff_A, margin) for one, frac in zip(systems, fracs)]
+    bins = tuple(min(c[0][d] for c in chosen) for d in range(3))
+    reach = tuple(max(c[1][d] for c in chosen) for d in range(3))  # fewer, wider bins: each replica's reach covers
+    bin_capacity = max(_bin_capacity(frac, bins, margin) for frac in fracs)
     sizing = NeighborSpec(float(cutoff_A), bins, reach, bin_capacity, 0, half)
-    counts, inside = _row_counts(system, sizing, trim_cutoff_A or 0.0)
+    rows = [_row_counts(one, sizing, trim_cutoff_A or 0.0) for one in systems]
+    counts, inside = np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
 
     def rows_for(count: np.ndarray) -> int:
         # Spare room shrinks for long rows, whose counts fluctuate less (relative spread ~ 1/sqrt(count)): the
