@@ -230,7 +230,8 @@ def main() -> None:
         results["precision"] = precision(model, tiled_box(1 if args.quick else 2))
         print(f"float32 vs float64 forces: {results['precision']}", flush=True)
         save()
-    if "largest" in parts and not args.quick and time.perf_counter() < deadline:  # last but Apax: running out of memory may end the process
+    # last but Apax: running out of the accelerator's memory may end the process
+    if "largest" in parts and not args.quick and time.perf_counter() < deadline:
         def report(largest):
             results["largest_box"] = largest
             print(f"largest box so far: {largest['tries'][-1]}", flush=True)
