@@ -3,6 +3,7 @@ mean and variance from Langevin and Nose-Hoover chains, bitwise restarts, and ch
 failing step."""
 
 import json
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -320,6 +321,46 @@ def test_replicas_from_their_own_start_structures_equal_their_runs_alone(tmp_pat
             assert np.allclose(edges, start.cell.array)
     with pytest.raises(IlflowError, match="same atoms in the same order"):
         run_replicas(lennard_jones(), [dense, dense[:-1]], Langevin(5.0), settings, tmp_path / "bad")
+
+
+def test_a_replica_directory_is_that_of_its_run_alone(tmp_path):
+    """Each replica keeps its own checkpoint, the one its run alone would write: runs begun alone continue as
+    replicas of one vmapped run, replicas continue alone, and every trajectory equals its run made at once; replicas
+    at different steps are refused."""
+    import h5py
+
+    from ilflow.md import run_replicas
+
+    atoms, dynamics = argon(seed=5), Langevin(5.0, friction_per_ps=10.0)
+    members = [(1, 30.0), (2, 90.0)]
+    half = RunSettings(steps=100, frame_every=20, frames_per_chunk=2)
+
+    def alone(seed, temperature_K, steps):
+        return replace(half, steps=steps, seed=seed, schedule=Schedule(temperature_K))
+
+    def positions(path):
+        with h5py.File(path / "trajectory.h5md") as f:
+            return f["particles/trajectory/position/value"][:]
+
+    for seed, T in members:
+        run_md(lennard_jones(), atoms, dynamics, alone(seed, T, 200), tmp_path / f"at-once-{seed}")
+        run_md(lennard_jones(), atoms, dynamics, alone(seed, T, 100), tmp_path / f"alone-first-{seed}")
+    begun_alone = [tmp_path / f"alone-first-{seed}" for seed, _ in members]
+    run_replicas(lennard_jones(), atoms, dynamics, replace(half, steps=200), begun_alone, seeds=[1, 2],
+                 temperatures_K=[30.0, 90.0])
+    begun_together = [tmp_path / f"together-first-{seed}" for seed, _ in members]
+    run_replicas(lennard_jones(), atoms, dynamics, half, begun_together, seeds=[1, 2], temperatures_K=[30.0, 90.0])
+    for seed, T in members:
+        run_md(lennard_jones(), atoms, dynamics, alone(seed, T, 200), tmp_path / f"together-first-{seed}")
+    for seed, _ in members:
+        expected = positions(tmp_path / f"at-once-{seed}")
+        assert len(expected) == 11
+        for start in ("alone-first", "together-first"):
+            assert np.allclose(positions(tmp_path / f"{start}-{seed}"), expected, atol=1e-8), (start, seed)
+    run_md(lennard_jones(), atoms, dynamics, alone(1, 30.0, 300), begun_alone[0])
+    with pytest.raises(IlflowError, match="different steps"):
+        run_replicas(lennard_jones(), atoms, dynamics, replace(half, steps=400), begun_alone, seeds=[1, 2],
+                     temperatures_K=[30.0, 90.0])
 
 
 def test_schedules_follow_eqn_9():

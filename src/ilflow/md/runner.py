@@ -32,6 +32,8 @@ from ilflow.potentials.system import make_system
 from ilflow.project import atomic_path
 from ilflow.runtime import ensure_configured
 
+CHECKPOINT = "checkpoint.npz"
+
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -128,6 +130,28 @@ def _save_checkpoint(path: Path, carry, meta: dict) -> None:
             np.savez(fh, meta=np.array(json.dumps(meta)), **{f"leaf{k}": np.asarray(x) for k, x in enumerate(leaves)})
 
 
+def _load_checkpoint(path: Path, settings_id: str, n_atoms: int, initial_for):
+    """(meta, list specs, carry) of a checkpoint written by a run with `settings_id`; `initial_for(specs)` gives
+    the carry's structure."""
+    data = np.load(path)
+    meta = json.loads(str(data["meta"]))
+    if meta["settings_id"] != settings_id or meta["n_atoms"] != n_atoms:
+        raise IlflowError(f"{path.parent} holds a run with other settings or another structure; continue it with the "
+                          "same settings, or choose a new output directory")
+    specs = {k: NeighborSpec(v[0], tuple(v[1]), tuple(v[2]), *v[3:]) for k, v in meta["specs"].items()}
+    expected = jax.eval_shape(lambda: initial_for(specs))
+    treedef = jax.tree_util.tree_structure(expected)
+    if len(data.files) - 1 != treedef.num_leaves:
+        raise IlflowError(f"{path} was written by another version of ilflow (its MD state has {len(data.files) - 1} "
+                          f"arrays, this version's {treedef.num_leaves}); the frames in trajectory.h5md are kept: "
+                          "start a new run from its last frame, or move the checkpoint aside to redo this run from "
+                          "the start")
+    # in the dtypes of this version (checkpoints from before the lists' shifts became int16 hold float64 ones)
+    carry = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"leaf{k}"], dtype=leaf.dtype)
+                                                   for k, leaf in enumerate(jax.tree_util.tree_leaves(expected))])
+    return meta, specs, carry
+
+
 def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir) -> MDSummary:
     """Run (or continue) MD of `atoms` in `out_dir`; returns its MDSummary (also in summary.json). The progress
     (steps, ns/day) is reported through ilflow.progress."""
@@ -139,24 +163,37 @@ def run_replicas(force_field: ForceField, atoms, integrator, settings: RunSettin
                  temperatures_K=None, seeds=None, pressures_bar=None) -> list[MDSummary]:
     """Independent replicas in one vmapped run: one per seed and/or state point (constant temperature and
     pressure targets; ramps of the schedule apply to all). `atoms`: one start structure for all, or a list with one
-    per replica (the same atoms in the same order; boxes may differ). Replica k writes to `out_dir/replica-k/`; the
-    checkpoint of all of them is `out_dir/checkpoint.npz`."""
+    per replica (the same atoms in the same order; boxes may differ). `out_dir`: one directory (replica k writes to
+    `out_dir/replica-k/`) or a list with one directory per replica.
+
+    Each replica's directory is that of the same run made alone with `run_md` (its seed and targets in
+    `settings`): trajectory, summary and checkpoint. Replicas continue together from checkpoints of one step, and
+    any of them can be continued alone."""
     ensure_configured()  # integrator state in float64; a continued run reuses the compiled chunks
     starts = list(atoms) if isinstance(atoms, (list, tuple)) else None
-    sizes = {len(x) for x in (temperatures_K, seeds, pressures_bar, starts) if x is not None}
+    dirs = [Path(d) for d in out_dir] if isinstance(out_dir, (list, tuple)) else None
+    sizes = {len(x) for x in (temperatures_K, seeds, pressures_bar, starts, dirs) if x is not None}
     if len(sizes) != 1:
-        raise IlflowError("give start structures, temperatures_K, seeds and/or pressures_bar with one value per "
-                          "replica (same lengths)")
+        raise IlflowError("give start structures, output directories, temperatures_K, seeds and/or pressures_bar "
+                          "with one value per replica (same lengths)")
     if starts and any(not np.array_equal(a.numbers, starts[0].numbers) for a in starts):
         raise IlflowError("the replicas' start structures must hold the same atoms in the same order")
     n = sizes.pop()
     replicas = [(settings.seed + k if seeds is None else int(seeds[k]),
                  settings.schedule.temperature_K if temperatures_K is None else float(temperatures_K[k]),
                  settings.schedule.pressure_bar if pressures_bar is None else float(pressures_bar[k])) for k in range(n)]
-    return _run(force_field, starts[0] if starts else atoms, integrator, settings, Path(out_dir), replicas, starts)
+    dirs = dirs or [Path(out_dir) / f"replica-{k}" for k in range(n)]
+    return _run(force_field, starts[0] if starts else atoms, integrator, settings, dirs, replicas, starts)
 
 
-def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, replicas, starts=None) -> list[dict]:
+def _alone(settings: RunSettings, seed: int, temperature_K: float, pressure_bar: float) -> RunSettings:
+    """The settings of one replica as a run of its own."""
+    return replace(settings, seed=seed, schedule=replace(settings.schedule, temperature_K=temperature_K,
+                                                         pressure_bar=pressure_bar))
+
+
+def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, starts=None) -> list[MDSummary]:
+    """MD in `out` (one directory), or replicas (seed, temperature, pressure) in the directories `out`."""
     if settings.steps < 1 or settings.frame_every < 1 or settings.steps % settings.frame_every:
         raise IlflowError(f"steps ({settings.steps}) must be a positive multiple of frame_every ({settings.frame_every})")
     if settings.frame_every % force_field.slow_every:
@@ -184,17 +221,18 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
         system = system._replace(positions=jnp.asarray(atoms.positions))
         molecules = (jnp.asarray(ids), int(ids.max()) + 1)
     batched = replicas is not None
-    runs = [out / f"replica-{k}" for k in range(len(replicas))] if batched else [out]
+    runs = out if batched else [out]
+    members = replicas if batched else [(settings.seed, settings.schedule.temperature_K, settings.schedule.pressure_bar)]
     targets = jnp.asarray([[t, p] for _, t, p in replicas]) if batched else None
     for path in runs:
         path.mkdir(parents=True, exist_ok=True)
     masses = jnp.asarray(atoms.get_masses())
-    settings_id = _settings_id(force_field, integrator, settings) + (repr(replicas) if batched else "")
-    checkpoint = out / "checkpoint.npz"
+    settings_ids = [_settings_id(force_field, integrator, _alone(settings, *member)) for member in members]
+    checkpoints = [path / CHECKPOINT for path in runs]
     margin = 1.2 * _compression(settings.schedule, settings.steps, atoms)  # lists sized for the densest box ahead
     start_K = float(settings.schedule(0).temperature_K)
 
-    def initial(specs):
+    def initial(specs, seed, temperature, start):
         # jitted: run op by op, the first force evaluation compiles some 500 small programs (23 s on 2 cores)
         @jax.jit
         def one(params, seed, temperature, start):
@@ -203,38 +241,37 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
                                            start_forces(force_field, specs, start))
             return (state, lists, jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
 
-        params = force_field.params
-        if batched:
-            carry = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[
-                one(params, seed, t, systems[k] if systems else system) for k, (seed, t, _) in enumerate(replicas)])
-        else:
-            carry = one(params, settings.seed, start_K, system)
         # strong dtypes everywhere, as the chunk returns them: otherwise the second chunk compiles again
-        return jax.tree_util.tree_map(lambda x: jnp.array(x, dtype=jnp.asarray(x).dtype), carry)
+        return jax.tree_util.tree_map(lambda x: jnp.array(x, dtype=jnp.asarray(x).dtype),
+                                      one(force_field.params, seed, temperature, start))
 
-    if checkpoint.exists():
-        data = np.load(checkpoint)
-        meta = json.loads(str(data["meta"]))
-        if meta["settings_id"] != settings_id or meta["n_atoms"] != len(atoms):
-            raise IlflowError(f"{out} holds a run with other settings or another structure; continue it with the "
-                              "same settings, or choose a new output directory")
-        specs = {k: NeighborSpec(v[0], tuple(v[1]), tuple(v[2]), *v[3:]) for k, v in meta["specs"].items()}
-        margin = meta["margin"]
-        expected = jax.eval_shape(lambda: initial(specs))
-        treedef = jax.tree_util.tree_structure(expected)
-        if len(data.files) - 1 != treedef.num_leaves:
-            raise IlflowError(f"{checkpoint} was written by another version of ilflow (its MD state has "
-                              f"{len(data.files) - 1} arrays, this version's {treedef.num_leaves}); the frames in "
-                              "trajectory.h5md are kept: start a new run from its last frame, or move the "
-                              "checkpoint aside to redo this run from the start")
-        # in the dtypes of this version (checkpoints from before the lists' shifts became int16 hold float64 ones)
-        carry = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"leaf{k}"], dtype=leaf.dtype) for k, leaf
-                                                       in enumerate(jax.tree_util.tree_leaves(expected))])
-        timings = meta["chunk_seconds"]
+    def stacked(carries):
+        return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *carries) if batched else carries[0]
+
+    found = [path.exists() for path in checkpoints]
+    if any(found):
+        if not all(found):
+            raise IlflowError(f"{', '.join(str(c.parent) for c, f in zip(checkpoints, found) if not f)} has no "
+                              "checkpoint, the other replicas have: replicas continue together only from checkpoints "
+                              "of one step; continue each with run_md, or start them all anew")
+        loaded = [_load_checkpoint(path, ident, len(atoms), lambda specs: initial(specs, 0, start_K, system))
+                  for path, ident in zip(checkpoints, settings_ids)]
+        if len({int(carry[0].step) for _, _, carry in loaded if int(carry[2]) == 0}) > 1:  # stopped ones stay
+            raise IlflowError(f"the checkpoints in {', '.join(str(p) for p in runs)} are at different steps: "
+                              "continue each with run_md, or group the replicas by step")
+        metas = [meta for meta, _, _ in loaded]
+        margin, timings = max(meta["margin"] for meta in metas), metas[0]["chunk_seconds"]
+        specs, carries = loaded[0][1], [carry for _, _, carry in loaded]
+        if any(s != specs for _, s, _ in loaded):  # checkpoints of separate runs: lists valid for every box
+            specs = allocate_lists(force_field, [c[0].system for c in carries], margin)
+            carries = [(c[0], restart_forces(force_field, specs, c[0].system, c[1]), c[2], c[3]) for c in carries]
+        carry = stacked(carries)
+        frames_done = [meta["frames"][0] for meta in metas]
     else:
         specs = allocate_lists(force_field, systems or system, margin)
-        carry = initial(specs)
-        meta = {"frames": [0] * len(runs)}
+        carry = stacked([initial(specs, seed, t if batched else start_K, systems[k] if systems else system)
+                         for k, (seed, t, _) in enumerate(members)])
+        frames_done = [0] * len(runs)
         timings = []
 
     def replica(tree, k):
@@ -249,7 +286,7 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
     with progress.task(name, total=settings.steps, unit="steps", done=step_now(carry)) as task, \
             _closing(writers):
         for k, writer in enumerate(writers):
-            writer.truncate(meta["frames"][k])  # frames written after the last checkpoint are written again
+            writer.truncate(frames_done[k])  # frames written after the last checkpoint are written again
             if writer.n_frames == 0:
                 target = None if not batched else targets[k]
                 state = replica(carry, k)[0]
@@ -280,9 +317,11 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out: Path, repli
                 if int(replica(carry, k)[2]) == 0:  # nothing new from a replica that had stopped before
                     writer.append({name: v[keep] for name, v in mine.items()})
             carry = new_carry
-            meta = {"settings_id": settings_id, "n_atoms": len(atoms), "frames": [w.n_frames for w in writers],
-                    "margin": margin, "specs": {k: list(v) for k, v in specs.items()}, "chunk_seconds": timings}
-            _save_checkpoint(checkpoint, carry, meta)
+            for k, writer in enumerate(writers):  # each replica's checkpoint is that of its run alone
+                meta = {"settings_id": settings_ids[k], "n_atoms": len(atoms), "frames": [writer.n_frames],
+                        "margin": margin, "specs": {name: list(v) for name, v in specs.items()},
+                        "chunk_seconds": timings}
+                _save_checkpoint(checkpoints[k], replica(carry, k), meta)
             task.update(step_now(carry), ns_per_day=_ns_per_day(timings, integrator))
     summaries = []
     for k, path in enumerate(runs):
