@@ -43,7 +43,7 @@ production:
        model: ensemble, timestep_fs: 0.5, classical_ps: 0.5, rescale_ps: 0.01, equilibration_ps: 0.005,
        production_ps: 0.01, frame_interval_fs: 2.5}
 analysis: {rdf_bins: 100, msd_selections: [], dihedral_smarts: []}
-execution: {workers: 1}
+execution: {workers: 1, production_replicas: together}
 """
 
 
@@ -107,6 +107,10 @@ def test_edits_redo_exactly_what_changed(tmp_path):
     assert {"build", "initial", "analysis", "report", "production/nvt/2fu-30K-seed0"} <= first
     assert all(line["state"] == "done" for line in campaign.status().values())
     assert campaign.run() == set()  # nothing changed: nothing redone
+    # `production_replicas: together`: both temperatures made as replicas of one MD, each in its own stage
+    for T in (30, 40):
+        summary = json.loads((root / "production" / "nvt" / f"2fu-{T}K-seed0" / "md" / "summary.json").read_text())
+        assert summary["replicas"] == 2 and summary["target_temperature_K"] == T
 
     # analysis.rdf_bins: analysis and report only; the report shows the new RDF figure
     campaign.edit(lambda c: c["analysis"].update(rdf_bins=50))

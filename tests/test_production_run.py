@@ -81,3 +81,41 @@ def test_a_preparation_that_breaks_a_molecule_stops_the_run(model_dir, tmp_path)
     record = run_production(run, SPECIES, Box(density_g_cm3=1.2, seed=1), model_dir, None, tmp_path / "r")
     assert not record.completed and record.failed_step == "rescale"
     assert record.rescale.stop_reason == "broken molecule" and not (tmp_path / "r" / "md").exists()
+
+
+@pytest.mark.slow
+def test_runs_of_one_group_as_replicas_are_their_runs_alone(model_dir, tmp_path):
+    """Two temperatures of one group run through the stage engine as replicas of one MD: each run's stage is done
+    with its own manifest and record, and its production trajectory equals the run made alone from the same
+    preparation (copied: OpenMM's CL&P MD is not reproducible from one execution to the next)."""
+    import shutil
+
+    from ilflow.active.final import ProductionModel
+    from ilflow.md.summary import MDSummary
+    from ilflow.production.stage import _run_stages
+    from ilflow.project import Project
+
+    project, box = Project(tmp_path / "p"), Box(density_g_cm3=1.2, seed=1)
+    final = project.run_stage("final/ensemble", {"model": "random"},
+                              lambda d: [shutil.copytree(model_dir, d / "model")])
+    model = ProductionModel("ensemble", final.directory / "model", final.name, None)
+    runs = plan_runs([StatePoints(name="nvt", ensemble="nvt", temperatures_K=[30, 40], model="ensemble",
+                                  density="given", density_g_cm3=1.15, **SHORT)], SPECIES)
+    records = _run_stages(project.root, runs, [{"T": r.temperature_K} for r in runs], model, final.manifest, SPECIES,
+                          box, together=True)
+    position = "particles/trajectory/position/value"
+    for run, record in zip(runs, records):
+        directory = project.production_dir(run.group, run.key)
+        assert project.manifest(project.production_stage(run.group, run.key)).done
+        assert record.completed and record.temperature_K == run.temperature_K, record
+        assert MDSummary.load(directory / "md" / "summary.json").replicas == 2  # made as one MD of two replicas
+        alone = tmp_path / f"alone-{run.key}"
+        shutil.copytree(directory, alone, ignore=shutil.ignore_patterns("md", "run.json", "manifest.json"))
+        record_alone = run_production(run, SPECIES, box, model_dir, None, alone)
+        assert record_alone.md.replicas is None and record_alone.md.steps_done == record.md.steps_done
+        with h5py.File(directory / record.trajectory) as a, h5py.File(alone / record.trajectory) as b:
+            assert np.allclose(a[position][:], b[position][:], atol=1e-8)
+    # done stages are skipped: nothing is run again
+    again = _run_stages(project.root, runs, [{"T": r.temperature_K} for r in runs], model, final.manifest, SPECIES,
+                        box, together=True)
+    assert again == records

@@ -74,6 +74,7 @@ class StageResult:
     ran: bool
     manifest: Manifest
     superseded: Path | None = None  # where the previous contents were kept, if they were
+    began_s: float = 0.0  # time.time() when this call began the stage
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,14 @@ class Project:
         `produce` writes its outputs (files or directories) inside the stage directory, each atomically, and
         returns them; it may return a `(outputs, notes)` pair to record notes (a dict) in the manifest.
         """
+        started = self.begin_stage(stage, inputs, upstream, expensive)
+        return self.finish_stage(started, produce(started.directory)) if started.ran else started
+
+    def begin_stage(self, stage: str, inputs: dict, upstream: Iterable[Manifest] = (),
+                    expensive: bool = False) -> StageResult:
+        """The first half of `run_stage`, for producers that serve several stages at once (production replicas):
+        a done stage's result (`ran` False), or the stage made ready and marked running (`ran` True), to be
+        completed by `finish_stage` with its outputs."""
         ups = _upstream(upstream)
         ident = identity(inputs, ups)
         directory = self.stage_dir(stage)
@@ -277,17 +286,21 @@ class Project:
                             notes={"host": socket.gethostname(), "pid": os.getpid()})
         directory.mkdir(parents=True, exist_ok=True)
         atomic_write_text(directory / MANIFEST, manifest.to_json())
-        start = time.perf_counter()
-        produced = produce(directory)
+        return StageResult(stage, directory, [], True, manifest, superseded, time.time())
+
+    def finish_stage(self, started: StageResult, produced) -> StageResult:
+        """Record the outputs of a stage made ready by `begin_stage` (the producer's return value) as done."""
         notes = {}
         if isinstance(produced, tuple):
             produced, notes = produced
+        directory = started.directory
         outputs = _outputs(directory, [Path(p) for p in produced])
-        manifest = replace(manifest, state=DONE, finished_utc=_now(), wall_time_s=round(time.perf_counter() - start, 3),
+        manifest = replace(started.manifest, state=DONE, finished_utc=_now(),
+                           wall_time_s=round(time.time() - started.began_s, 3),
                            outputs=outputs, outputs_hash=inputs_hash([(o.path, o.sha256) for o in outputs]),
                            notes=notes)
         atomic_write_text(directory / MANIFEST, manifest.to_json())
-        return StageResult(stage, directory, [directory / o.path for o in outputs], True, manifest, superseded)
+        return replace(started, outputs=[directory / o.path for o in outputs], manifest=manifest)
 
     def _clear(self, directory: Path, previous: Manifest | None, expensive: bool) -> Path | None:
         """Empty a stage directory for a fresh run; expensive or unknown contents are kept aside, and said so."""

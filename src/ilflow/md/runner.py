@@ -152,6 +152,16 @@ def _load_checkpoint(path: Path, settings_id: str, n_atoms: int, initial_for):
     return meta, specs, carry
 
 
+def checkpoint_step(out_dir) -> int | None:
+    """The step at which the checkpoint in the run directory `out_dir` stands (None: no checkpoint, or one
+    from a version that did not record it)."""
+    path = Path(out_dir) / CHECKPOINT
+    if not path.exists():
+        return None
+    with np.load(path) as data:
+        return json.loads(str(data["meta"])).get("step")
+
+
 def run_md(force_field: ForceField, atoms, integrator, settings: RunSettings, out_dir) -> MDSummary:
     """Run (or continue) MD of `atoms` in `out_dir`; returns its MDSummary (also in summary.json). The progress
     (steps, ns/day) is reported through ilflow.progress."""
@@ -319,6 +329,7 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, s
             carry = new_carry
             for k, writer in enumerate(writers):  # each replica's checkpoint is that of its run alone
                 meta = {"settings_id": settings_ids[k], "n_atoms": len(atoms), "frames": [writer.n_frames],
+                        "step": int(replica(carry, k)[0].step),
                         "margin": margin, "specs": {name: list(v) for name, v in specs.items()},
                         "chunk_seconds": timings}
                 _save_checkpoint(checkpoints[k], replica(carry, k), meta)

@@ -8,11 +8,12 @@ stopped. `run.json` is written last.
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ase import Atoms
 
-from ilflow.io import read_frames, write_frames
+from ilflow.io import write_frames
 from ilflow.production.plan import ProductionRun, scaled_species
 from ilflow.md.summary import MDSummary
 from ilflow.production.records import RunRecord, StepRecord
@@ -63,10 +64,40 @@ def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path) -> tuple[StepR
             atoms_frames(out / "trajectory.h5md", atoms, slice(-1, None))[0])
 
 
-def run_production(run: ProductionRun, species: list, box, model_dir: str | Path, dispersion: dict | None,
-                   out_dir: str | Path) -> RunRecord:
-    """Prepare and run one state point in `out_dir`; returns (and writes) its record `run.json`."""
-    from ilflow.md import FIRE, Checks, Langevin, RunSettings, Schedule, from_model, make_integrator
+@dataclass(frozen=True)
+class Prepared:
+    """A run after its preparation: the structure production starts from, and the preparation's records."""
+
+    run: ProductionRun
+    directory: Path
+    atoms: Atoms  # the rescale's last frame
+    relaxed: StepRecord
+    rescaled: MDSummary
+    began_s: float  # time.perf_counter() at the start of the preparation
+
+    @property
+    def ready(self) -> bool:
+        """The box reached its density: production can start (else the rescale's stop reason says why not)."""
+        return self.rescaled.stop_reason is None
+
+
+def max_temperature_K(temperature_K: float) -> float:
+    """The temperature at which a run is stopped as blown up."""
+    return max(5.0 * temperature_K, 2000.0)
+
+
+def _checks(run: ProductionRun, atoms: Atoms):
+    from ilflow.md import Checks
+
+    return Checks.with_topology(atoms, max_temperature_K=max_temperature_K(run.temperature_K),
+                                max_uncertainty_eV_A=run.spec.max_uncertainty_eV_A)
+
+
+def prepare(run: ProductionRun, species: list, box, model_dir: str | Path, out_dir: str | Path) -> Prepared:
+    """Pack, relax (CL&P or FIRE) and rescale the box of `run` to its density in `out_dir`, with the model alone
+    (D3 over 20 Å costs 3-4x the model's time and its compilation, and the equilibration that follows brings the
+    structure to the hybrid's liquid)."""
+    from ilflow.md import FIRE, Checks, Langevin, RunSettings, Schedule, from_model
     from ilflow.md.modifiers import EdgeRamp
     from ilflow.system import build_box
 
@@ -77,13 +108,7 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
     box_spec = box.model_copy(update={"density_g_cm3": spec.pack_density_g_cm3, "seed": box.seed + run.seed})
     atoms = build_box(scaled_species(species, run.formula_units), box_spec)  # deterministic: the same on resume
     write_frames(out / "packed.extxyz", atoms)
-    # preparation (FIRE fallback, rescale to density) with the model alone; D3 over 20 Å costs 3-4x the model's
-    # time and its compilation, and the equilibration that follows brings the structure to the hybrid's liquid
-    prepare = from_model(model_dir)
-    force_field = from_model(model_dir, dispersion, dispersion_every=spec.dispersion_every) if dispersion else prepare
-    blow_up = Checks.with_topology(atoms, max_temperature_K=max(5.0 * T, 2000.0),
-                                   max_uncertainty_eV_A=spec.max_uncertainty_eV_A)
-
+    model = from_model(model_dir)
     relaxed = _classical_relax(atoms, run, out / "classical") if spec.classical_ps else None
     if relaxed is not None:
         relaxed, atoms = relaxed
@@ -91,39 +116,98 @@ def run_production(run: ProductionRun, species: list, box, model_dir: str | Path
         relax = RunSettings(steps=-(-spec.relax_max_steps // FIRE_FRAME_EVERY) * FIRE_FRAME_EVERY,
                             frame_every=FIRE_FRAME_EVERY, schedule=Schedule(0.0, 0.0),
                             checks=Checks.with_topology(atoms, converged_fmax_eV_A=spec.relax_fmax_eV_A))
-        summary, atoms = _md_step(out / "relax", prepare, atoms, FIRE(), relax)
+        summary, atoms = _md_step(out / "relax", model, atoms, FIRE(), relax)
         relaxed = StepRecord(summary.steps_done, summary.stop_reason)
 
     every = spec.frame_steps
     steps = _steps(spec.rescale_ps, spec.timestep_fs, every)
     ramp = EdgeRamp.to_density(atoms, run.density_g_cm3, steps)
-    rescale = RunSettings(steps=steps, frame_every=every, seed=run.seed, checks=blow_up,
+    rescale = RunSettings(steps=steps, frame_every=every, seed=run.seed, checks=_checks(run, atoms),
                           schedule=Schedule(T, spec.pressure_bar, edge_ramp=ramp))
-    rescaled, atoms = _md_step(out / "rescale", prepare, atoms, Langevin(spec.timestep_fs, 10.0), rescale)
-
-    failed_step = None
-    if rescaled.stop_reason is None:  # else the box never reached its density: no production from there
-        steps = _steps(spec.equilibration_ps + spec.production_ps, spec.timestep_fs, every)
-        integrator = make_integrator(spec.ensemble, spec.timestep_fs, thermostat_tau_fs=spec.thermostat_tau_fs,
-                                     barostat_tau_fs=spec.barostat_tau_fs, chain=spec.thermostat_chain)
-        production = RunSettings(steps=steps, frame_every=every, seed=run.seed + 1, checks=blow_up,
-                                 schedule=Schedule(T, spec.pressure_bar))
-        produced, _ = _md_step(out / "md", force_field, atoms, integrator, production)
-    else:
+    rescaled, atoms = _md_step(out / "rescale", model, atoms, Langevin(spec.timestep_fs, 10.0), rescale)
+    if rescaled.stop_reason is not None:
         logger.warning("  %s: the rescale stopped (%s); no production run", out, rescaled.stop_reason)
-        produced, failed_step = rescaled, "rescale"
+    return Prepared(run, out, atoms, relaxed, rescaled, t0)
 
+
+def production_md(prepared: Prepared):
+    """(integrator, RunSettings) of the run's equilibration + production MD (`md/` of its directory)."""
+    from ilflow.md import RunSettings, Schedule, make_integrator
+
+    run, spec = prepared.run, prepared.run.spec
+    every = spec.frame_steps
+    integrator = make_integrator(spec.ensemble, spec.timestep_fs, thermostat_tau_fs=spec.thermostat_tau_fs,
+                                 barostat_tau_fs=spec.barostat_tau_fs, chain=spec.thermostat_chain)
+    return integrator, RunSettings(steps=_steps(spec.equilibration_ps + spec.production_ps, spec.timestep_fs, every),
+                                   frame_every=every, seed=run.seed + 1, checks=_checks(run, prepared.atoms),
+                                   schedule=Schedule(run.temperature_K, spec.pressure_bar))
+
+
+def run_production(run: ProductionRun, species: list, box, model_dir: str | Path, dispersion: dict | None,
+                   out_dir: str | Path) -> RunRecord:
+    """Prepare and run one state point in `out_dir`; returns (and writes) its record `run.json`."""
+    return run_productions([run], species, box, model_dir, dispersion, [out_dir])[0]
+
+
+def run_productions(runs: list[ProductionRun], species: list, box, model_dir: str | Path, dispersion: dict | None,
+                    out_dirs: list, together: bool = False) -> list[RunRecord]:
+    """Prepare and run state points, each in its directory; returns (and writes) their records `run.json`.
+
+    With `together`, runs of one size and settings (seed and temperature aside) do their production MD as replicas
+    of one vmapped MD (`run_replicas`: each run's `md/` is the directory of its run alone), grouped by the step
+    their checkpoints hold. On an accelerator that multiplies the throughput (4 replicas of 120 atoms 3.1x, 16
+    replicas 8.1x on an H200); on 2 CPU cores separate processes are faster."""
+    from ilflow.md import from_model, run_replicas
+
+    force_field = from_model(model_dir, dispersion, dispersion_every=runs[0].spec.dispersion_every) \
+        if dispersion else from_model(model_dir)
+    prepared = [prepare(run, species, box, model_dir, out) for run, out in zip(runs, out_dirs)]
+    batches: dict = {}
+    for item in (p for p in prepared if p.ready):
+        batches.setdefault(_batch_key(item) if together else id(item), []).append(item)
+    produced = {}
+    for batch in batches.values():
+        integrator, settings = production_md(batch[0])
+        if len(batch) == 1:
+            produced[batch[0].directory] = _md_step(batch[0].directory / "md", force_field, batch[0].atoms,
+                                                    integrator, settings)[0]
+            continue
+        logger.info("  %d runs as replicas of one MD: %s", len(batch), ", ".join(str(p.directory) for p in batch))
+        summaries = run_replicas(force_field, [p.atoms for p in batch], integrator, settings,
+                                 [p.directory / "md" for p in batch], temperatures_K=[p.run.temperature_K for p in batch],
+                                 seeds=[p.run.seed + 1 for p in batch],
+                                 pressures_bar=[p.run.spec.pressure_bar for p in batch])
+        produced.update({p.directory: summary for p, summary in zip(batch, summaries)})
+    return [_record(p, produced.get(p.directory), force_field, dispersion) for p in prepared]
+
+
+def _batch_key(prepared: Prepared):
+    """Runs with equal keys can be replicas of one MD: one group and size (so one box, integrator and step count),
+    the same blow-up checks, and checkpoints at the same step (or none)."""
+    from ilflow.md.runner import CHECKPOINT, checkpoint_step
+
+    run, md = prepared.run, prepared.directory / "md"
+    step = checkpoint_step(md)
+    if step is None and (md / CHECKPOINT).exists():  # a checkpoint that does not say its step: continued alone
+        return id(prepared)
+    return run.group, run.formula_units, max_temperature_K(run.temperature_K), step
+
+
+def _record(prepared: Prepared, produced: MDSummary | None, force_field, dispersion: dict | None) -> RunRecord:
+    """The run's record, written to its `run.json`; `produced` is None where the rescale stopped."""
+    run, spec, rescaled = prepared.run, prepared.run.spec, prepared.rescaled
     record = RunRecord(
-        group=run.group, key=run.key, ensemble=spec.ensemble, temperature_K=T, formula_units=run.formula_units,
-        seed=run.seed, atoms=len(atoms), target_density_g_cm3=run.density_g_cm3 if spec.ensemble == "nvt" else None,
+        group=run.group, key=run.key, ensemble=spec.ensemble, temperature_K=run.temperature_K,
+        formula_units=run.formula_units, seed=run.seed, atoms=len(prepared.atoms),
+        target_density_g_cm3=run.density_g_cm3 if spec.ensemble == "nvt" else None,
         start_density_g_cm3=run.density_g_cm3, pressure_bar=spec.pressure_bar if spec.ensemble == "npt" else None,
         model=spec.model, force_field=force_field.name, dispersion=dispersion,
-        dispersion_every=force_field.slow_every,
-        timestep_fs=spec.timestep_fs, frame_interval_fs=every * spec.timestep_fs,
-        equilibration_ps=spec.equilibration_ps, production_ps=spec.production_ps,
-        relax=relaxed,
-        rescale=StepRecord(rescaled.steps_done, rescaled.stop_reason, rescaled.mean_temperature_K), md=produced, trajectory="md/trajectory.h5md", structure="packed.extxyz",
-        completed=produced.stop_reason is None and failed_step is None, wall_s=time.perf_counter() - t0,
-        failed_step=failed_step)
-    record.save(out / RUN_RECORD)
+        dispersion_every=force_field.slow_every, timestep_fs=spec.timestep_fs,
+        frame_interval_fs=spec.frame_steps * spec.timestep_fs, equilibration_ps=spec.equilibration_ps,
+        production_ps=spec.production_ps, relax=prepared.relaxed,
+        rescale=StepRecord(rescaled.steps_done, rescaled.stop_reason, rescaled.mean_temperature_K),
+        md=produced or rescaled, trajectory="md/trajectory.h5md", structure="packed.extxyz",
+        completed=produced is not None and produced.stop_reason is None, wall_s=time.perf_counter() - prepared.began_s,
+        failed_step=None if produced is not None else "rescale")
+    record.save(prepared.directory / RUN_RECORD)
     return record

@@ -13,7 +13,7 @@ from ilflow.config import Campaign
 from ilflow.manifest import Manifest
 from ilflow.production.plan import ProductionRun, plan_runs
 from ilflow.production.records import RunRecord
-from ilflow.production.run import RUN_RECORD, run_production
+from ilflow.production.run import RUN_RECORD, run_productions
 from ilflow.project import Project, StageStatus
 
 logger = logging.getLogger(__name__)
@@ -38,22 +38,40 @@ def run_inputs(campaign: Campaign, run: ProductionRun) -> dict:
     return inputs
 
 
-def _run_stage(root: Path, run: ProductionRun, inputs: dict, model: ProductionModel, model_manifest: Manifest,
-               species: list, box) -> RunRecord:
-    """A Dask task: run (skip, resume) one production run's stage."""
+def _run_stages(root: Path, runs: list[ProductionRun], inputs: list[dict], model: ProductionModel,
+                model_manifest: Manifest, species: list, box, together: bool) -> list[RunRecord]:
+    """A Dask task: run (skip, resume) production runs' stages; `together`: their MD as replicas of one MD."""
     project = Project(root)
-
-    def produce(directory: Path):
-        run_production(run, species, box, model.directory, model.dispersion, directory)
-        return [directory / RUN_RECORD]
-
-    project.run_stage(project.production_stage(run.group, run.key), inputs, produce, [model_manifest],
-                      expensive=True)
-    return load_record(project, run)
+    started = [project.begin_stage(project.production_stage(run.group, run.key), run_inputs, [model_manifest],
+                                   expensive=True) for run, run_inputs in zip(runs, inputs)]
+    todo = [(run, stage) for run, stage in zip(runs, started) if stage.ran]
+    if todo:
+        run_productions([run for run, _ in todo], species, box, model.directory, model.dispersion,
+                        [stage.directory for _, stage in todo], together)
+        for _, stage in todo:
+            project.finish_stage(stage, [stage.directory / RUN_RECORD])
+    return [load_record(project, run) for run in runs]
 
 
 def load_record(project: Project, run: ProductionRun) -> RunRecord:
     return RunRecord.load(project.production_dir(run.group, run.key) / RUN_RECORD)
+
+
+def _accelerated() -> bool:
+    """Does JAX compute on an accelerator here (a Dask worker: where the MD runs)?"""
+    import jax
+
+    return jax.default_backend() != "cpu"
+
+
+def _batches(runs: list[ProductionRun], together: bool) -> list[list[ProductionRun]]:
+    """One task per run, or, `together`, one per model, group and size (the runs that can share one MD)."""
+    if not together:
+        return [[run] for run in runs]
+    batches: dict = {}
+    for run in runs:
+        batches.setdefault((run.spec.model, run.group, run.formula_units), []).append(run)
+    return list(batches.values())
 
 
 def run_all(campaign: Campaign, project: Project) -> list[RunRecord]:
@@ -82,16 +100,23 @@ def run_all(campaign: Campaign, project: Project) -> list[RunRecord]:
                 ", ".join(f"{name} ({m.directory})" for name, (m, _) in models.items()), len(runs) - len(todo))
     if todo:
         with dask_client(campaign.execution) as client:
-            futures = {client.submit(_run_stage, project.root, run, run_inputs(campaign, run), *models[run.spec.model],
-                                     list(campaign.species), campaign.box, pure=False):
-                       project.production_stage(run.group, run.key) for run in todo}
+            mode = campaign.execution.production_replicas
+            together = mode == "together" or (mode == "auto" and client.submit(_accelerated, pure=False).result())
+            batches = _batches(todo, together)
+            if together and len(batches) < len(todo):
+                logger.info("production: %d runs in %d MD runs of replicas (execution.production_replicas: %s)",
+                            len(todo), len(batches), mode)
+            futures = [client.submit(_run_stages, project.root, batch, [run_inputs(campaign, r) for r in batch],
+                                     *models[batch[0].spec.model], list(campaign.species), campaign.box, together,
+                                     pure=False) for batch in batches]
             for future in as_completed(futures):
-                record = future.result()
-                records[futures[future]] = record
-                md = record.md
-                logger.info("  %s: %d atoms, %d steps, %s; mean T %.0f K, density %.3f g/cm3, %.2f ns/day",
-                            futures[future], record.atoms, md.steps_done, md.stop_reason or "done",
-                            md.mean_temperature_K or 0.0, md.mean_density_g_cm3, md.ns_per_day)
+                for record in future.result():
+                    stage = project.production_stage(record.group, record.key)
+                    records[stage] = record
+                    md = record.md
+                    logger.info("  %s: %d atoms, %d steps, %s; mean T %.0f K, density %.3f g/cm3, %.2f ns/day",
+                                stage, record.atoms, md.steps_done, md.stop_reason or "done",
+                                md.mean_temperature_K or 0.0, md.mean_density_g_cm3, md.ns_per_day)
     return [records[project.production_stage(r.group, r.key)] for r in runs]
 
 
