@@ -1,5 +1,6 @@
-"""One production run, prepared as in the study: pack at a low density -> FIRE -> rescale the box linearly to
-the target density over a short Langevin MD -> equilibrate + produce (Nosé-Hoover NVT or MTK NPT).
+"""Production runs, prepared as in the study: pack at a low density -> CL&P NPT or FIRE -> rescale the box
+linearly to the target density over a short Langevin MD -> equilibrate + produce (Nosé-Hoover NVT or MTK NPT),
+alone or, for runs of one group and size, as replicas of one vmapped MD.
 
 Every step is an MD-runner directory (checkpointed): killed at any moment and started again in the same stage
 directory (the stage engine does that only while the run's inputs are unchanged), the run continues where it
