@@ -18,6 +18,7 @@ from ilflow.io import read_frames, write_frames
 
 LAST_MD, LAST_RELAXED = "last_md.extxyz", "last_relaxed.extxyz"
 LAST_FRAMES = (LAST_MD, LAST_RELAXED)
+SLOW_STEP_FS = 4.0  # run-time D3 of an MD sampler: its slow step (multiple time stepping), as production's default
 STOPPED = "stopped_by_uncertainty"  # info key (True) of the frame at which an MD stopped on the uncertainty rule
 
 
@@ -70,6 +71,7 @@ def _start(sampler, ctx: SamplerContext) -> Atoms:
 
 
 def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
+    from ilflow.config.dispersion import dispersion_every
     from ilflow.md import Checks, RunSettings, from_model, make_integrator, run_md, schedule_from
     from ilflow.md.h5md import atoms_frames
 
@@ -80,12 +82,16 @@ def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
                              atoms, steps, sampler.temperature_K, sampler.pressure_bar or 1.0)
     checks = Checks.with_topology(atoms, max_uncertainty_eV_A=sampler.uncertainty_threshold_eV_A,
                                   max_temperature_K=max(3.0 * sampler.temperature_K, 1500.0))
+    force_field = from_model(ctx.model_dir)
+    if sampler.run_time_d3 is not None:
+        every = dispersion_every(SLOW_STEP_FS, sampler.timestep_fs, sampler.frame_interval)
+        force_field = from_model(ctx.model_dir, sampler.run_time_d3.settings(), dispersion_every=every)
     candidates = []
     for replica in range(sampler.replicas):
         run_dir = ctx.work_dir / f"md-{index}-{replica}"
         settings = RunSettings(steps=steps, frame_every=sampler.frame_interval, seed=1000 * ctx.iteration + replica,
                                schedule=schedule, checks=checks)
-        summary = run_md(from_model(ctx.model_dir), atoms, integrator, settings, run_dir)
+        summary = run_md(force_field, atoms, integrator, settings, run_dir)
         frames = atoms_frames(run_dir / "trajectory.h5md", atoms)
         if summary.stop_reason == "uncertainty" and frames:
             frames[-1].info[STOPPED] = True

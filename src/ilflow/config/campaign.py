@@ -64,6 +64,15 @@ class Campaign(Section):
         return self
 
     @model_validator(mode="after")
+    def _sampler_dispersion(self) -> "Campaign":
+        for k, step in enumerate(self.learning.iterations, start=1):
+            for sampler in step.samplers:
+                if getattr(sampler, "run_time_d3", None) is not None:
+                    check_hybrid(self.reference.label_dispersion(), sampler.run_time_d3,
+                                 f"learning iteration {step.name or k!r} (an md sampler with run_time_d3)")
+        return self
+
+    @model_validator(mode="after")
     def _production_models(self) -> "Campaign":
         names = [m.name for m in self.final_models]
         for run in self.production.runs:

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from ilflow.config.base import (
     NonNegativeInt,
@@ -11,6 +11,7 @@ from ilflow.config.base import (
     Section,
     Seed,
 )
+from ilflow.config.dispersion import D3
 from ilflow.config.model import Training
 from ilflow.config.modifiers import BoxRamp, TemperatureRamp
 
@@ -62,12 +63,24 @@ class MDSampler(Section):
     # a newly packed box
     start: Literal["previous", "relaxed", "initial", "fresh_box"] = "previous"
     replicas: PositiveInt = 1
+    # D3 added to the ensemble in this MD, as a hybrid model adds it in production: learning from dispersion-free
+    # labels then samples the denser, more structured liquid the hybrid visits (D3 every 4 fs of MD, as in
+    # production's default `dispersion_step_fs`)
+    run_time_d3: D3 | None = None
 
     @model_validator(mode="after")
     def _npt_needs_pressure(self) -> "MDSampler":
         if self.ensemble == "npt" and self.pressure_bar is None:
             raise ValueError("ensemble 'npt' needs pressure_bar")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unused_d3(self, handler):
+        # absent when unused: the sampling stages of campaigns written before this key keep their identities
+        data = handler(self)
+        if self.run_time_d3 is None:
+            data.pop("run_time_d3", None)
+        return data
 
 
 class RelaxSampler(Section):

@@ -1,0 +1,52 @@
+"""An MD sampler with run-time D3 samples where a hybrid model runs: the ensemble plus D3 drives its MD (checked
+against the ASE calculator of the same hybrid), refused where the labels already hold dispersion, and absent from
+the stage identity when unused."""
+
+import h5py
+import jax
+import pytest
+
+from ilflow.active.samplers import SamplerContext, md
+from ilflow.config.dispersion import D3
+from ilflow.config.learning import MDSampler
+from ilflow.potentials import Calculator, GMNNConfig, init_params, save_model
+
+SPECIES_AND_BOX = ('species: [{name: BMIM, smiles: "CCCCn1cc[n+](C)c1", count: 2}, '
+                   '{name: BF4, smiles: "F[B-](F)(F)F", count: 2}]\nbox: {density_g_cm3: 1.2}\n')
+
+
+def _campaign(reference: str, run_time_d3: str) -> str:
+    return (SPECIES_AND_BOX + f"reference: {reference}\n"
+            "learning: {iterations: [{name: hot, samplers: [{kind: md, temperature_K: 353, "
+            f"run_time_d3: {run_time_d3}}}]}}]}}\n")
+
+
+@pytest.mark.slow  # 45 s, mostly compiling the hybrid's MD
+def test_md_sampler_with_run_time_d3_runs_the_hybrid(tmp_path, box_2_pairs):
+    config = GMNNConfig(elements=(1, 5, 6, 7, 9), hidden=(8, 8), r_max_A=4.0)
+    params = jax.vmap(lambda k: init_params(config, k))(jax.random.split(jax.random.PRNGKey(0), 2))
+    params["scale"] = params["scale"] * 0.01  # gentle random forces
+    save_model(tmp_path / "model", config, params)
+    d3 = D3(functional="gfn1", cutoff_A=8.0)
+    sampler = MDSampler(kind="md", temperature_K=30.0, timestep_fs=0.5, steps=16, frame_interval=8, start="initial",
+                        uncertainty_threshold_eV_A=50.0, run_time_d3=d3)
+    ctx = SamplerContext(tmp_path / "model", tmp_path / "sampling", [], box_2_pairs, [], None, iteration=1)
+    ctx.work_dir.mkdir()
+    frames = md(sampler, ctx, 0)
+    assert len(frames) == 3 and ctx.records[0].steps_run == 16
+    with h5py.File(ctx.work_dir / "md-0-0" / "trajectory.h5md") as f:
+        recorded = f["observables/potential_energy/value"][-1]
+    hybrid = Calculator(tmp_path / "model", dispersion=d3.settings()).get_potential_energy(frames[-1])
+    alone = Calculator(tmp_path / "model").get_potential_energy(frames[-1])
+    assert recorded == pytest.approx(hybrid, abs=1e-4) and abs(hybrid - alone) > 1e-2
+
+
+def test_sampler_d3_on_labels_with_dispersion_is_refused_and_unused_d3_keeps_identities():
+    from ilflow.config.loader import parse_campaign
+
+    ok = parse_campaign(_campaign("{method: xtb, hamiltonian: GFN1-xTB, dispersion: remove}", "{functional: gfn1}"))
+    assert ok.learning.iterations[0].samplers[0].run_time_d3.functional == "gfn1"
+    with pytest.raises(Exception, match="count twice"):
+        parse_campaign(_campaign("{method: xtb, hamiltonian: GFN1-xTB}", "{functional: gfn1}"))
+    # a sampler without it dumps (and hashes) as before the key existed
+    assert "run_time_d3" not in MDSampler(kind="md").model_dump(mode="json")
