@@ -361,6 +361,12 @@ def test_a_replica_directory_is_that_of_its_run_alone(tmp_path):
     with pytest.raises(IlflowError, match="different steps"):
         run_replicas(lennard_jones(), atoms, dynamics, replace(half, steps=400), begun_alone, seeds=[1, 2],
                      temperatures_K=[30.0, 90.0])
+    legacy = tmp_path / "shared-checkpoint"  # an earlier version's replicas: refused, nothing overwritten
+    legacy.mkdir()
+    (legacy / "checkpoint.npz").write_bytes(b"")
+    with pytest.raises(IlflowError, match="earlier version"):
+        run_replicas(lennard_jones(), atoms, dynamics, half, legacy, seeds=[1, 2])
+    assert sorted(p.name for p in legacy.iterdir()) == ["checkpoint.npz"]
 
 
 def test_schedules_follow_eqn_9():

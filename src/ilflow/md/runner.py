@@ -192,6 +192,10 @@ def run_replicas(force_field: ForceField, atoms, integrator, settings: RunSettin
     replicas = [(settings.seed + k if seeds is None else int(seeds[k]),
                  settings.schedule.temperature_K if temperatures_K is None else float(temperatures_K[k]),
                  settings.schedule.pressure_bar if pressures_bar is None else float(pressures_bar[k])) for k in range(n)]
+    if dirs is None and (Path(out_dir) / CHECKPOINT).exists():  # written by ilflow before replicas had their own
+        raise IlflowError(f"{out_dir} holds the shared checkpoint of an earlier version's replicas; this version keeps "
+                          "one per replica: continue that run with the earlier version, or move it aside (its "
+                          "trajectories are kept) and start anew")
     dirs = dirs or [Path(out_dir) / f"replica-{k}" for k in range(n)]
     return _run(force_field, starts[0] if starts else atoms, integrator, settings, dirs, replicas, starts)
 
