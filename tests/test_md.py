@@ -2,7 +2,6 @@
 mean and variance from Langevin and Nose-Hoover chains, bitwise restarts, and checks that stop at the first
 failing step."""
 
-import json
 from dataclasses import replace
 
 import jax
@@ -15,7 +14,7 @@ from ilflow import units
 from ilflow.errors import IlflowError
 from ilflow.md.summary import MDSummary
 from ilflow.md import NVE, Checks, Evaluation, ForceField, Langevin, NoseHoover, RunSettings, Schedule, lennard_jones, run_md
-from ilflow.md.force_field import allocate_lists, build_lists, make_force, start_forces
+from ilflow.md.force_field import allocate_lists, make_force, start_forces
 from ilflow.md.state import Control, degrees_of_freedom, kinetic_energy
 from ilflow.potentials.system import make_system
 

@@ -82,10 +82,10 @@ def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
                              atoms, steps, sampler.temperature_K, sampler.pressure_bar or 1.0)
     checks = Checks.with_topology(atoms, max_uncertainty_eV_A=sampler.uncertainty_threshold_eV_A,
                                   max_temperature_K=max(3.0 * sampler.temperature_K, 1500.0))
-    force_field = from_model(ctx.model_dir)
-    if sampler.run_time_d3 is not None:
-        every = dispersion_every(SLOW_STEP_FS, sampler.timestep_fs, sampler.frame_interval)
-        force_field = from_model(ctx.model_dir, sampler.run_time_d3.settings(), dispersion_every=every)
+    d3 = sampler.run_time_d3
+    force_field = from_model(ctx.model_dir, d3.settings() if d3 else None,
+                             dispersion_every=dispersion_every(SLOW_STEP_FS, sampler.timestep_fs,
+                                                               sampler.frame_interval) if d3 else 1)
     candidates = []
     for replica in range(sampler.replicas):
         run_dir = ctx.work_dir / f"md-{index}-{replica}"
