@@ -131,6 +131,30 @@ def test_warm_start_continues_from_the_earlier_model(overfit, tmp_path):
     assert warm.forces_rmse_meV_A < 2.0 * table.forces_rmse_meV_A
 
 
+def test_a_warm_up_keeps_a_warm_start_where_it_was(overfit, tmp_path):
+    """Adam restarts with empty moments, so a warm start's first steps at the full rate move every parameter by
+    about the learning rate and undo part of the earlier fit; rates that rise over the first epochs do not."""
+    frames, out, table = overfit
+    steps = SMALL.training.model_copy(update={"epochs": 3})
+    plain = train_model(frames, frames, SMALL.model_copy(update={"training": steps}), tmp_path / "plain", out)
+    warm_up = steps.model_copy(update={"warmup_epochs": 3.0})
+    gentle = train_model(frames, frames, SMALL.model_copy(update={"training": warm_up}), tmp_path / "gentle", out)
+    assert gentle.forces_rmse_meV_A < plain.forces_rmse_meV_A
+    assert gentle.forces_rmse_meV_A < 1.5 * table.forces_rmse_meV_A
+
+
+def test_warm_up_rises_linearly_and_is_absent_from_the_settings_when_unused():
+    from ilflow.training.trainer import decay_factor
+
+    total, warmup = 40, 8
+    for step in range(total):
+        rise = min(1.0, (step + 1) / warmup)
+        assert decay_factor(step, total, warmup=warmup) == pytest.approx(rise * decay_factor(step, total))
+    assert "warmup_epochs" not in Training().model_dump()  # stage identities of earlier campaigns unchanged
+    settings = Training(warmup_epochs=1.5)
+    assert Training.model_validate(settings.model_dump()) == settings
+
+
 def test_learning_rate_decay_is_optax_cosine_schedule():
     """The per-step factor applied to every group's rate follows optax's cosine decay to 1% (the schedule the
     trainer used before the rates left the compiled step), and training twice reuses one optimiser object."""

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from ilflow.config.base import NonNegativeFloat, PositiveFloat, PositiveInt, Section, Seed
 from ilflow.config.dispersion import D3
@@ -37,7 +37,18 @@ class Training(Section):
     learning_rates: LearningRates = LearningRates()
     loss_weights: LossWeights = LossWeights()
     warm_start: bool = True
+    # a warm start's learning rates rise linearly from 0 over this many epochs: Adam restarts with empty moments,
+    # and its first steps at the full rate undo part of the previous training (0: no warm-up)
+    warmup_epochs: NonNegativeFloat = 0.0
     seed: Seed = 0
+
+    @model_serializer(mode="wrap")
+    def _without_unused_warmup(self, handler):
+        # absent when unused: the training stages of campaigns written before this key keep their identities
+        data = handler(self)
+        if not self.warmup_epochs:
+            data.pop("warmup_epochs", None)
+        return data
 
 
 class Model(Section):

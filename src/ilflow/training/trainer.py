@@ -49,10 +49,12 @@ def _adam_per_group(rates: tuple[float, ...]) -> optax.GradientTransformation:
     return optax.multi_transform({g: optax.adam(rate) for g, rate in zip(GROUPS, rates)}, param_groups)
 
 
-def decay_factor(step: int, total: int, alpha: float = 0.01) -> float:
-    """Cosine decay of the learning rates from 1 to `alpha` over `total` steps (optax's cosine_decay_schedule)."""
+def decay_factor(step: int, total: int, alpha: float = 0.01, warmup: int = 0) -> float:
+    """Cosine decay of the learning rates from 1 to `alpha` over `total` steps (optax's cosine_decay_schedule),
+    times a linear rise over the first `warmup` steps (step k at (k + 1) / warmup)."""
     fraction = min(step, total) / max(total, 1)
-    return alpha + (1.0 - alpha) * 0.5 * (1.0 + np.cos(np.pi * fraction))
+    rise = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    return rise * (alpha + (1.0 - alpha) * 0.5 * (1.0 + np.cos(np.pi * fraction)))
 
 
 def init_ensemble(config: GMNNConfig, size: int, frames: Sequence[Atoms], seed: int) -> dict:
@@ -115,10 +117,12 @@ def train(config: GMNNConfig, train_frames: Sequence[Atoms], val_frames: Sequenc
     weights = (settings.loss_weights.energy, settings.loss_weights.forces, settings.loss_weights.stress)
     train_b = to_buckets(train_frames, config.elements, config.cutoff_A)
     val_b = to_buckets(val_frames, config.elements, config.cutoff_A)
+    warmup_epochs = settings.warmup_epochs if params is not None else 0.0  # a warm-up only for a warm start
     if params is None:
         params = init_ensemble(config, ensemble_size, train_frames, settings.seed)
     n_batches = sum(-(-len(b) // settings.batch_size) for b in train_b)
     tx, total_steps, step = make_optimizer(settings), settings.epochs * n_batches, 0
+    warmup = int(round(warmup_epochs * n_batches))
     opt_state = jax.vmap(tx.init)(params)
     rng = np.random.default_rng(settings.seed)
     history = History()
@@ -128,8 +132,9 @@ def train(config: GMNNConfig, train_frames: Sequence[Atoms], val_frames: Sequenc
         t0 = time.perf_counter()
         train_loss, seen = 0.0, 0.0
         for batch, weight in batches(train_b, settings.batch_size, rng):
+            rate_factor = jnp.float32(decay_factor(step, total_steps, warmup=warmup))
             params, opt_state, loss = _train_step(config, tx, weights, params, opt_state, _as_jax(batch),
-                                                  jnp.asarray(weight), jnp.float32(decay_factor(step, total_steps)))
+                                                  jnp.asarray(weight), rate_factor)
             step += 1
             train_loss = train_loss + np.asarray(loss) * weight.sum()
             seen += weight.sum()
