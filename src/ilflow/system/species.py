@@ -8,6 +8,9 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem, rdMolDescriptors
 
 from ilflow.errors import SpeciesError
+from ilflow.system.geometry import geometry_problems, ideal_polyhedron, polyhedral_centre, reference_bond_lengths_A
+
+RETRIES = 5  # new random-coordinate embeddings of a broken conformer
 
 
 @dataclass(frozen=True)
@@ -109,5 +112,39 @@ def molecule_from_smiles(
             "check the SMILES or try another seed"
         )
     _relax(mol, conf_ids, relax)
-    conformers = tuple(np.array(mol.GetConformer(cid).GetPositions(), dtype=float) for cid in conf_ids)
-    return Molecule(name=name, smiles=smiles, mol=mol, conformers=conformers)
+    conformers = [np.array(mol.GetConformer(cid).GetPositions(), dtype=float) for cid in conf_ids]
+    return Molecule(name=name, smiles=smiles, mol=mol, conformers=tuple(_repaired(name, mol, conformers, seed, relax)))
+
+
+def _repaired(name: str, mol: Chem.Mol, conformers: list[np.ndarray], seed: int, relax: str) -> list[np.ndarray]:
+    """The conformers without geometric defects: a broken polyhedral ion (e.g. PF6-) rebuilt as its ideal polyhedron,
+    other broken conformers embedded again from random coordinates (RETRIES seeds); SpeciesError if one stays
+    broken."""
+    reference = reference_bond_lengths_A(mol)
+    broken = [k for k, x in enumerate(conformers) if geometry_problems(mol, x, reference)]
+    if not broken:
+        return conformers
+    centre = polyhedral_centre(mol)
+    if centre is not None:
+        return [ideal_polyhedron(mol, centre, reference)]
+    for k in broken:
+        for attempt in range(1, RETRIES + 1):
+            params = AllChem.ETKDGv3()
+            params.randomSeed, params.useRandomCoords = int(seed) + attempt, True
+            trial = Chem.Mol(mol)  # embedding replaces a molecule's conformers
+            cid = AllChem.EmbedMolecule(trial, params)
+            if cid < 0:
+                continue
+            _relax(trial, [cid], relax)
+            x = np.array(trial.GetConformer(cid).GetPositions(), dtype=float)
+            if not geometry_problems(mol, x, reference):
+                conformers[k] = x
+                break
+        else:
+            problems = geometry_problems(mol, conformers[k], reference)
+            symbols = [a.GetSymbol() for a in mol.GetAtoms()]
+            raise SpeciesError(
+                f"species {name!r}: RDKit's 3D structure is broken ({'; '.join(p.describe(symbols) for p in problems[:3])}"
+                f") and {RETRIES} new embeddings did not mend it; check its SMILES (charges, hypervalent atoms) or "
+                "try another box.seed")
+    return conformers
