@@ -6,14 +6,25 @@ with six ligands comes out broken: UFF has no octahedral phosphorus, and the emb
 ions made of one centre and 4-6 terminal ligands (BF4-, ClO4-, PF6-, AsF6-, ...) directly.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from ase.data import covalent_radii
-from rdkit import Chem
+from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem, ChemicalForceFields
 
 BOND_TOLERANCE_A = 0.1
+
+
+@contextmanager
+def quiet_rdkit():
+    """RDKit's C++ warnings off (UFF's typer warns about every charged hypervalent atom, e.g. in PF6-)."""
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        yield
+    finally:
+        RDLogger.EnableLog("rdApp.*")
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,8 @@ def reference_bond_lengths_A(mol: Chem.Mol) -> dict[tuple[int, int], float]:
         return {(i, j): float(props.GetMMFFBondStretchParams(mol, i, j)[2]) for i, j in pairs}
     out = {}
     for i, j in pairs:
-        params = ChemicalForceFields.GetUFFBondStretchParams(mol, i, j)
+        with quiet_rdkit():
+            params = ChemicalForceFields.GetUFFBondStretchParams(mol, i, j)
         out[(i, j)] = float(params[1]) if params else float(
             covalent_radii[mol.GetAtomWithIdx(i).GetAtomicNum()] + covalent_radii[mol.GetAtomWithIdx(j).GetAtomicNum()])
     return out

@@ -8,7 +8,13 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem, rdMolDescriptors
 
 from ilflow.errors import SpeciesError
-from ilflow.system.geometry import geometry_problems, ideal_polyhedron, polyhedral_centre, reference_bond_lengths_A
+from ilflow.system.geometry import (
+    geometry_problems,
+    ideal_polyhedron,
+    polyhedral_centre,
+    quiet_rdkit,
+    reference_bond_lengths_A,
+)
 
 RETRIES = 5  # new random-coordinate embeddings of a broken conformer
 
@@ -85,9 +91,11 @@ def _relax(mol: Chem.Mol, conf_ids: list[int], method: str) -> None:
         props = AllChem.MMFFGetMoleculeProperties(mol)
         for cid in conf_ids:
             AllChem.MMFFGetMoleculeForceField(mol, props, confId=cid).Minimize(maxIts=2000)
-    elif AllChem.UFFHasAllMoleculeParams(mol):
-        for cid in conf_ids:
-            AllChem.UFFGetMoleculeForceField(mol, confId=cid).Minimize(maxIts=2000)
+    else:
+        with quiet_rdkit():  # UFF's typer warns about charged hypervalent atoms (PF6-), then copes
+            if AllChem.UFFHasAllMoleculeParams(mol):
+                for cid in conf_ids:
+                    AllChem.UFFGetMoleculeForceField(mol, confId=cid).Minimize(maxIts=2000)
 
 
 def molecule_from_smiles(
@@ -100,12 +108,13 @@ def molecule_from_smiles(
     mol = parse_smiles(name, smiles)
     params = AllChem.ETKDGv3()
     params.randomSeed = int(seed)
-    if n_conformers == 1:
-        conf_ids = [AllChem.EmbedMolecule(mol, params)]
-        conf_ids = [c for c in conf_ids if c >= 0]
-    else:
-        params.pruneRmsThresh = 0.1
-        conf_ids = list(AllChem.EmbedMultipleConfs(mol, numConfs=n_conformers, params=params))
+    with quiet_rdkit():  # ETKDG types atoms with UFF, which warns about charged hypervalent atoms (PF6-)
+        if n_conformers == 1:
+            conf_ids = [AllChem.EmbedMolecule(mol, params)]
+            conf_ids = [c for c in conf_ids if c >= 0]
+        else:
+            params.pruneRmsThresh = 0.1
+            conf_ids = list(AllChem.EmbedMultipleConfs(mol, numConfs=n_conformers, params=params))
     if not conf_ids:
         raise SpeciesError(
             f"species {name!r}: RDKit could not embed a 3D structure for SMILES {smiles!r}; "
@@ -132,7 +141,8 @@ def _repaired(name: str, mol: Chem.Mol, conformers: list[np.ndarray], seed: int,
             params = AllChem.ETKDGv3()
             params.randomSeed, params.useRandomCoords = int(seed) + attempt, True
             trial = Chem.Mol(mol)  # embedding replaces a molecule's conformers
-            cid = AllChem.EmbedMolecule(trial, params)
+            with quiet_rdkit():
+                cid = AllChem.EmbedMolecule(trial, params)
             if cid < 0:
                 continue
             _relax(trial, [cid], relax)
