@@ -1,6 +1,7 @@
 """The checks of a campaign that take seconds, run by `ilflow validate` and by `ilflow run` before its first stage:
-what the schema cannot see (SMILES that RDKit cannot parse, a net charge, a density no packing reaches) would
-otherwise surface minutes later, inside a stage."""
+what the schema cannot see (SMILES that RDKit cannot parse, a net charge, a density no packing reaches, production
+runs at the experimental density of a liquid without a density table) would otherwise surface minutes or hours
+later, inside a stage."""
 
 from dataclasses import dataclass
 
@@ -30,4 +31,8 @@ def check_campaign(campaign: Campaign) -> Preflight:
         if heavy:
             raise ConfigError(f"reference: xTB has parameters up to radon (Z = 86); {', '.join(heavy)} lie beyond; "
                               "choose method: cp2k")
+    if campaign.production.runs:  # their densities: given, or from an experimental table that must exist
+        from ilflow.production.stage import planned_runs
+
+        planned_runs(campaign)
     return Preflight(atoms, plan.charge_e, plan.packed_fraction)
