@@ -17,6 +17,7 @@ class Preflight:
     atoms: int
     charge_e: int
     packed_fraction: float
+    without_clandp: tuple[str, ...] = ()  # species no shipped CL&P template covers (initial data: bootstrap frames)
 
 
 def check_campaign(campaign: Campaign) -> Preflight:
@@ -31,8 +32,20 @@ def check_campaign(campaign: Campaign) -> Preflight:
         if heavy:
             raise ConfigError(f"reference: xTB has parameters up to radon (Z = 86); {', '.join(heavy)} lie beyond; "
                               "choose method: cp2k")
+    without_clandp = ()
+    if campaign.learning.initial.source == "classical":
+        from ilflow.classical.forcefield import NoTemplateError, match_template
+
+        def covered(molecule) -> bool:
+            try:
+                match_template(molecule.atomic_numbers, molecule.bonds)
+                return True
+            except NoTemplateError:
+                return False
+
+        without_clandp = tuple(m.name for m in plan.molecules if not covered(m))
     if campaign.production.runs:  # their densities: given, or from an experimental table that must exist
         from ilflow.production.stage import planned_runs
 
         planned_runs(campaign)
-    return Preflight(atoms, plan.charge_e, plan.packed_fraction)
+    return Preflight(atoms, plan.charge_e, plan.packed_fraction, without_clandp)

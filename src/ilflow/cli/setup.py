@@ -22,6 +22,9 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign.yaml to che
     console.print(f"[green]ok[/green] {campaign}: campaign {loaded.name!r}, {species} ({found.atoms} atoms, charge "
                   f"{found.charge_e:+d} e), box at {loaded.box.density_g_cm3} g/cm3 (molecules fill "
                   f"{found.packed_fraction:.2f} of it), reference {loaded.reference.method}")
+    if found.without_clandp:
+        console.print(f"initial data: bootstrap frames (no shipped CL&P parameters for "
+                      f"{', '.join(found.without_clandp)}), not classical MD")
 
 
 def _parse_species(specs: list[str]):
