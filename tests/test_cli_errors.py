@@ -130,3 +130,12 @@ def test_a_liquid_without_a_density_table_is_refused_before_the_build(cli, tmp_p
     for command in (("validate", str(campaign)), ("run", str(campaign), "-d", str(tmp_path / "project"))):
         _assert_clean_failure(cli(*command), "no density table for EMIM-BF4", "analysis.experimental_density_csv")
     assert not (tmp_path / "project").exists()
+
+
+def test_elements_the_cp2k_preset_lacks_are_refused_at_validation(cli, tmp_path):
+    """BMIM bromide with CP2K: the preset's basis sets stop at argon, so every label would fail; validate says so."""
+    campaign = tmp_path / "br.yaml"
+    campaign.write_text(f'species:\n  - {{name: BMIM, smiles: "{BMIM}", count: 2}}\n'
+                        '  - {name: Br, smiles: "[Br-]", count: 2}\nbox: {density_g_cm3: 1.3}\n'
+                        "reference: {method: cp2k}\n")
+    _assert_clean_failure(cli("validate", str(campaign)), "H to Ar only", "contain Br", "method: xtb")

@@ -32,6 +32,14 @@ def check_campaign(campaign: Campaign) -> Preflight:
         if heavy:
             raise ConfigError(f"reference: xTB has parameters up to radon (Z = 86); {', '.join(heavy)} lie beyond; "
                               "choose method: cp2k")
+    if campaign.reference.method == "cp2k":
+        from ilflow.reference.cp2k_input import VALENCE
+
+        beyond = sorted({sym for m in plan.molecules for sym in m.symbols} - set(VALENCE))
+        if beyond:
+            raise ConfigError(f"reference: the CP2K preset has basis sets and pseudopotentials (TZVP-GTH, GTH-PBE) for "
+                              f"H to Ar only; the species contain {', '.join(beyond)}. Choose method: xtb (parameters "
+                              "up to radon)")
     without_clandp = ()
     if campaign.learning.initial.source == "classical":
         from ilflow.classical.forcefield import NoTemplateError, match_template

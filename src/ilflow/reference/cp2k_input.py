@@ -78,7 +78,8 @@ def system_sections(atoms: Atoms, charge: int, multiplicity: int) -> tuple[Secti
     symbols = sorted(set(atoms.get_chemical_symbols()))
     missing = [s for s in symbols if s not in VALENCE]
     if missing:
-        raise ValueError(f"no TZVP-GTH/GTH-PBE kind known for {missing}; add KIND sections through overrides")
+        raise ValueError(f"no TZVP-GTH/GTH-PBE kind known for {missing} (the preset covers H to Ar); use the xtb "
+                         "reference for these elements")
     cell = atoms.cell.array
     subsys = {
         "CELL": {"A": _vec(cell[0]), "B": _vec(cell[1]), "C": _vec(cell[2]),
