@@ -116,6 +116,7 @@ def build_box(species: Sequence[Species], box: Box) -> Atoms:
         raise PackingError(
             f"no packing in {MAX_ATTEMPTS} PACKMOL runs keeps every molecule {clearance:.2f} Å from the others and from "
             f"its own periodic images (best {worst:.2f} Å) in a {' x '.join(f'{x:.2f}' for x in lengths)} Å box; "
+            "every molecule's own geometry passed its checks (bond lengths, angles, contacts), so the box is at fault: "
             "use more molecules (a larger box) or a lower box.tolerance_A"
         )
     atoms.info.update(
