@@ -43,9 +43,10 @@ def plan_runs(groups: list[StatePoints], species: list[Species], density_csv: st
                 rho = spec.density_g_cm3
             elif table is None:
                 names = "-".join(s.name for s in species)
-                raise ConfigError(f"production run {spec.name!r} asks for the experimental density, but ilflow ships no "
-                                  f"density table for {names} (only for BMIM-BF4): set analysis.experimental_density_csv "
-                                  "(columns temperature_K, density_g_cm3) or density: given with density_g_cm3")
+                raise ConfigError(f"production run {spec.name!r} asks for the experimental density, but ilflow ships "
+                                  f"no density table for {names} (only for BMIM-BF4): set "
+                                  "analysis.experimental_density_csv (columns temperature_K, density_g_cm3) or "
+                                  "density: given with density_g_cm3")
             else:
                 rho = density_g_cm3(T, table)
             for n in spec.formula_units:

@@ -153,8 +153,8 @@ def _repaired(name: str, mol: Chem.Mol, conformers: list[np.ndarray], seed: int,
         else:
             problems = geometry_problems(mol, conformers[k], reference)
             symbols = [a.GetSymbol() for a in mol.GetAtoms()]
+            defects = "; ".join(p.describe(symbols) for p in problems[:3])
             raise SpeciesError(
-                f"species {name!r}: RDKit's 3D structure is broken ({'; '.join(p.describe(symbols) for p in problems[:3])}"
-                f") and {RETRIES} new embeddings did not mend it; check its SMILES (charges, hypervalent atoms) or "
-                "try another box.seed")
+                f"species {name!r}: RDKit's 3D structure is broken ({defects}) and {RETRIES} new embeddings did not "
+                "mend it; check its SMILES (charges, hypervalent atoms) or try another box.seed")
     return conformers
