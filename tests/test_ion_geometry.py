@@ -80,3 +80,29 @@ def test_a_contact_between_distant_atoms_is_a_problem():
     x[h_last] = x[h_first] + [0.3, 0.0, 0.0]  # two hydrogens five bonds apart, 0.3 Å from each other
     contacts = [p for p in geometry_problems(mol, x, bond_tolerance_A=10.0) if p.kind == "contact"]
     assert any(set(p.atoms) == {h_first, h_last} for p in contacts)
+
+
+def test_a_broken_organic_embedding_is_embedded_again_or_named(monkeypatch):
+    """Butane's first embedding declared broken: a new random-coordinate embedding replaces it; if every embedding
+    stays broken, the error names the species and the defect."""
+    from ilflow.errors import SpeciesError
+    from ilflow.system import species
+    from ilflow.system.geometry import GeometryProblem
+
+    defect = GeometryProblem("contact", (0, 3), 0.5, 1.52)
+    first = {"seen": False}
+
+    def broken_once(mol, x, reference=None):
+        if first["seen"]:
+            return []
+        first["seen"] = True
+        return [defect]
+
+    plain = species.molecule_from_smiles("butane", "CCCC", seed=3)
+    monkeypatch.setattr(species, "geometry_problems", broken_once)
+    molecule = species.molecule_from_smiles("butane", "CCCC", seed=3)
+    assert first["seen"] and not geometry_problems(molecule.mol, molecule.conformers[0])
+    assert not np.allclose(plain.conformers[0], molecule.conformers[0])  # the new embedding, not the first
+    monkeypatch.setattr(species, "geometry_problems", lambda mol, x, reference=None: [defect])
+    with pytest.raises(SpeciesError, match=r"species 'butane'.*non-bonded contact C0-C3 at 0.50 Å"):
+        species.molecule_from_smiles("butane", "CCCC", seed=3)
