@@ -24,9 +24,9 @@ def _molecule(smiles: str, seed: int = 3) -> Atoms:
     return Atoms(molecule.symbols, positions=molecule.conformers[0])
 
 
-def _ion_pair() -> Atoms:
-    cation, anion = _molecule("CCCCn1cc[n+](C)c1"), _molecule("F[B-](F)(F)F")
-    anion.positions += cation.positions.mean(0) - anion.positions.mean(0) + np.array([0.0, 0.0, 5.0])
+def _ion_pair(cation: str = "CCCCn1cc[n+](C)c1", anion: str = "F[B-](F)(F)F", distance_A: float = 5.0) -> Atoms:
+    cation, anion = _molecule(cation), _molecule(anion)
+    anion.positions += cation.positions.mean(0) - anion.positions.mean(0) + np.array([0.0, 0.0, distance_A])
     pair = cation + anion
     pair.new_array("molecule_id", np.array([0] * len(cation) + [1] * len(anion)))
     return pair
@@ -117,8 +117,16 @@ def _independent_terms(atoms: Atoms) -> dict[str, float]:
     return terms
 
 
-def test_isolated_ion_pair_energy_terms_equal_an_independent_evaluation():
-    pair = _ion_pair()
+# the new families in pairs (pyridinium and acetate carry impropers); the anion's centre this far (Å) above the
+# cation's: the closest interionic atoms are then 2.3-3.4 Å apart (P66614+, 18 Å across: 9.5 Å)
+PAIRS = [("CCCCn1cc[n+](C)c1", "F[B-](F)(F)F", 5.0), ("CCCC[n+]1ccccc1", "N#C[N-]C#N", 5.0),
+         ("CCCC[N+]1(C)CCCC1", "FS(=O)(=O)[N-]S(=O)(=O)F", 6.0), ("CCCC[N+](C)(C)C", "[O-]S(=O)(=O)C(F)(F)F", 6.0),
+         ("CCCCCC[P+](CCCCCC)(CCCCCC)CCCCCCCCCCCCCC", "CC(=O)[O-]", 12.0)]
+
+
+@pytest.mark.parametrize("cation, anion, distance_A", PAIRS)
+def test_isolated_ion_pair_energy_terms_equal_an_independent_evaluation(cation, anion, distance_A):
+    pair = _ion_pair(cation, anion, distance_A)
     ours, expected = _openmm_terms(pair), _independent_terms(pair)
     print({k: (round(ours[k], 6), round(expected[k], 6)) for k in ours})
     for name in expected:
@@ -143,7 +151,25 @@ def test_atom_types_follow_the_atoms_in_any_order():
         assert sum(_openmm_terms(shuffled).values()) == pytest.approx(energy, rel=1e-9)
 
 
-@pytest.mark.parametrize("name", ["c4c1im", "c2c1im", "BF4", "PF6", "NTf2", "Cl"])
+TEMPLATES = ["c4c1im", "c2c1im", "BF4", "PF6", "NTf2", "Cl",
+             "c4c1pyrr", "n1111", "n1114", "p66614", "c4py", "FSI", "OTf", "DCA", "OAc"]
+# the ions of the newer families as a user writes them (SMILES), with the template each must get
+NEW_IONS = {"c4c1pyrr": "CCCC[N+]1(C)CCCC1", "n1111": "C[N+](C)(C)C", "n1114": "CCCC[N+](C)(C)C",
+            "p66614": "CCCCCC[P+](CCCCCC)(CCCCCC)CCCCCCCCCCCCCC", "c4py": "CCCC[n+]1ccccc1",
+            "FSI": "FS(=O)(=O)[N-]S(=O)(=O)F", "OTf": "[O-]S(=O)(=O)C(F)(F)F", "DCA": "N#C[N-]C#N", "OAc": "CC(=O)[O-]"}
+# CL&P r0 against MMFF94's (RDKit, computed here): the two force fields take bond lengths from different sources
+# (CL&P from OPLS-AA/AMBER or the CL&P papers, MMFF94 from MP2/6-31G* geometries and experimental structures) and
+# differ by up to 0.046 Å for one bond here (the S-C of triflate and NTf2-), while a wrong type on an atom moves r0 by
+# 0.1 Å or more (aromatic C-N 1.340 vs alkyl 1.448, P-C 1.81 vs C-C 1.529, C#N 1.157 vs N-C 1.310, C-O2 1.25 vs
+# C-C 1.522 Å)
+R0_TOLERANCE_A = 0.05
+
+
+def test_the_template_list_is_every_shipped_template():
+    assert sorted(TEMPLATES) == sorted(clandp()["molecules"])
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
 def test_every_template_matches_its_smiles_and_its_charges_sum_to_the_ion_charge(name):
     template = clandp()["molecules"][name]
     molecule = molecule_from_smiles(name, template["smiles"], n_conformers=1)
@@ -152,6 +178,92 @@ def test_every_template_matches_its_smiles_and_its_charges_sum_to_the_ion_charge
     assert typed.charge_e == pytest.approx(molecule.charge, abs=1e-6)
     if name == "PF6":  # the trans F-P-F pairs carry no 90-degree angle term
         assert len(typed.angles) == 12
+
+
+def _graph(smiles: str):
+    """RDKit molecule with hydrogens, its atomic numbers and bonds (sorted pairs), straight from the SMILES."""
+    from rdkit import Chem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    pairs = sorted(tuple(sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))) for b in mol.GetBonds())
+    return mol, [a.GetAtomicNum() for a in mol.GetAtoms()], pairs
+
+
+def _mmff_r0(mol, i: int, j: int) -> float:
+    from rdkit.Chem import AllChem
+
+    return AllChem.MMFFGetMoleculeProperties(mol).GetMMFFBondStretchParams(mol, i, j)[2]
+
+
+@pytest.mark.parametrize("name", list(NEW_IONS))
+def test_new_ions_bond_lengths_agree_with_mmff94(name):
+    """CL&P r0 of every bond of the typed ion within R0_TOLERANCE_A of MMFF94's r0 for the same bond.
+
+    Dicyanamide's central N-C bonds are the exception: MMFF gives the central N- its deprotonated-sulfonamide type
+    (NM, 62) with two single bonds (r0 1.461 Å), while the charge is delocalised onto the nitrile nitrogens and the
+    bonds have partial double-bond character (CL&P 1.310 Å, il.ff 'dicyanamide JPCB110(2006)19586'); for them the
+    test asks that r0 lie between MMFF's C=N double bond (methanimine, 1.29 Å) and 0.1 Å below its N-C single bond."""
+    mol, numbers, pairs = _graph(NEW_IONS[name])
+    typed = type_molecule(numbers, pairs)
+    assert typed.template == name
+    symbols = [a.GetSymbol() for a in mol.GetAtoms()]
+    worst = 0.0
+    for i, j, r0, *_ in typed.bonds:
+        reference = _mmff_r0(mol, i, j)
+        if name == "DCA" and {symbols[i], symbols[j]} == {"N", "C"} and min(
+                mol.GetAtomWithIdx(i).GetDegree(), mol.GetAtomWithIdx(j).GetDegree()) == 2:
+            double, _, _ = _graph("C=N")
+            assert _mmff_r0(double, 0, 1) < r0 < reference - 0.1, (i, j, r0, reference)
+            continue
+        assert abs(r0 - reference) < R0_TOLERANCE_A, (name, symbols[i], symbols[j], r0, reference)
+        worst = max(worst, abs(r0 - reference))
+    print(name, "largest |r0(CL&P) - r0(MMFF94)|", round(worst, 4), "Å")
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_every_bonded_term_of_every_template_has_parameters(name):
+    """Every bond, angle and proper dihedral of the ion's graph carries a CL&P term (type_molecule raises
+    NoTemplateError on a missing entry), counted here from the graph; one improper on each sp2 centre with three
+    neighbours (RDKit's hybridisation), centred on that atom; charges sum to the formal charge."""
+    from rdkit import Chem
+
+    mol, numbers, pairs = _graph(clandp()["molecules"][name]["smiles"])
+    typed = type_molecule(numbers, pairs)
+    degree = [a.GetDegree() for a in mol.GetAtoms()]
+    n_angles = sum(d * (d - 1) // 2 for d in degree)
+    n_dihedrals = sum((degree[i] - 1) * (degree[j] - 1) for i, j in pairs)  # no 3-membered rings here
+    sp2 = {a.GetIdx() for a in mol.GetAtoms()
+           if a.GetDegree() == 3 and a.GetHybridization() == Chem.HybridizationType.SP2}
+    impropers = typed.torsions[n_dihedrals:]  # type_molecule lists the proper dihedrals first
+    assert len(typed.bonds) == len(pairs)
+    assert len(typed.angles) == n_angles - (3 if name == "PF6" else 0)  # PF6: no term on the trans F-P-F
+    assert len(typed.torsions) == n_dihedrals + len(sp2)
+    assert sorted(t[2] for t in impropers) == sorted(sp2)
+    assert typed.charge_e == pytest.approx(Chem.GetFormalCharge(mol), abs=1e-9)
+
+
+@pytest.mark.parametrize("smiles", ["N#C[N-]C#N", "CC(=O)[O-]", "CCCC[n+]1ccccc1", "FS(=O)(=O)[N-]S(=O)(=O)F"])
+def test_built_ions_sit_at_a_minimum_of_the_independently_evaluated_clandp_energy(smiles):
+    """molecule_from_smiles relaxes ions a template matches with CL&P: the gradient of the CL&P energy of this file's
+    own evaluation (central differences, 1e-4 Å) vanishes there (RMS below 0.5 kJ/mol/Å; the minimiser stops at
+    0.1 kJ/mol/Å, while MMFF's dicyanamide, 0.15 Å off in two bonds of k = 4206 kJ/mol/Å², is at 307)."""
+    ion = _molecule(smiles)
+
+    def energy(x):
+        atoms = ion.copy()
+        atoms.positions = x
+        return sum(_independent_terms(atoms).values())
+
+    x0, h = ion.positions.copy(), 1e-4
+    gradient = np.zeros_like(x0)
+    for index in np.ndindex(*x0.shape):
+        plus, minus = x0.copy(), x0.copy()
+        plus[index] += h
+        minus[index] -= h
+        gradient[index] = (energy(plus) - energy(minus)) / (2 * h)
+    rms = np.sqrt(np.mean(gradient ** 2))
+    print(smiles, "RMS gradient", rms, "kJ/mol/Å")
+    assert rms < 0.5
 
 
 def test_a_molecule_without_template_gets_a_clear_message():

@@ -1,4 +1,9 @@
-"""SMILES -> 3D molecules with hydrogens (RDKit ETKDG, seeded), conformers, charge, mass and formula."""
+"""SMILES -> 3D molecules with hydrogens (RDKit ETKDG, seeded), conformers, charge, mass and formula.
+
+Conformers are relaxed with MMFF94 (UFF where MMFF lacks parameters) and then, for ions a shipped CL&P template
+matches, minimised with the CL&P force field itself, so that their geometry is the one the classical initial data
+starts from (MMFF puts dicyanamide's delocalised central N-C bonds at 1.46 Å, CL&P at 1.31 Å).
+"""
 
 from dataclasses import dataclass
 
@@ -17,6 +22,8 @@ from ilflow.system.geometry import (
 )
 
 RETRIES = 5  # new random-coordinate embeddings of a broken conformer
+CLANDP_TOLERANCE_KJ_MOL_NM = 1.0  # OpenMM minimiser stop: RMS force 0.1 kJ/mol/Å, ~5e-5 Å of a bond (k ~ 2000)
+CLANDP_MAX_ITERATIONS = 5000  # P66614+ (101 atoms) from its MMFF geometry: 320-470 iterations (5 conformers)
 
 
 @dataclass(frozen=True)
@@ -84,7 +91,8 @@ def parse_smiles(name: str, smiles: str) -> Chem.Mol:
 
 
 def _relax(mol: Chem.Mol, conf_ids: list[int], method: str) -> None:
-    """Relax conformers in place with MMFF94 (UFF where MMFF lacks parameters, e.g. boron) or UFF."""
+    """Relax conformers in place with MMFF94 (UFF where MMFF lacks parameters, e.g. boron) or UFF, then with CL&P
+    where a shipped template matches."""
     if method == "none":
         return
     if method == "mmff" and AllChem.MMFFHasAllMoleculeParams(mol):
@@ -96,6 +104,41 @@ def _relax(mol: Chem.Mol, conf_ids: list[int], method: str) -> None:
             if AllChem.UFFHasAllMoleculeParams(mol):
                 for cid in conf_ids:
                     AllChem.UFFGetMoleculeForceField(mol, confId=cid).Minimize(maxIts=2000)
+    _relax_clandp(mol, conf_ids)
+
+
+def _relax_clandp(mol: Chem.Mol, conf_ids: list[int]) -> None:
+    """Minimise conformers in place with the CL&P energy of the isolated molecule (every bonded term, Lennard-Jones
+    and Coulomb; OpenMM's Reference platform, no cutoff) where a shipped template matches it; else leave them.
+
+    Templates with excluded angles (PF6-) are left out: which F-P-F triplets are trans depends on the geometry, and
+    a broken embedding gets it wrong; `_repaired` builds such ions as ideal polyhedra."""
+    from ilflow.classical.forcefield import NoTemplateError, clandp, type_molecule
+
+    pairs = sorted(tuple(sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))) for b in mol.GetBonds())
+    numbers = [a.GetAtomicNum() for a in mol.GetAtoms()]
+    try:
+        typed = type_molecule(numbers, pairs)
+    except NoTemplateError:
+        return
+    if not typed.bonds or clandp()["molecules"][typed.template].get("excluded_angles"):
+        return
+    import openmm as mm
+    from ase import Atoms
+
+    from ilflow.classical.system import NM_PER_A, TypedBox, build_system
+
+    for cid in conf_ids:
+        conformer = mol.GetConformer(cid)
+        x = np.array(conformer.GetPositions(), dtype=float)
+        box = TypedBox(Atoms(numbers=numbers, positions=x), x, [(np.arange(len(numbers)), typed)])  # not periodic
+        system, positions_nm = build_system(box)
+        context = mm.Context(system, mm.VerletIntegrator(1e-3), mm.Platform.getPlatformByName("Reference"))
+        context.setPositions(positions_nm)
+        mm.LocalEnergyMinimizer.minimize(context, CLANDP_TOLERANCE_KJ_MOL_NM, CLANDP_MAX_ITERATIONS)
+        relaxed = context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(mm.unit.nanometer)
+        for i, position in enumerate(np.asarray(relaxed) / NM_PER_A):
+            conformer.SetAtomPosition(i, position.tolist())
 
 
 def molecule_from_smiles(
@@ -103,7 +146,8 @@ def molecule_from_smiles(
 ) -> Molecule:
     """Embed `n_conformers` 3D conformers with ETKDG (seeded) and optionally relax them.
 
-    `relax`: "mmff" (MMFF94, falling back to UFF where MMFF has no parameters), "uff" or "none".
+    `relax`: "mmff" (MMFF94, falling back to UFF where MMFF has no parameters), "uff" or "none"; with "mmff" or
+    "uff", ions a shipped CL&P template matches are then minimised with CL&P (their force field in classical MD).
     """
     mol = parse_smiles(name, smiles)
     params = AllChem.ETKDGv3()
