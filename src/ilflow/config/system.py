@@ -30,7 +30,8 @@ class Box(Section):
     tolerance_A: PositiveFloat = 2.0  # smallest intermolecular distance PACKMOL aims for
     seed: Seed = 42
     aspect_ratio: tuple[PositiveFloat, PositiveFloat, PositiveFloat] = (1.0, 1.0, 1.0)  # a:b:c of the orthorhombic cell
-    relax: Literal["mmff", "uff", "none"] = "mmff"  # force-field relaxation of each conformer (MMFF falls back to UFF)
+    # force-field relaxation of each conformer (MMFF falls back to UFF), then CL&P where a shipped template matches
+    relax: Literal["mmff", "uff", "none"] = "mmff"
     allow_net_charge: bool = False
     max_packed_fraction: Fraction = 0.45  # refuse to pack above this estimated fraction (see system.packing)
     packmol_timeout_s: PositiveFloat = 600.0
