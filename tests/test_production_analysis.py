@@ -30,9 +30,9 @@ def test_shipped_density_table_follows_its_published_fit():
     """The CSV header gives rho = 1411.25 - 0.70358 T (kg/m3, max residual 0.43); our fit must agree."""
     for T in (283.15, 320.0, 353.15):
         expected = (1411.25 - 0.70358 * T) / 1000.0
-        assert experiment.density_g_cm3(T, experiment.SHIPPED["density"]) == pytest.approx(expected, abs=5e-4)
+        assert experiment.density_g_cm3(T, experiment.DATA / "bmim_bf4_density.csv") == pytest.approx(expected, abs=5e-4)
     with pytest.raises(Exception, match="too far outside"):
-        experiment.density_g_cm3(500.0, experiment.SHIPPED["density"])
+        experiment.density_g_cm3(500.0, experiment.DATA / "bmim_bf4_density.csv")
 
 
 def test_plan_scales_formula_units_and_takes_experimental_densities():

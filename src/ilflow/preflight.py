@@ -1,7 +1,7 @@
 """The checks of a campaign that take seconds, run by `ilflow validate` and by `ilflow run` before its first stage:
 what the schema cannot see (SMILES that RDKit cannot parse, a net charge, a density no packing reaches, production
-runs at the experimental density of a liquid without a density table) would otherwise surface minutes or hours
-later, inside a stage."""
+runs at the experimental density of a liquid without a density table, a user's experimental table for another
+liquid) would otherwise surface minutes or hours later, inside a stage."""
 
 from dataclasses import dataclass
 
@@ -18,6 +18,7 @@ class Preflight:
     charge_e: int
     packed_fraction: float
     without_clandp: tuple[str, ...] = ()  # species no shipped CL&P template covers (initial data: bootstrap frames)
+    experimental_tables: tuple[tuple[str, str | None], ...] = ()  # (quantity, the table the analysis will use)
 
 
 def check_campaign(campaign: Campaign) -> Preflight:
@@ -52,8 +53,15 @@ def check_campaign(campaign: Campaign) -> Preflight:
                 return False
 
         without_clandp = tuple(m.name for m in plan.molecules if not covered(m))
+    from ilflow.analysis.experiment import table_for
+    from ilflow.analysis.tables import experimental_diffusion
+
+    tables = tuple((quantity, table_for(quantity, getattr(campaign.analysis, f"experimental_{quantity}_csv"),
+                                        campaign.species)) for quantity in ("density", "viscosity"))
+    experimental_diffusion(campaign.analysis.experimental_diffusion_csv)
     if campaign.production.runs:  # their densities: given, or from an experimental table that must exist
         from ilflow.production.stage import planned_runs
 
         planned_runs(campaign)
-    return Preflight(atoms, plan.charge_e, plan.packed_fraction, without_clandp)
+    return Preflight(atoms, plan.charge_e, plan.packed_fraction, without_clandp,
+                     tuple((quantity, str(path) if path else None) for quantity, path in tables))

@@ -169,7 +169,6 @@ def analyze_project(campaign, runs: list[tuple[Path, RunRecord]], learning: Lear
     from ilflow.analysis import plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    smiles = [s.smiles for s in campaign.species]
     settings = campaign.analysis
     threshold_eV_A, threshold_from = learning_threshold(campaign.learning)
     analysed = []
@@ -180,8 +179,8 @@ def analyze_project(campaign, runs: list[tuple[Path, RunRecord]], learning: Lear
             logger.warning("  %s: not analysed (%s)", record.name, exc)
             continue
         analysed.append(AnalysedRun(name=record.name, record=record, analysis=analysis))
-    density_csv = experiment.table_for("density", settings.experimental_density_csv, smiles)
-    viscosity_csv = experiment.table_for("viscosity", settings.experimental_viscosity_csv, smiles)
+    density_csv = experiment.table_for("density", settings.experimental_density_csv, campaign.species)
+    viscosity_csv = experiment.table_for("viscosity", settings.experimental_viscosity_csv, campaign.species)
     diffusion = tables.diffusion_table(analysed, viscosity_csv)
     extrapolated = tables.size_extrapolations(diffusion)
     results = AnalysisResults(

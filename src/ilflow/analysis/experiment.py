@@ -1,11 +1,17 @@
-"""Experimental reference tables: shipped for BMIM-BF4 (density, viscosity), or user CSV files.
+"""Experimental reference tables: shipped ones (src/ilflow/analysis/data, sources in their headers and in NOTICE),
+found by the liquid's species, or user CSV files.
 
-A table is a CSV with '#' comment lines, a column `temperature_K` and one value column. The shipped ones
-(src/ilflow/analysis/data, sources in their headers and in NOTICE) are used when the campaign's species are
-BMIM+ and BF4-; other liquids need `analysis.experimental_*_csv`.
+A table is a CSV with '#' comment lines, a column `temperature_K` and one value column whose name carries the unit
+(density_g_cm3 or density_kg_m3; viscosity_mPa_s or viscosity_Pa_s). A comment line `# species: SMILES + SMILES`
+names the liquid (counts in front for other ratios: `# species: 2 CCCCn1cc[n+](C)c1 + 2 F[B-](F)(F)F + 1 O`);
+`# source:` says where the numbers come from. Liquids compare by canonical SMILES and reduced ratio, so any
+spelling of a SMILES and any box size match. A user table (`analysis.experimental_*_csv`) whose species line names
+another liquid is refused.
 """
 
 import csv
+from functools import reduce
+from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +19,45 @@ import numpy as np
 from ilflow.analysis.trajectory import AnalysisError
 
 DATA = Path(__file__).parent / "data"
-BMIM_BF4 = {"CCCCn1cc[n+](C)c1", "F[B-](F)(F)F"}
-SHIPPED = {"density": DATA / "bmim_bf4_density.csv", "viscosity": DATA / "bmim_bf4_viscosity.csv"}
+VALUE_COLUMNS = {"density": ("density_g_cm3", "density_kg_m3"), "viscosity": ("viscosity_mPa_s", "viscosity_Pa_s")}
+Liquid = tuple[tuple[str, int], ...]  # (canonical SMILES, count) sorted, counts divided by their gcd
+
+
+def liquid(species) -> Liquid:
+    """The key of a liquid from (SMILES, count) pairs: canonical SMILES, counts reduced by their gcd."""
+    from rdkit import Chem
+
+    counts: dict[str, int] = {}
+    for smiles, count in species:
+        mol = Chem.MolFromSmiles(smiles)
+        key = Chem.MolToSmiles(mol) if mol is not None else smiles
+        counts[key] = counts.get(key, 0) + int(count)
+    unit = reduce(gcd, counts.values())
+    return tuple(sorted((k, n // unit) for k, n in counts.items()))
+
+
+def describe(key: Liquid) -> str:
+    """A liquid key as a species line: '2 A + 2 B + 1 C', counts left out when all are 1."""
+    return " + ".join(smiles if all(n == 1 for _, n in key) else f"{n} {smiles}" for smiles, n in key)
+
+
+def table_liquid(path: Path) -> Liquid | None:
+    """The liquid a table's `# species:` line names, or None without one."""
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") and line[1:].strip().lower().startswith("species:"):
+            # entries are separated by a '+' between spaces: SMILES hold '+' (charges) but never a space
+            entries = [e.split() for e in " ".join(line.split(":", 1)[1].split()).split(" + ")]
+            try:
+                return liquid((e[-1], int(e[0]) if len(e) == 2 else 1) for e in entries if e)
+            except (ValueError, IndexError):
+                raise AnalysisError(f"{path}: cannot read the species line {line.strip()!r}; write it as "
+                                    "'# species: SMILES + SMILES' with optional counts ('2 SMILES + 1 O')") from None
+    return None
+
+
+def shipped_tables(quantity: str) -> list[Path]:
+    """The shipped tables of a quantity ('density', 'viscosity'): files data/*_<quantity>.csv."""
+    return sorted(DATA.glob(f"*_{quantity}.csv"))
 
 
 def read_table(csv_path: str | Path, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, str]:
@@ -29,8 +72,11 @@ def read_table(csv_path: str | Path, columns: tuple[str, ...]) -> tuple[np.ndarr
     if "temperature_K" not in names or column is None:
         raise AnalysisError(f"{path} needs columns temperature_K and one of {', '.join(columns)}; it has "
                             f"{', '.join(names) or 'none'}")
-    T = np.array([float(r["temperature_K"]) for r in rows])
-    values = np.array([float(r[column]) for r in rows])
+    try:
+        T = np.array([float(r["temperature_K"]) for r in rows])
+        values = np.array([float(r[column]) for r in rows])
+    except (TypeError, ValueError):
+        raise AnalysisError(f"{path}: every row needs a number in temperature_K and in {column}") from None
     order = np.argsort(T)
     return T[order], values[order], column
 
@@ -48,18 +94,29 @@ def density_g_cm3(T_K: float, csv_path: str | Path, max_extrapolation_K: float =
     return float(intercept + slope * T_K)
 
 
-def is_bmim_bf4(smiles: list[str]) -> bool:
-    """Whether the species are exactly BMIM+ and BF4- (canonical SMILES)."""
-    from rdkit import Chem
-
-    canonical = {Chem.MolToSmiles(Chem.MolFromSmiles(s)) for s in smiles if Chem.MolFromSmiles(s) is not None}
-    return canonical == {Chem.MolToSmiles(Chem.MolFromSmiles(s)) for s in BMIM_BF4}
-
-
-def table_for(quantity: str, user_csv: str | None, smiles: list[str]) -> Path | None:
-    """The table of `quantity` ('density', 'viscosity', 'diffusion'): the user's, else the shipped BMIM-BF4 one."""
+def table_for(quantity: str, user_csv: str | None, species) -> Path | None:
+    """The table of `quantity` for a liquid (`species`: objects with `smiles` and `count`): the user's, checked
+    against the liquid when it names one, else the shipped table of that liquid, else None."""
+    key = liquid((s.smiles, s.count) for s in species)
     if user_csv:
-        return Path(user_csv)
-    if quantity in SHIPPED and is_bmim_bf4(smiles):
-        return SHIPPED[quantity]
-    return None
+        path = Path(user_csv)
+        if not path.exists():
+            raise AnalysisError(f"analysis.experimental_{quantity}_csv: {path} does not exist")
+        named = table_liquid(path)
+        if named is not None and named != key:
+            raise AnalysisError(f"analysis.experimental_{quantity}_csv: {path} is for {describe(named)}, but the "
+                                f"campaign's liquid is {describe(key)}; give the table of this liquid (or remove its "
+                                "'# species:' line if it is meant for it)")
+        if quantity in VALUE_COLUMNS:
+            read_table(path, VALUE_COLUMNS[quantity])  # its columns and numbers, checked now rather than hours later
+        return path
+    return next((path for path in shipped_tables(quantity) if table_liquid(path) == key), None)
+
+
+def shipped_liquids(quantity: str) -> list[str]:
+    """The liquids with a shipped table of `quantity`, by the names in the tables' first line (e.g. [BMIM][BF4])."""
+    names = []
+    for path in shipped_tables(quantity):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        names.append(first.split(" of ", 1)[1].split(" at ")[0] if " of " in first else path.stem)
+    return names

@@ -25,6 +25,8 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign.yaml to che
     if found.without_clandp:
         console.print(f"initial data: bootstrap frames (no shipped CL&P parameters for "
                       f"{', '.join(found.without_clandp)}), not classical MD")
+    console.print("experiment: " + "; ".join(f"{quantity} {path or 'none (no comparison in the report)'}"
+                                             for quantity, path in found.experimental_tables))
 
 
 def _parse_species(specs: list[str]):

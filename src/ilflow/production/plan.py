@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from math import gcd
 from functools import reduce
 
-from ilflow.analysis.experiment import density_g_cm3, table_for
+from ilflow.analysis.experiment import density_g_cm3, shipped_liquids, table_for
 from ilflow.config.production import StatePoints
 from ilflow.config.system import Species
 from ilflow.errors import ConfigError
@@ -34,9 +34,9 @@ def scaled_species(species: list[Species], formula_units: int) -> list[Species]:
 
 
 def plan_runs(groups: list[StatePoints], species: list[Species], density_csv: str | None = None) -> list[ProductionRun]:
-    """All runs; densities 'experimental' come from `density_csv` or the shipped BMIM-BF4 table."""
+    """All runs; densities 'experimental' come from `density_csv` or the liquid's shipped table."""
     runs = []
-    table = table_for("density", density_csv, [s.smiles for s in species])
+    table = table_for("density", density_csv, species)
     for spec in groups:
         for T in spec.temperatures_K:
             if spec.density == "given":
@@ -44,9 +44,9 @@ def plan_runs(groups: list[StatePoints], species: list[Species], density_csv: st
             elif table is None:
                 names = "-".join(s.name for s in species)
                 raise ConfigError(f"production run {spec.name!r} asks for the experimental density, but ilflow ships "
-                                  f"no density table for {names} (only for BMIM-BF4): set "
-                                  "analysis.experimental_density_csv (columns temperature_K, density_g_cm3) or "
-                                  "density: given with density_g_cm3")
+                                  f"no density table for {names} (only for {', '.join(shipped_liquids('density'))}):"
+                                  " set analysis.experimental_density_csv (columns temperature_K, density_g_cm3; "
+                                  "'# species:' and '# source:' comment lines) or density: given with density_g_cm3")
             else:
                 rho = density_g_cm3(T, table)
             for n in spec.formula_units:
