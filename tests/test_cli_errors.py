@@ -119,16 +119,17 @@ def test_label_and_data_commands_reject_bad_input(cli, tmp_path):
 
 
 def test_a_liquid_without_a_density_table_is_refused_before_the_build(cli, tmp_path):
-    """The demo with EMIM for BMIM: its production runs start at the experimental density, which ilflow ships for
-    BMIM-BF4 only; validate and run say so before anything is built (not after an hour of learning)."""
+    """The demo with dicyanamide for BF4: its production runs start at the experimental density, which ilflow does
+    not ship for BMIM-DCA; validate and run say so before anything is built (not after an hour of learning)."""
     from importlib import resources
 
     demo = (resources.files("ilflow") / "examples" / "demo.yaml").read_text()
-    campaign = tmp_path / "emim.yaml"
-    campaign.write_text(demo.replace(f'{{name: BMIM, smiles: "{BMIM}"', '{name: EMIM, smiles: "CCn1cc[n+](C)c1"'))
-    assert "EMIM" in campaign.read_text()
+    campaign = tmp_path / "bmim_dca.yaml"
+    campaign.write_text(demo.replace('{name: BF4, smiles: "F[B-](F)(F)F"', '{name: DCA, smiles: "N#C[N-]C#N"'))
+    assert "DCA" in campaign.read_text()
     for command in (("validate", str(campaign)), ("run", str(campaign), "-d", str(tmp_path / "project"))):
-        _assert_clean_failure(cli(*command), "no density table for EMIM-BF4", "analysis.experimental_density_csv")
+        _assert_clean_failure(cli(*command), "no density table for BMIM-DCA", "[EMIM][BF4]",
+                              "analysis.experimental_density_csv")
     assert not (tmp_path / "project").exists()
 
 

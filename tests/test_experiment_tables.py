@@ -35,11 +35,15 @@ def test_the_shipped_bmim_bf4_tables_are_found_by_species_and_others_get_none():
     assert density is not None and density.name == "bmim_bf4_density.csv"
     assert experiment.table_for("viscosity", None, _species((BMIM, 4), (BF4, 4))).name == "bmim_bf4_viscosity.csv"
     assert experiment.table_for("density", None, _species((BMIM, 4), ("N#C[N-]C#N", 4))) is None
+    emim_ntf2 = _species(("CCn1cc[n+](C)c1", 3), ("O=S(=O)([N-]S(=O)(=O)C(F)(F)F)C(F)(F)F", 3))
+    assert experiment.table_for("density", None, emim_ntf2).name == "emim_ntf2_density.csv"
     assert experiment.table_for("density", None, _species((BMIM, 4), (BF4, 4), ("O", 2))) is None  # a mixture
 
 
 @pytest.mark.parametrize("path", experiment.shipped_tables("density"), ids=lambda p: p.stem)
 def test_every_shipped_density_table_names_its_liquid_and_source_and_is_physical(path):
+    """Each table: a species line, a source, values in the range of ionic liquids with a thermal expansion
+    coefficient of one, a straight line within the measurements' scatter, and the fit its header states."""
     text = path.read_text(encoding="utf-8")
     assert experiment.table_liquid(path) is not None
     assert any(line.lower().startswith("# source:") for line in text.splitlines())
@@ -52,6 +56,12 @@ def test_every_shipped_density_table_names_its_liquid_and_source_and_is_physical
     assert 4e-4 < alpha < 8e-4
     residual = rho_g_cm3 - (intercept + slope * T)
     assert np.max(np.abs(residual)) < 2e-3  # a straight line in T within the measurements' scatter
+    stated = next((line for line in text.splitlines() if line.startswith("# Linear fit")), None)
+    if stated:  # "rho = A - B*T (kg/m3, ...)"
+        a, b = (float(x) for x in stated.split("rho = ")[1].split("*T")[0].split(" - "))
+        for T_K in (T[0], 320.0, T[-1]):
+            # 0.5 kg/m3: the BMIM-BF4 header fits the whole set (273-363 K), the file holds 283-353 K
+            assert experiment.density_g_cm3(T_K, path) == pytest.approx((a - b * T_K) / 1000.0, abs=5e-4)
 
 
 def test_a_user_table_for_another_liquid_is_refused_and_a_matching_one_used(tmp_path):
