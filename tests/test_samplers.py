@@ -50,3 +50,42 @@ def test_sampler_d3_on_labels_with_dispersion_is_refused_and_unused_d3_keeps_ide
         parse_campaign(_campaign("{method: xtb, hamiltonian: GFN1-xTB}", "{functional: gfn1}"))
     # a sampler without it dumps (and hashes) as before the key existed
     assert "run_time_d3" not in MDSampler(kind="md").model_dump(mode="json")
+
+
+def test_rattled_copies_are_earlier_candidates_displaced_by_the_set_gaussian(tmp_path, box_2_pairs):
+    """Each copy is one of the earlier candidates (the nearest by RMSD) plus displacements whose spread is
+    `displacement_A` per component (chi-square interval over 96 x 3 x 64 numbers) and whose mean is zero."""
+    import numpy as np
+    from ase.io import write
+
+    from ilflow.active.samplers import CANDIDATES, rattle
+    from ilflow.config.learning import RattleSampler
+
+    rng = np.random.default_rng(1)
+    earlier = tmp_path / "iteration-001"
+    earlier.mkdir()
+    candidates = []
+    for _ in range(5):
+        frame = box_2_pairs.copy()
+        frame.positions += rng.normal(0.0, 0.3, frame.positions.shape)  # distinct candidates, 0.3 Å apart
+        candidates.append(frame)
+    write(earlier / CANDIDATES, candidates)
+    sampler = RattleSampler(kind="rattle", copies=64, displacement_A=0.05)
+    ctx = SamplerContext(tmp_path / "model", tmp_path / "sampling", [earlier], box_2_pairs, [], None, iteration=2)
+    frames = rattle(sampler, ctx, 0)
+    assert len(frames) == 64 and ctx.records[0].sampler == "rattle"
+    displacements = []
+    for frame in frames:
+        rmsd = [np.sqrt(np.mean((frame.positions - c.positions) ** 2)) for c in candidates]
+        displacements.append(frame.positions - candidates[int(np.argmin(rmsd))].positions)
+        assert sorted(rmsd)[1] > 0.2  # a clear nearest candidate
+    d = np.concatenate(displacements).ravel()
+    n = d.size
+    assert abs(d.mean()) < 4 * 0.05 / np.sqrt(n)
+    assert abs(d.std() / 0.05 - 1.0) < 4 / np.sqrt(2 * n)  # 4 standard errors of a sample std
+    again = rattle(sampler, SamplerContext(tmp_path / "model", tmp_path / "s2", [earlier], box_2_pairs, [], None,
+                                           iteration=2), 0)
+    assert all(np.array_equal(a.positions, b.positions) for a, b in zip(frames, again))  # seeded
+    alone = rattle(sampler, SamplerContext(tmp_path / "model", tmp_path / "s3", [], box_2_pairs, [], None,
+                                           iteration=1), 0)
+    assert np.abs(alone[0].positions - box_2_pairs.positions).max() < 6 * 0.05  # no earlier candidates: the start

@@ -231,9 +231,9 @@ class Loop:
         candidates = samplers.physical(candidates)
         for atoms in candidates:
             atoms.info = {key: v for key, v in atoms.info.items() if isinstance(v, (int, float, str, bool))}
-        write_frames(directory / "candidates.extxyz", candidates)
+        write_frames(directory / samplers.CANDIDATES, candidates)
         record = SamplingRecord(ctx.records, len(candidates), sampled - len(candidates), time.perf_counter() - t0)
-        outputs = [directory / "candidates.extxyz", record.save(directory / RECORD["sampling"])]
+        outputs = [directory / samplers.CANDIDATES, record.save(directory / RECORD["sampling"])]
         return outputs + [p for p in (directory / n for n in samplers.LAST_FRAMES) if p.exists()]
 
     def _selection(self, item: LearningStage, directory: Path):
@@ -243,7 +243,7 @@ class Loop:
 
         t0 = time.perf_counter()
         k, selection = item.index, item.step.spec.selection
-        candidates = _frames_or_none(self.project.stage_dir(Project.iteration_stage(k, "sampling")) / "candidates.extxyz")
+        candidates = _frames_or_none(self.project.stage_dir(Project.iteration_stage(k, "sampling")) / samplers.CANDIDATES)
         before = self._record(k - 1, "training", TrainingRecord)
         pool = unique_candidates([structure_hash(a) for a in candidates], set(before.known))
         first = np.zeros(0, dtype=int)

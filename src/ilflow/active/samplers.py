@@ -2,7 +2,8 @@
 
 All run with the current ensemble. `md` stops at the first step whose force uncertainty exceeds its
 threshold (paper eqn 8) and keeps that frame; `relax` (FIRE) starts from the last MD frame; `conformers`
-packs fresh boxes; `volume_scan` scales a relaxed box with rigid molecules.
+packs fresh boxes; `volume_scan` scales a relaxed box with rigid molecules; `rattle` displaces copies of earlier
+candidates at random.
 """
 
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from ilflow.io import read_frames, write_frames
 
 
 LAST_MD, LAST_RELAXED = "last_md.extxyz", "last_relaxed.extxyz"
+CANDIDATES = "candidates.extxyz"  # every physical candidate of an iteration's samplers, in its sampling directory
 LAST_FRAMES = (LAST_MD, LAST_RELAXED)
 SLOW_STEP_FS = 4.0  # run-time D3 of an MD sampler: its slow step (multiple time stepping), as production's default
 STOPPED = "stopped_by_uncertainty"  # info key (True) of the frame at which an MD stopped on the uncertainty rule
@@ -153,4 +155,20 @@ def volume_scan(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     return frames
 
 
-SAMPLERS = {"md": md, "relax": relax, "conformers": conformers, "volume_scan": volume_scan}
+def rattle(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
+    """`copies` frames drawn at random from the candidates of earlier iterations (else the start frame), each atom
+    displaced by a Gaussian of `displacement_A` per Cartesian component."""
+    pool = [a for folder in ctx.earlier if (folder / CANDIDATES).exists() for a in read_frames(folder / CANDIDATES)]
+    pool = pool or [ctx.start]
+    rng = np.random.default_rng(sampler.seed + 1000 * ctx.iteration + index)
+    frames = []
+    for k in rng.choice(len(pool), size=sampler.copies, replace=sampler.copies > len(pool)):
+        frame = pool[k].copy()
+        frame.positions += rng.normal(0.0, sampler.displacement_A, frame.positions.shape)
+        frame.info = {"rattled_A": sampler.displacement_A}
+        frames.append(frame)
+    ctx.records.append(SamplerRun("rattle", len(frames)))
+    return frames
+
+
+SAMPLERS = {"md": md, "relax": relax, "conformers": conformers, "volume_scan": volume_scan, "rattle": rattle}

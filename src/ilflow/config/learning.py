@@ -119,8 +119,19 @@ class VolumeScanSampler(Section):
         return self
 
 
+class RattleSampler(Section):
+    """Copies of earlier iterations' candidates with every atom displaced by a Gaussian of `displacement_A` per
+    Cartesian component: the stretched and compressed bonds that MD at the sampling temperatures reaches only rarely
+    (a C-H bond at 353 K has a thermal spread of about 0.03 Å; 0.04 Å per component spreads bond lengths by 0.06)."""
+
+    kind: Literal["rattle"]
+    copies: PositiveInt = 32
+    displacement_A: PositiveFloat = 0.04
+    seed: Seed = 42
+
+
 Sampler = Annotated[
-    Union[MDSampler, RelaxSampler, ConformerSampler, VolumeScanSampler], Field(discriminator="kind")
+    Union[MDSampler, RelaxSampler, ConformerSampler, VolumeScanSampler, RattleSampler], Field(discriminator="kind")
 ]
 
 
