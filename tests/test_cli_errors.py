@@ -140,3 +140,13 @@ def test_elements_the_cp2k_preset_lacks_are_refused_at_validation(cli, tmp_path)
                         '  - {name: Br, smiles: "[Br-]", count: 2}\nbox: {density_g_cm3: 1.3}\n'
                         "reference: {method: cp2k}\n")
     _assert_clean_failure(cli("validate", str(campaign)), "H to Ar only", "contain Br", "method: xtb")
+
+
+def test_elements_beyond_the_d3_reference_data_are_refused_at_validation(cli, tmp_path):
+    """Curium chloride with a hybrid model (run-time D3): D3's C6 references stop at plutonium (Z = 94)."""
+    campaign = tmp_path / "cm.yaml"
+    campaign.write_text('species:\n  - {name: Cm, smiles: "[Cm+3]", count: 1}\n'
+                        '  - {name: Cl, smiles: "[Cl-]", count: 3}\nbox: {density_g_cm3: 3.0}\n'
+                        'reference: {method: ase, calculator: "ase.calculators.lj:LennardJones"}\n'
+                        "model: {dispersion: {functional: b97-3c}}\n")
+    _assert_clean_failure(cli("validate", str(campaign)), "model.dispersion", "H to Pu")

@@ -21,6 +21,19 @@ class Preflight:
     experimental_tables: tuple[tuple[str, str | None], ...] = ()  # (quantity, the table the analysis will use)
 
 
+D3_MAX_Z = 94  # D3's reference C6 coefficients (Grimme et al. 2010) cover H to Pu
+
+
+def _d3_terms(campaign: Campaign) -> list[str]:
+    """The campaign keys that evaluate ilflow's D3."""
+    terms = [f"final_models.{f.name}" for f in campaign.final_models if f.labels_d3 or f.run_time_d3]
+    terms += [f"learning.{it.name}" for it in campaign.learning.iterations
+              if any(getattr(s, "run_time_d3", None) for s in it.samplers)]
+    terms += ["model.dispersion"] * (campaign.model.dispersion is not None)
+    terms += ["reference.subtract_d3"] * (getattr(campaign.reference, "subtract_d3", None) is not None)
+    return terms
+
+
 def check_campaign(campaign: Campaign) -> Preflight:
     """SMILES, charge and packability of the campaign's box (RDKit conformers, no PACKMOL); the errors name the
     species or the box key to change."""
@@ -41,6 +54,9 @@ def check_campaign(campaign: Campaign) -> Preflight:
             raise ConfigError(f"reference: the CP2K preset has basis sets and pseudopotentials (TZVP-GTH, GTH-PBE) for "
                               f"H to Ar only; the species contain {', '.join(beyond)}. Choose method: xtb (parameters "
                               "up to radon)")
+    if max(z for m in plan.molecules for z in m.atomic_numbers) > D3_MAX_Z and _d3_terms(campaign):
+        raise ConfigError(f"D3 ({', '.join(_d3_terms(campaign))}): its reference data cover H to Pu (Z <= 94); "
+                          "the species contain heavier elements; remove the D3 terms")
     without_clandp = ()
     if campaign.learning.initial.source == "classical":
         from ilflow.classical.forcefield import NoTemplateError, match_template
