@@ -19,7 +19,7 @@ import numpy as np
 from ase import Atoms
 
 from ilflow.active import samplers
-from ilflow.active.records import (IterationRecord, LabelRecord, SamplerRun, SamplingRecord, SelectionRecord,
+from ilflow.active.records import (IterationRecord, LabelRecord, SamplingRecord, SelectionRecord,
                                    TrainingRecord)
 from ilflow.config import Campaign
 from ilflow.data.store import Dataset, Origin, structure_hash
@@ -89,7 +89,8 @@ def plan(campaign: Campaign, reference_id: str) -> list[LearningStage]:
             LearningStage("selection", k, {"selection": step.spec.selection.model_dump()},
                           (stage(k, "sampling"), before), step),
             LearningStage("labels", k, {"reference": reference_id, "name": step.name}, (stage(k, "selection"),), step),
-            LearningStage("training", k, {"model": trained.model_dump(mode="json", exclude={"dispersion"})}, (stage(k, "labels"), before), step),
+            LearningStage("training", k, {"model": trained.model_dump(mode="json", exclude={"dispersion"})},
+                          (stage(k, "labels"), before), step),
         ]
     return stages
 
@@ -197,7 +198,8 @@ class Loop:
             known, warm = labels.hashes, None
         else:
             before = self._record(item.index - 1, "training", TrainingRecord)
-            train, validation, test = before.train + labels.splits["train"], before.validation_hashes, before.test_hashes
+            train, validation, test = (before.train + labels.splits["train"], before.validation_hashes,
+                                       before.test_hashes)
             known = before.known + labels.hashes
             warm = self.project.model_dir(item.index - 1) if model.training.warm_start else None
         table = train_model(self._labelled(train), self._labelled(validation), model, directory / "model", warm)
@@ -243,12 +245,14 @@ class Loop:
 
         t0 = time.perf_counter()
         k, selection = item.index, item.step.spec.selection
-        candidates = _frames_or_none(self.project.stage_dir(Project.iteration_stage(k, "sampling")) / samplers.CANDIDATES)
+        sampling = self.project.stage_dir(Project.iteration_stage(k, "sampling"))
+        candidates = _frames_or_none(sampling / samplers.CANDIDATES)
         before = self._record(k - 1, "training", TrainingRecord)
         pool = unique_candidates([structure_hash(a) for a in candidates], set(before.known))
         first = np.zeros(0, dtype=int)
         if selection.stop_frames_first:
-            first = np.array([i for i in pool if candidates[i].info.get(samplers.STOPPED)], dtype=int)[:selection.frames]
+            stopped = [i for i in pool if candidates[i].info.get(samplers.STOPPED)]
+            first = np.array(stopped, dtype=int)[:selection.frames]
             pool = np.setdiff1d(pool, first)
         rng = np.random.default_rng(selection.seed + 1000 * k)
         if len(pool) > selection.pool_cap:
@@ -265,8 +269,8 @@ class Loop:
             picks = pool[select_random(len(pool), wanted, rng)]
         picks = np.concatenate([first, picks])
         write_frames(directory / "selected.extxyz", [candidates[i] for i in picks])
-        record = SelectionRecord(selection.method, int(len(pool) + len(first)), int(len(picks)), time.perf_counter() - t0,
-                                 stop_frames=int(len(first)))
+        record = SelectionRecord(selection.method, int(len(pool) + len(first)), int(len(picks)),
+                                 time.perf_counter() - t0, stop_frames=int(len(first)))
         return [directory / "selected.extxyz", record.save(directory / RECORD["selection"])]
 
     # -- history --------------------------------------------------------------------------------------------
