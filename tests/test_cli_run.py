@@ -52,14 +52,14 @@ def test_run_with_a_bad_campaign_writes_nothing(cli, tmp_path):
 
 
 def test_validate_names_the_molecules_without_classical_parameters(cli, tmp_path):
-    """BMIM dicyanamide: CL&P parameters ship for BMIM, not for DCA-, so the initial data will be bootstrap frames;
+    """BMIM thiocyanate: CL&P parameters ship for BMIM, not for SCN-, so the initial data will be bootstrap frames;
     validate says so before anything runs."""
-    campaign = tmp_path / "dca.yaml"
+    campaign = tmp_path / "scn.yaml"
     campaign.write_text('species:\n  - {name: BMIM, smiles: "CCCCn1cc[n+](C)c1", count: 2}\n'
-                        '  - {name: DCA, smiles: "N#C[N-]C#N", count: 2}\nbox: {density_g_cm3: 1.06}\n')
+                        '  - {name: SCN, smiles: "[S-]C#N", count: 2}\nbox: {density_g_cm3: 1.07}\n')
     result = cli("validate", str(campaign))
     assert result.returncode == 0, result.stderr
-    assert "bootstrap frames (no shipped CL&P parameters for DCA)" in result.stdout
-    campaign.write_text(campaign.read_text().replace("N#C[N-]C#N", "F[B-](F)(F)F").replace("DCA", "BF4"))
+    assert "bootstrap frames (no shipped CL&P parameters for SCN)" in result.stdout
+    campaign.write_text(campaign.read_text().replace("[S-]C#N", "F[B-](F)(F)F").replace("SCN", "BF4"))
     result = cli("validate", str(campaign))
     assert result.returncode == 0 and "bootstrap" not in result.stdout
