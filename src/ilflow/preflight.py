@@ -59,16 +59,7 @@ def check_campaign(campaign: Campaign) -> Preflight:
                           "the species contain heavier elements; remove the D3 terms")
     without_clandp = ()
     if campaign.learning.initial.source == "classical":
-        from ilflow.classical.forcefield import NoTemplateError, match_template
-
-        def covered(molecule) -> bool:
-            try:
-                match_template(molecule.atomic_numbers, molecule.bonds)
-                return True
-            except NoTemplateError:
-                return False
-
-        without_clandp = tuple(m.name for m in plan.molecules if not covered(m))
+        without_clandp = tuple(m.name for m in plan.molecules if not _covered(m))
     from ilflow.analysis.experiment import table_for
     from ilflow.analysis.tables import experimental_diffusion
 
@@ -78,6 +69,43 @@ def check_campaign(campaign: Campaign) -> Preflight:
     if campaign.production.runs:  # their densities: given, or from an experimental table that must exist
         from ilflow.production.stage import planned_runs
 
-        planned_runs(campaign)
+        _check_classical_relaxations(planned_runs(campaign), plan.molecules, campaign.species)
     return Preflight(atoms, plan.charge_e, plan.packed_fraction, without_clandp,
                      tuple((quantity, str(path) if path else None) for quantity, path in tables))
+
+
+def _covered(molecule) -> bool:
+    """Does a shipped CL&P template type this molecule?"""
+    from ilflow.classical.forcefield import NoTemplateError, match_template
+
+    try:
+        match_template(molecule.atomic_numbers, molecule.bonds)
+        return True
+    except NoTemplateError:
+        return False
+
+
+def _check_classical_relaxations(runs: list, molecules: list, species) -> None:
+    """A production run's CL&P relaxation (classical_ps) compresses its box to 1.1 x the density; a box too small for
+    the classical cutoff would stop the campaign after the learning (species without CL&P types relax with the
+    model: no limit)."""
+    from ilflow.classical.run import MIN_CUTOFF_A
+    from ilflow.production.plan import scaled_species
+    from ilflow.production.run import classical_cutoff_A
+
+    if not all(_covered(m) for m in molecules):
+        return
+    for run in runs:
+        if not run.spec.classical_ps:
+            continue
+        counts = [s.count for s in scaled_species(list(species), run.formula_units)]
+        unit_mass = sum(m.mass_amu * n for m, n in zip(molecules, counts)) / run.formula_units
+        cutoff = classical_cutoff_A(unit_mass * run.formula_units, run.density_g_cm3)
+        if cutoff < MIN_CUTOFF_A:
+            needed = next(n for n in range(run.formula_units + 1, 10_000)
+                          if classical_cutoff_A(unit_mass * n, run.density_g_cm3) >= MIN_CUTOFF_A)
+            raise ConfigError(
+                f"production run {run.group}/{run.key}: its CL&P relaxation (classical_ps) compresses "
+                f"{run.formula_units} formula units to a box that allows a classical cutoff of {cutoff:.1f} Å, below "
+                f"the {MIN_CUTOFF_A} Å a classical run needs; use formula_units of at least {needed}, or "
+                "classical_ps: null (relaxation with the model)")

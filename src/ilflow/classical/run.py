@@ -82,6 +82,9 @@ class ClassicalSettings:
             raise ConfigError("classical frame_every_ps must be at least one time step")
 
 
+MIN_CUTOFF_A = 3.5  # the smallest nonbonded cutoff a classical run accepts
+
+
 def default_cutoff_A(atoms: Atoms, largest: float = 12.0) -> float:
     """12 Å, or 0.5 Å less than half the narrowest width of the box (minimum image)."""
     cell = atoms.cell.array
@@ -104,9 +107,9 @@ def make_simulation(atoms: Atoms, settings: ClassicalSettings):
 
     box = type_box(atoms)
     cutoff = settings.cutoff_A or default_cutoff_A(atoms)
-    if cutoff < 3.5:
+    if cutoff < MIN_CUTOFF_A:
         raise ConfigError(f"the box is too small for a classical run: the largest cutoff is {cutoff:.1f} Å "
-                          "(at least 3.5 Å); use more molecules")
+                          f"(at least {MIN_CUTOFF_A} Å); use more molecules")
     system, positions_nm = build_system(box, cutoff, settings.constrain_h)
     system.addForce(mm.CMMotionRemover())
     if settings.ensemble == "npt":

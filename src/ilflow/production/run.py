@@ -41,6 +41,16 @@ def _md_step(run_dir: Path, force_field, atoms: Atoms, integrator, settings) -> 
     return summary, atoms_frames(run_dir / "trajectory.h5md", atoms, slice(-1, None))[0]
 
 
+def classical_cutoff_A(mass_amu: float, density_g_cm3: float) -> float:
+    """The cutoff (Å) of a run's CL&P relaxation of `mass_amu` at `density_g_cm3`: the NPT shrinks the box from the
+    packing density, so the cutoff must fit the compressed box (a cube at 1.1 x the density): 12 Å, or 0.5 Å less
+    than half its edge."""
+    from ilflow import units
+
+    edge_A = units.volume_A3_for_density(mass_amu, 1.1 * density_g_cm3) ** (1 / 3)
+    return min(12.0, 0.5 * edge_A - 0.5)
+
+
 def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path) -> tuple[StepRecord, Atoms] | None:
     """CL&P minimisation + NPT (1 bar, run.temperature_K) for classical_ps; None if the species have no CL&P types."""
     from ilflow.classical import ClassicalSettings, NoTemplateError, run_classical
@@ -51,14 +61,12 @@ def _classical_relax(atoms: Atoms, run: ProductionRun, out: Path) -> tuple[StepR
     except NoTemplateError:
         logger.info("  %s: no CL&P types for these species; relaxing with the model (FIRE) instead", out)
         return None
-    from ilflow import units
     from ilflow.md.h5md import atoms_frames
 
-    # the box shrinks from the packing density: the cutoff must fit the compressed box (10% below its edge there)
-    edge_A = units.volume_A3_for_density(float(atoms.get_masses().sum()), 1.1 * run.density_g_cm3) ** (1 / 3)
     settings = ClassicalSettings(ensemble="npt", temperature_K=run.temperature_K, pressure_bar=run.spec.pressure_bar,
                                  equilibration_ps=run.spec.classical_ps, duration_ps=1.0, frame_every_ps=0.1,
-                                 cutoff_A=min(12.0, 0.5 * edge_A - 0.5), seed=run.seed + 1)
+                                 cutoff_A=classical_cutoff_A(float(atoms.get_masses().sum()), run.density_g_cm3),
+                                 seed=run.seed + 1)
     logger.info("  %s: CL&P NPT %g ps", out, run.spec.classical_ps)
     run_classical(atoms, settings, out)
     return (StepRecord(None, "classical NPT"),
@@ -75,6 +83,7 @@ class Prepared:
     relaxed: StepRecord
     rescaled: MDSummary
     began_s: float  # time.perf_counter() at the start of the preparation
+    packed: Atoms  # the packed box: its molecules are the topology every later step checks against
 
     @property
     def ready(self) -> bool:
@@ -87,10 +96,12 @@ def max_temperature_K(temperature_K: float) -> float:
     return max(5.0 * temperature_K, 2000.0)
 
 
-def _checks(run: ProductionRun, atoms: Atoms):
+def _checks(run: ProductionRun, packed: Atoms):
+    """Blow-up checks, with the bonds of the packed box (whole molecules, 2 Å apart): taken from a later structure,
+    a bond a relaxation broke would be missing from them (and an intermolecular contact counted as a bond)."""
     from ilflow.md import Checks
 
-    return Checks.with_topology(atoms, max_temperature_K=max_temperature_K(run.temperature_K),
+    return Checks.with_topology(packed, max_temperature_K=max_temperature_K(run.temperature_K),
                                 max_uncertainty_eV_A=run.spec.max_uncertainty_eV_A)
 
 
@@ -107,7 +118,7 @@ def prepare(run: ProductionRun, species: list, box, model_dir: str | Path, out_d
     spec, T = run.spec, run.temperature_K
     t0 = time.perf_counter()
     box_spec = box.model_copy(update={"density_g_cm3": spec.pack_density_g_cm3, "seed": box.seed + run.seed})
-    atoms = build_box(scaled_species(species, run.formula_units), box_spec)  # deterministic: the same on resume
+    atoms = packed = build_box(scaled_species(species, run.formula_units), box_spec)  # the same on resume
     write_frames(out / "packed.extxyz", atoms)
     model = from_model(model_dir)
     relaxed = _classical_relax(atoms, run, out / "classical") if spec.classical_ps else None
@@ -123,12 +134,12 @@ def prepare(run: ProductionRun, species: list, box, model_dir: str | Path, out_d
     every = spec.frame_steps
     steps = _steps(spec.rescale_ps, spec.timestep_fs, every)
     ramp = EdgeRamp.to_density(atoms, run.density_g_cm3, steps)
-    rescale = RunSettings(steps=steps, frame_every=every, seed=run.seed, checks=_checks(run, atoms),
+    rescale = RunSettings(steps=steps, frame_every=every, seed=run.seed, checks=_checks(run, packed),
                           schedule=Schedule(T, spec.pressure_bar, edge_ramp=ramp))
     rescaled, atoms = _md_step(out / "rescale", model, atoms, Langevin(spec.timestep_fs, 10.0), rescale)
     if rescaled.stop_reason is not None:
         logger.warning("  %s: the rescale stopped (%s); no production run", out, rescaled.stop_reason)
-    return Prepared(run, out, atoms, relaxed, rescaled, t0)
+    return Prepared(run, out, atoms, relaxed, rescaled, t0, packed)
 
 
 def production_md(prepared: Prepared):
@@ -140,7 +151,7 @@ def production_md(prepared: Prepared):
     integrator = make_integrator(spec.ensemble, spec.timestep_fs, thermostat_tau_fs=spec.thermostat_tau_fs,
                                  barostat_tau_fs=spec.barostat_tau_fs, chain=spec.thermostat_chain)
     return integrator, RunSettings(steps=_steps(spec.equilibration_ps + spec.production_ps, spec.timestep_fs, every),
-                                   frame_every=every, seed=run.seed + 1, checks=_checks(run, prepared.atoms),
+                                   frame_every=every, seed=run.seed + 1, checks=_checks(run, prepared.packed),
                                    schedule=Schedule(run.temperature_K, spec.pressure_bar))
 
 
