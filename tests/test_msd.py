@@ -72,13 +72,66 @@ def test_window_skips_the_ballistic_start_of_an_analytic_msd():
     """Langevin particle (velocity relaxation time tau): MSD = 6 D (t - tau (1 - exp(-t / tau))), ballistic
     6 D t^2 / (2 tau) at short times, 6 D t at long times."""
     D, tau = 0.02, 2.0
-    t = np.arange(0, 2001) * 0.1
+    t = np.arange(0, 6001) * 0.1
     y = 6 * D * (t - tau * (1 - np.exp(-t / tau)))
     fit = diffusion_coefficient(t, y)
-    assert fit.t_start_ps > 5 * tau and fit.t_end_ps <= 100.0 + 1e-9
+    assert fit.diffusive and fit.decades >= 1.0
+    assert fit.t_start_ps > 5 * tau and fit.t_end_ps <= 300.0 + 1e-9
     assert fit.D_A2_ps == pytest.approx(D, rel=1e-3)
     assert fit.intercept_A2 == pytest.approx(-6 * D * tau, rel=1e-2)
-    assert fit.diffusive
+    # the log-log slope 1 + tau / (t - tau) comes within 0.1 of 1 at t = 22 ps: a 200-ps series, with lags up to
+    # 100 ps, has no decade of it; a decade from 22 ps needs lags to 220 ps, a 440-ps run
+    short = diffusion_coefficient(t[:2001], y[:2001])
+    assert not short.diffusive and short.D_A2_ps == pytest.approx(D, rel=1e-3)
+    assert short.needed_ps == pytest.approx(440.0, rel=0.01)
+
+
+def _caged_walkers(walkers: int, frames: int, dt_ps: float, cage_A2: float, tau_ps: float, drift_A2_ps: float,
+                   seed: int) -> np.ndarray:
+    """Positions (F, N, 3): each walker bound to a site by an overdamped spring (Ornstein-Uhlenbeck, variance
+    cage_A2 per coordinate, relaxation time tau_ps; exact updates) while its site drifts as a slow random walk."""
+    rng = np.random.default_rng(seed)
+    keep = np.exp(-dt_ps / tau_ps)
+    u = np.empty((frames, walkers, 3))
+    u[0] = rng.normal(0.0, np.sqrt(cage_A2), (walkers, 3))
+    for k in range(1, frames):
+        u[k] = keep * u[k - 1] + rng.normal(0.0, np.sqrt(cage_A2 * (1 - keep**2)), (walkers, 3))
+    sites = np.cumsum(rng.normal(0.0, np.sqrt(2 * drift_A2_ps * dt_ps), (frames, walkers, 3)), axis=0)
+    return sites + u
+
+
+def test_a_caged_walker_that_a_slope_only_test_accepts_is_not_diffusive():
+    """Inside its cage a walker moves diffusively at short times (MSD = 6 cage (1 - exp(-t / tau)), slope 1 for
+    t << tau) and then rattles in place; its site drifts 1000 times slower. Over a decade of the short-time regime
+    the slope is 1 within 0.1, so a test of the slope alone calls it diffusive with the in-cage D. The MSD stays
+    below 0.7 Å^2, far below the squared size of a small ion (BF4-, about 5 Å: 27 Å^2), and the long-time D is the
+    drift's: the run needed is estimated from the apparent D, which overestimates it, so it is a lower bound."""
+    dt, cage, tau, drift = 0.01, 0.1, 20.0, 1e-5
+    x = _caged_walkers(200, 2000, dt, cage, tau, drift, seed=11)
+    t = np.arange(2000) * dt
+    y = msd_fft(x)
+    slope_only = diffusion_coefficient(t, y, required_msd_A2=0.0)
+    assert slope_only.diffusive and slope_only.decades >= 1.0  # the trap
+    assert slope_only.D_A2_ps == pytest.approx(cage / tau, rel=0.15)  # the in-cage D, 500 x the drift's
+    fit = diffusion_coefficient(t, y, required_msd_A2=27.0)
+    assert not fit.diffusive and fit.msd_end_A2 < 0.7
+    reach_ps = 27.0 / (6 * fit.D_A2_ps)
+    assert fit.needed_ps == pytest.approx(2 * reach_ps, rel=1e-6)  # lags up to half the run
+    assert fit.needed_ps < 27.0 / (6 * drift)  # a lower bound: the true long-time D is the drift's
+
+
+def test_a_random_walk_is_diffusive_once_it_has_moved_its_size_and_says_how_long_otherwise():
+    D = 0.1  # Å^2/ps
+    traj = _random_walk(D, 0.5, walkers=200, steps=2000, seed=3)  # lags up to 500 ps: MSD up to 300 Å^2
+    t, y = msd(traj)
+    assert diffusion_coefficient(t, y, required_msd_A2=100.0).diffusive
+    short = traj.frames(slice(0, 200))  # 100 ps: lags up to 50 ps, MSD up to 30 Å^2
+    fit = diffusion_coefficient(*msd(short), required_msd_A2=100.0)
+    assert not fit.diffusive
+    assert fit.needed_ps == pytest.approx(2 * 100.0 / (6 * D), rel=0.15)  # 333 ps at the true D
+    # blocks of 200 ps: lags up to 100 ps, MSD up to 60 Å^2; the whole run would pass 100 Å^2, its blocks do not
+    assert diffusion_with_error(traj, n_blocks=5, required_msd_A2=40.0).diffusive
+    assert not diffusion_with_error(traj, n_blocks=5, required_msd_A2=100.0).diffusive
 
 
 def test_sub_diffusive_curve_is_flagged():

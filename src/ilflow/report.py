@@ -161,13 +161,18 @@ def _diffusion(results: AnalysisResults, figures: Path) -> str:
     table = _table(["run", "selection", "T (K)", "L (Å)", "analysed (ps)", "D box (m²/s)", "95% interval",
                     "diffusive regime?", "η exp (mPa s)", "D Yeh-Hummer (m²/s)"],
                    [[html.escape(r.run), html.escape(r.selection), f"{r.temperature_K:g}", f"{r.box_edge_A:.2f}",
-                     f"{r.simulated_ps:.1f}", _num(r.D_m2_s, ".3g"), "±" + _num(r.half_width_95_m2_s, ".2g"),
-                     "yes" if r.diffusive else "no", _num(_milli(r.viscosity_Pa_s), ".3g"),
-                     _num(r.D_yeh_hummer_m2_s, ".3g")] for r in rows], left=2)
+                     f"{r.simulated_ps:.1f}", _num(r.D_m2_s, ".3g") if r.diffusive else "not diffusive",
+                     "±" + _num(r.half_width_95_m2_s, ".2g") if r.diffusive else "", _regime(r),
+                     _num(_milli(r.viscosity_Pa_s), ".3g"), _num(r.D_yeh_hummer_m2_s, ".3g")] for r in rows],
+                   left=2)
     parts = ["<p>Self-diffusion from the Einstein relation, MSD = 6 D t, fitted where the log-log slope of the MSD "
-             "is closest to 1 (thick lines in the MSD figure); 'diffusive regime? no' means no window reached slope 1 "
-             "and D is an upper bound at best. Yeh-Hummer: D∞ = D + ξ k<sub>B</sub>T / (6π η L), ξ = 2.837297, with "
-             "the experimental viscosity η.</p>", table]
+             "is closest to 1 (thick lines in the MSD figure). A run is diffusive only if that slope stays 1 over at "
+             "least a decade of lag time and the MSD there exceeds the squared size of the molecule (dashed): a "
+             "molecule that has not moved its own size has not left its cage of neighbours, and a slope of 1 within "
+             "the cage is not diffusion. Runs that are not diffusive give no D, no Yeh-Hummer correction, and enter "
+             "neither the 1/L extrapolation nor the Arrhenius fits; the run length they would need is estimated from "
+             "their apparent D, which overestimates the long-time D, so it is a lower bound. Yeh-Hummer: "
+             "D∞ = D + ξ k<sub>B</sub>T / (6π η L), ξ = 2.837297, with the experimental viscosity η.</p>", table]
     if results.diffusion_extrapolated:
         parts.append(_table(["selection", "T (K)", "sizes (formula units)", "D∞ (m²/s)", "± (1σ)", "η from slope (mPa s)"],
                             [[html.escape(e.selection), f"{e.temperature_K:g}", ", ".join(map(str, e.formula_units)),
@@ -181,6 +186,16 @@ def _diffusion(results: AnalysisResults, figures: Path) -> str:
                              for a in results.arrhenius]))
     parts.append(_img(_figure(results, figures, "diffusion"), "Arrhenius plot") + _img(_figure(results, figures, "msd"), "MSD"))
     return "".join(parts)
+
+
+def _regime(row) -> str:
+    """'yes', or why not: the run length needed at the apparent D, or a slope that is not 1."""
+    if row.diffusive:
+        return "yes"
+    if row.run_needed_ps is None:
+        return "no: the log-log slope is not 1"
+    needed = f"{row.run_needed_ps / 1000:.2g} ns" if row.run_needed_ps >= 1000 else f"{row.run_needed_ps:.2g} ps"
+    return f"no: run longer (at least {needed} at this rate)"
 
 
 def _speed(results: AnalysisResults, figures: Path) -> str:

@@ -41,6 +41,7 @@ from ilflow.analysis.trajectory import (
     minimum_image,
     molecule_centres,
     molecule_formulas,
+    molecule_sizes_A,
     read_h5md,
     unwrap,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "molecular_rdf",
     "molecule_centres",
     "molecule_formulas",
+    "molecule_sizes_A",
     "msd",
     "msd_fft",
     "rdf",

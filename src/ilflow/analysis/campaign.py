@@ -36,7 +36,15 @@ from ilflow.analysis.results import (
     Units,
 )
 from ilflow.analysis.statistics import block_average
-from ilflow.analysis.trajectory import AnalysisError, Trajectory, after_equilibration, molecule_formulas, read_h5md
+from ilflow.analysis.trajectory import (
+    AnalysisError,
+    Trajectory,
+    after_equilibration,
+    molecule_formulas,
+    molecule_ids,
+    molecule_sizes_A,
+    read_h5md,
+)
 from ilflow.analysis.uncertainty import learning_threshold, run_uncertainty
 from ilflow.production.records import RunRecord
 from ilflow.units import density_g_cm3
@@ -69,18 +77,41 @@ def species_of_formula(folder: Path, record: RunRecord) -> dict[str, str]:
     return names
 
 
+def required_msd_A2(traj: Trajectory, select, molecules: bool) -> float:
+    """The squared van der Waals extent (Å^2) of the largest molecule in the selection (a formula with
+    molecules=True, else an element symbol): the MSD a diffusive fit window must reach."""
+    ids = molecule_ids(traj)
+    sizes = molecule_sizes_A(traj)
+    if molecules:
+        chosen = [m for m, formula in enumerate(molecule_formulas(traj)) if formula == select]
+    else:
+        from ase.data import atomic_numbers
+
+        chosen = np.unique(ids[traj.numbers == atomic_numbers[select]])
+    return float(np.max(sizes[chosen]) ** 2)
+
+
 def _diffusion(traj: Trajectory, select, molecules: bool) -> RunDiffusion:
-    """D (m^2/s) with a 95% interval from blocks (when the run is long enough), the fit window and MSD curve."""
+    """D (m^2/s) with a 95% interval from blocks (when the run is long enough), the fit window and MSD curve.
+    Diffusive only if the whole run's fit and every block's are (see ilflow.analysis.msd); otherwise the run
+    length needed at the apparent D: a block must reach what the whole run must."""
+    required = required_msd_A2(traj, select, molecules)
     lag_ps, curve = msd(traj, select, molecules)
-    fit = diffusion_coefficient(lag_ps, curve)
+    fit = diffusion_coefficient(lag_ps, curve, required_msd_A2=required)
+    diffusive, needed_ps = fit.diffusive, fit.needed_ps
     half_width, error_from = None, None
     blocks = min(5, traj.n_frames // 10)
     if blocks >= 2:
-        half_width = diffusion_with_error(traj, blocks, select, molecules).half_width_95_m2_s
-        error_from = f"{blocks} blocks"
+        estimate = diffusion_with_error(traj, blocks, select, molecules, required_msd_A2=required)
+        half_width, error_from = estimate.half_width_95_m2_s, f"{blocks} blocks"
+        if diffusive and not estimate.diffusive:
+            diffusive = False
+            needed = [s.needed_ps for s in estimate.samples if s.needed_ps is not None]
+            needed_ps = blocks * max(needed) if needed else None
     return RunDiffusion(D_m2_s=fit.D_m2_s, fit_window_ps=[fit.t_start_ps, fit.t_end_ps], log_log_slope=fit.slope,
-                        diffusive=bool(fit.diffusive), half_width_95_m2_s=half_width, error_from=error_from,
-                        msd=MSDCurve(lag_ps=lag_ps.tolist(), msd_A2=curve.tolist()))
+                        diffusive=diffusive, half_width_95_m2_s=half_width, error_from=error_from,
+                        msd=MSDCurve(lag_ps=lag_ps.tolist(), msd_A2=curve.tolist()), required_msd_A2=required,
+                        run_needed_ps=needed_ps)
 
 
 def _curve(f: RDF) -> RDFCurve:

@@ -9,6 +9,13 @@ D from the Einstein relation MSD = 6 D t + c, fitted where the motion is diffusi
 alpha(t) = d ln MSD / d ln t, taken over a sliding window of a factor 2 in t, is 1 within a tolerance
 (alpha = 2 in the ballistic start, < 1 in the cage regime of liquids). Only lags up to half the run are used:
 beyond that few independent origins remain and the MSD is noisy.
+
+A slope of 1 alone does not make a run diffusive: a particle rattling in its cage moves diffusively at short
+times, within the cage, and a curve crossing over from ballistic to caged passes slope 1 on its way. The fit
+counts as diffusive only if the slope stays 1 over at least a decade of lag time and the MSD at the window's end
+exceeds a required value, the squared size of the molecule: a molecule that has not moved its own size has not
+left its neighbours (Maginn, Messerly, Carlson, Roe & Elliott, LiveCoMS 1, 6324 (2019), on transport properties
+of slow liquids such as ionic liquids).
 """
 
 from collections.abc import Sequence
@@ -96,10 +103,17 @@ def msd(traj: Trajectory, select=None, molecules: bool = False) -> tuple[np.ndar
     return _lags_ps(traj.time_ps), msd_fft(_positions(traj, select, molecules))
 
 
+MIN_DECADES = 1.0  # the fit window of a diffusive MSD spans at least t_end / t_start = 10
+
+
 @dataclass(frozen=True)
 class Diffusion:
     """D from MSD = 6 D t + c over the window [t_start_ps, t_end_ps]; slope: d ln MSD / d ln t there (1 when
-    diffusive); diffusive: whether the requested tolerance was met."""
+    diffusive); msd_end_A2: the MSD at the window's end; diffusive: slope 1 within the tolerance over at least
+    MIN_DECADES and msd_end_A2 >= required_msd_A2. needed_ps: for a fit that is not diffusive, the run length
+    (ps) at which an MSD growing at this D would reach required_msd_A2 over a decade within the lags used; a
+    lower bound, since sub-diffusive D overestimates the long-time D (None when diffusive, or when the run is
+    long enough by that count and the slope is what fails)."""
 
     D_A2_ps: float
     D_m2_s: float
@@ -108,6 +122,14 @@ class Diffusion:
     slope: float
     intercept_A2: float
     diffusive: bool
+    msd_end_A2: float = float("nan")
+    required_msd_A2: float = 0.0
+    needed_ps: float | None = None
+
+    @property
+    def decades(self) -> float:
+        """log10(t_end / t_start) of the fit window."""
+        return float(np.log10(self.t_end_ps / self.t_start_ps))
 
 
 def local_slope(time_ps: np.ndarray, msd_A2: np.ndarray, factor: float = 2.0) -> np.ndarray:
@@ -130,12 +152,16 @@ def local_slope(time_ps: np.ndarray, msd_A2: np.ndarray, factor: float = 2.0) ->
 
 
 def diffusion_coefficient(time_ps: np.ndarray, msd_A2: np.ndarray, max_fraction: float = 0.5,
-                          tolerance: float = 0.1, dimensions: int = 3) -> Diffusion:
+                          tolerance: float = 0.1, dimensions: int = 3, required_msd_A2: float = 0.0,
+                          min_decades: float = MIN_DECADES) -> Diffusion:
     """Self-diffusion coefficient from an MSD curve, fitted where it is linear.
 
-    Lags up to max_fraction of the run are considered. The fit window is the longest stretch (in ln t) where
-    |alpha - 1| <= tolerance (alpha from local_slope); while that stretch is missing or spans less than a factor
-    1.5 in t, the tolerance is doubled (then diffusive=False). MSD = 2 dimensions D t + c is fitted there.
+    Lags up to max_fraction of the run are considered. Diffusive: a window of `min_decades` in t (the earliest
+    one) whose log-log slope is 1 within `tolerance`, whose local slopes (local_slope) all are within twice that
+    (they scatter with the MSD's noise at long lags), and whose MSD at its end reaches `required_msd_A2` (Å^2; the
+    squared size of the molecule, 0 to leave it out). MSD = 2 dimensions D t + c is fitted there. Otherwise the
+    apparent D is fitted over the longest stretch (in ln t) where |alpha - 1| <= tolerance, the tolerance doubled
+    while that stretch is missing or spans less than a factor 1.5 in t.
     Long lags are noisy: for a random walk of 200 particles the single-fit D scatters by about 4% with
     max_fraction 0.5 and 1.5% with 0.1; diffusion_with_error gives the spread for the data at hand.
     """
@@ -144,23 +170,56 @@ def diffusion_coefficient(time_ps: np.ndarray, msd_A2: np.ndarray, max_fraction:
     if len(use) < 4:
         raise AnalysisError(f"{len(use)} MSD points with 0 < t <= {max_fraction} of the run; a diffusion "
                             "coefficient needs a longer trajectory (at least 10 frames)")
+    run_ps = float(t[-1] - t[0])
     t, y = t[use], y[use]
-    alpha, lt = local_slope(t, y), np.log(t)
-    tol = tolerance
-    best = _longest_run(np.abs(alpha - 1.0) <= tol, lt)
-    while best is None or lt[best[1]] - lt[best[0]] < np.log(1.5):
-        if tol > 1.0:  # nothing near linear even loosely: fit the later half of the considered lags
-            best = best or (len(t) // 2, len(t) - 1)
-            break
-        tol *= 2.0
-        best = _longest_run(np.abs(alpha - 1.0) <= tol, lt)
-    lo, hi = best
+    alpha = local_slope(t, y)
+    window = _diffusive_window(t, y, alpha, tolerance, min_decades, required_msd_A2)
+    lo, hi = window or _apparent_window(t, alpha, tolerance)
     fit = stats.linregress(t[lo:hi + 1], y[lo:hi + 1])
     ok = y[lo:hi + 1] > 0
-    slope = stats.linregress(lt[lo:hi + 1][ok], np.log(y[lo:hi + 1][ok])).slope if ok.sum() >= 2 else np.nan
+    slope = stats.linregress(np.log(t[lo:hi + 1][ok]), np.log(y[lo:hi + 1][ok])).slope if ok.sum() >= 2 else np.nan
     D = fit.slope / (2 * dimensions)
+    needed = None
+    if window is None:  # the window must end where the MSD reaches the requirement, a decade after its start
+        reach_ps = required_msd_A2 / (2 * dimensions * D) if D > 0 else np.inf
+        needed = float(max(reach_ps, 10**min_decades * t[lo]) / max_fraction)
+        if needed <= run_ps:  # long enough at this D: the slope is what fails, and no length can be promised
+            needed = None
     return Diffusion(float(D), float(D * A2_PS_IN_M2_S), float(t[lo]), float(t[hi]), float(slope),
-                     float(fit.intercept), bool(tol <= tolerance and np.abs(slope - 1.0) <= tolerance))
+                     float(fit.intercept), window is not None, float(y[hi]), float(required_msd_A2), needed)
+
+
+def _diffusive_window(t: np.ndarray, y: np.ndarray, alpha: np.ndarray, tolerance: float, decades: float,
+                      required_msd_A2: float) -> tuple[int, int] | None:
+    """(first, last) index of the earliest window spanning `decades` in t that passes the diffusive test of
+    diffusion_coefficient (the most time origins per lag); None if there is none. O(F) from running sums."""
+    positive = y > 0
+    lt, ly = np.log(t), np.log(np.where(positive, y, 1.0))
+    bad = ~positive | ~(np.abs(alpha - 1.0) <= 2 * tolerance)  # NaN slopes count as bad
+    bad_before = np.concatenate([[0], np.cumsum(bad)])
+    sums = [np.concatenate([[0.0], np.cumsum(v)]) for v in (np.ones_like(lt), lt, ly, lt * lt, lt * ly)]
+    starts = np.searchsorted(lt, lt - decades * np.log(10) + 1e-9, side="right") - 1  # last point a span earlier
+    for hi in range(1, len(t)):
+        lo = starts[hi]
+        if lo < 0 or y[hi] < required_msd_A2 or bad_before[hi + 1] - bad_before[lo]:
+            continue
+        n, sx, sy, sxx, sxy = (s[hi + 1] - s[lo] for s in sums)
+        if abs((n * sxy - sx * sy) / (n * sxx - sx**2) - 1.0) <= tolerance:
+            return int(lo), int(hi)
+    return None
+
+
+def _apparent_window(t: np.ndarray, alpha: np.ndarray, tolerance: float) -> tuple[int, int]:
+    """The longest stretch (in ln t) where |alpha - 1| is within the tolerance, doubled until the stretch spans a
+    factor 1.5 in t; the later half of the lags where nothing is near slope 1."""
+    lt, tol = np.log(t), tolerance
+    best = _longest_run(np.abs(alpha - 1.0) <= tol, lt)
+    while best is None or lt[best[1]] - lt[best[0]] < np.log(1.5):
+        if tol > 1.0:
+            return best or (len(t) // 2, len(t) - 1)
+        tol *= 2.0
+        best = _longest_run(np.abs(alpha - 1.0) <= tol, lt)
+    return best
 
 
 def _longest_run(good: np.ndarray, log_t: np.ndarray) -> tuple[int, int] | None:
@@ -186,6 +245,11 @@ class DiffusionEstimate:
     half_width_95_A2_ps: float
     standard_error_A2_ps: float
     samples: tuple[Diffusion, ...]
+
+    @property
+    def diffusive(self) -> bool:
+        """Every block or replica diffusive: only then does the interval describe diffusion."""
+        return all(s.diffusive for s in self.samples)
 
     @property
     def D_m2_s(self) -> float:

@@ -43,7 +43,8 @@ def rdf_figure(runs: list[AnalysedRun], path: Path) -> Path:
 
 
 def msd_figure(runs: list[AnalysedRun], path: Path) -> Path:
-    """Log-log MSD of every selection and run; the fitted window drawn thick."""
+    """Log-log MSD of every selection and run; the fitted window drawn thick, the MSD a diffusive window must
+    reach (the squared size of the molecule) dashed."""
     plt = _figure()
     selections = list(dict.fromkeys(s for r in runs for s in r.analysis.diffusion))
     fig, axes = plt.subplots(1, max(1, len(selections)), figsize=(3.6 * max(1, len(selections)), 3.2), squeeze=False)
@@ -57,6 +58,8 @@ def msd_figure(runs: list[AnalysedRun], path: Path) -> Path:
             lo, hi = d.fit_window_ps
             window = (t >= lo) & (t <= hi)
             ax.loglog(t[window], m[window], lw=2.5, color=line.get_color(), alpha=0.6)
+            if d.required_msd_A2:
+                ax.axhline(d.required_msd_A2, ls="--", lw=0.8, color="grey")
         ax.set_title(f"MSD {selection}", fontsize=9)
         ax.set_xlabel("lag time (ps)")
         ax.set_ylabel("MSD (Å²)")
@@ -117,13 +120,14 @@ def rdf_models_figure(runs: list[AnalysedRun], path: Path) -> Path | None:
 
 def diffusion_figure(rows: list[DiffusionRow], extrapolated: list[SizeExtrapolationRow],
                      experimental: list[ExperimentalDiffusion], path: Path) -> Path:
-    """Arrhenius plot: D in the periodic box, Yeh-Hummer corrected, extrapolated, and measured."""
+    """Arrhenius plot: D in the periodic box, Yeh-Hummer corrected, extrapolated, and measured; runs that are not
+    diffusive are left out (their D is an artefact of the cage regime)."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     colours = {}
     for row in rows:
         c = colours.setdefault(row.selection, f"C{len(colours)}")
-        if row.D_m2_s > 0:
+        if row.D_m2_s > 0 and row.diffusive:
             err = row.half_width_95_m2_s or 0.0
             ax.errorbar(1000.0 / row.temperature_K, row.D_m2_s, yerr=[[min(err, 0.99 * row.D_m2_s)], [err]],
                         fmt="o", mfc="none", color=c, capsize=2)

@@ -39,6 +39,8 @@ class RunDiffusion(Record):
     half_width_95_m2_s: float | None  # from blocks of the run (None: too short for blocks)
     error_from: str | None
     msd: MSDCurve
+    required_msd_A2: float = 0.0  # the squared size of the molecule: the MSD a diffusive window reaches
+    run_needed_ps: float | None = None  # not diffusive: the run length that would be, at this D (a lower bound)
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ class DiffusionRow(Record):
     half_width_95_m2_s: float | None
     diffusive: bool
     viscosity_Pa_s: float | None  # experimental, at the run's temperature
-    D_yeh_hummer_m2_s: float | None
+    D_yeh_hummer_m2_s: float | None  # None where not diffusive: a correction of an artefact would look like a result
+    run_needed_ps: float | None = None  # not diffusive: the run length that would be, at this D (a lower bound)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ def density_table(runs: list[AnalysedRun], csv_path: Path | None) -> list[Densit
 
 
 def diffusion_table(runs: list[AnalysedRun], viscosity_csv: Path | None) -> list[DiffusionRow]:
-    """D per selection and run, with the Yeh-Hummer correction from the experimental viscosity."""
+    """D per selection and run, with the Yeh-Hummer correction from the experimental viscosity where the run is
+    diffusive."""
     rows = []
     for run in runs:
         record, analysis = run.record, run.analysis
@@ -57,15 +58,16 @@ def diffusion_table(runs: list[AnalysedRun], viscosity_csv: Path | None) -> list
                 formula_units=record.formula_units, ensemble=record.ensemble, box_edge_A=L,
                 simulated_ps=analysis.analysed_ps, D_m2_s=d.D_m2_s, half_width_95_m2_s=d.half_width_95_m2_s,
                 diffusive=d.diffusive, viscosity_Pa_s=eta,
-                D_yeh_hummer_m2_s=None if eta is None else yeh_hummer(d.D_m2_s, record.temperature_K, eta, L)))
+                D_yeh_hummer_m2_s=yeh_hummer(d.D_m2_s, record.temperature_K, eta, L) if eta and d.diffusive else None,
+                run_needed_ps=d.run_needed_ps))
     return rows
 
 
 def size_extrapolations(rows: list[DiffusionRow]) -> list[SizeExtrapolationRow]:
-    """D_inf from D over 1/L for every (selection, T) with at least two box sizes (NVT runs)."""
+    """D_inf from D over 1/L for every (selection, T) with at least two box sizes (diffusive NVT runs)."""
     groups = defaultdict(list)
     for row in rows:
-        if row.ensemble == "nvt":
+        if row.ensemble == "nvt" and row.diffusive:
             groups[(row.selection, row.temperature_K)].append(row)
     out = []
     for (selection, T), members in sorted(groups.items()):

@@ -211,7 +211,7 @@ def unwrap(positions: np.ndarray, cells: np.ndarray) -> np.ndarray:
     return out
 
 
-def _molecules(traj: Trajectory) -> np.ndarray:
+def molecule_ids(traj: Trajectory) -> np.ndarray:
     """Molecule ids renumbered 0..M-1 in order of first appearance; from bonds in frame 0 when unknown."""
     if traj.molecule_id is None:
         from ilflow.system.topology import find_molecules
@@ -226,7 +226,7 @@ def molecule_formulas(traj: Trajectory) -> list[str]:
     from ase.formula import Formula
     from ase.symbols import chemical_symbols
 
-    ids = _molecules(traj)
+    ids = molecule_ids(traj)
     return [Formula.from_list([chemical_symbols[z] for z in traj.numbers[ids == m]]).format("hill")
             for m in range(ids.max() + 1)]
 
@@ -238,7 +238,7 @@ def molecule_centres(traj: Trajectory) -> tuple[np.ndarray, np.ndarray]:
     atom (molecules must be smaller than half the cell). Centres follow the atoms' images: unwrapped atoms give
     unwrapped centres; for wrapped ones pass the centres through `unwrap`.
     """
-    ids = _molecules(traj)
+    ids = molecule_ids(traj)
     order = np.argsort(ids, kind="stable")
     starts = np.searchsorted(ids[order], np.arange(ids.max() + 1))
     anchor = order[starts][ids]  # first atom of each atom's molecule
@@ -246,3 +246,19 @@ def molecule_centres(traj: Trajectory) -> tuple[np.ndarray, np.ndarray]:
     mass = np.add.reduceat(traj.masses[order], starts)
     sums = np.add.reduceat((whole * traj.masses[None, :, None])[:, order], starts, axis=1)
     return sums / mass[None, :, None], mass
+
+
+def molecule_sizes_A(traj: Trajectory, frame: int = 0) -> np.ndarray:
+    """Van der Waals extent (M,) Å of every molecule in `frame`: the largest d_ij + r_i + r_j over its atom pairs
+    (r: van der Waals radii of ase.data, 2 Å where it has none), so a single ion counts its diameter, 2 r."""
+    from ase.data import vdw_radii
+
+    ids = molecule_ids(traj)
+    radii = np.nan_to_num(vdw_radii[traj.numbers], nan=2.0)
+    x, cell = traj.positions[frame], traj.cells[frame]
+    sizes = np.empty(ids.max() + 1)
+    for m in range(len(sizes)):
+        index = np.flatnonzero(ids == m)
+        d = np.linalg.norm(minimum_image(x[index][:, None] - x[index][None, :], cell), axis=-1)
+        sizes[m] = np.max(d + radii[index][:, None] + radii[index][None, :])
+    return sizes
