@@ -28,6 +28,7 @@ FS = float(_ase_units.fs)  # 1 fs in ASE's time unit, Å sqrt(amu / eV) (the MD 
 KB_EV_K = float(_ase_units.kB)  # Boltzmann constant, eV/K
 # SI, for transport coefficients (CODATA 2018 exact values)
 BOLTZMANN_J_K = 1.380649e-23  # k_B, J/K
+ELEMENTARY_CHARGE_C = 1.602176634e-19  # e, C
 GAS_CONSTANT_KJ_MOL_K = BOLTZMANN_J_K * AVOGADRO * 1e-3  # R, kJ/(mol K)
 ANGSTROM_M = 1e-10  # 1 Å in m
 A2_PS_IN_M2_S = 1e-8  # 1 Å^2/ps = 1e-20 m^2 / 1e-12 s

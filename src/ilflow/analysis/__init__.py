@@ -1,5 +1,11 @@
 """Analysis of trajectories: statistics with error bars, structure and dynamics."""
 
+from ilflow.analysis.conductivity import (
+    Conductivity,
+    einstein_helfand,
+    nernst_einstein_S_m,
+    translational_dipole_eA,
+)
 from ilflow.analysis.dihedrals import (
     BMIM_DIHEDRALS,
     dihedral_angles,
@@ -53,11 +59,15 @@ __all__ = [
     "AnalysisError",
     "ArrheniusFit",
     "BlockAverage",
+    "Conductivity",
     "Diffusion",
     "DiffusionEstimate",
     "SizeExtrapolation",
     "Trajectory",
     "all_element_pairs",
+    "einstein_helfand",
+    "nernst_einstein_S_m",
+    "translational_dipole_eA",
     "arrhenius_fit",
     "autocorrelation",
     "block_average",
