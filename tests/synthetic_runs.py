@@ -20,10 +20,11 @@ def frames_before(time_ps: float, dt_ps: float) -> int:
 
 def synthetic_run(folder: Path, ensemble: str, T: float, D_A2_ps: float, seed: int, frames: int = 400,
                   dt_ps: float = 0.1, edge_A: float = 12.0, uncertainty_eV_A: np.ndarray | None = None,
-                  model: str = "ensemble") -> dict:
+                  model: str = "ensemble", ions: bool = False) -> dict:
     """27 rigid diatomic 'molecules' (B-F, 1.4 Å) on random walks with a known D; box edge fluctuating for NPT.
     A production run directory (packed.extxyz, md/trajectory.h5md, run.json) with EQUILIBRATION_PS of
-    equilibration; `uncertainty_eV_A`: the per-frame force uncertainty written (default zeros)."""
+    equilibration; `uncertainty_eV_A`: the per-frame force uncertainty written (default zeros). ions: molecules
+    0-12 carry +1 e and 13-25 -1 e (on their B atom; molecule 26 stays neutral)."""
     rng = np.random.default_rng(seed)
     n_mol = 27
     grid = (np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3) + 0.5) * edge_A / 3
@@ -38,6 +39,8 @@ def synthetic_run(folder: Path, ensemble: str, T: float, D_A2_ps: float, seed: i
     atoms = Atoms(numbers, positions=positions[0], cell=np.eye(3) * edge_A, pbc=True)
     atoms.new_array("molecule_id", molecule_id)
     atoms.new_array("species_name", np.array(["BF"] * (2 * n_mol)))
+    if ions:
+        atoms.set_initial_charges(np.concatenate([[1.0] * 13 + [-1.0] * 13 + [0.0], np.zeros(n_mol)]))
     folder.mkdir(parents=True)
     write_frames(folder / "packed.extxyz", atoms)
     (folder / "md").mkdir()

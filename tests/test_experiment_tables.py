@@ -40,6 +40,23 @@ def test_the_shipped_bmim_bf4_tables_are_found_by_species_and_others_get_none():
     assert experiment.table_for("density", None, _species((BMIM, 4), (BF4, 4), ("O", 2))) is None  # a mixture
 
 
+def test_the_shipped_conductivity_follows_its_points_and_the_published_fit_and_user_tables_convert_units(tmp_path):
+    path = experiment.table_for("conductivity", None, _species((BMIM, 4), (BF4, 4)))
+    assert path is not None and path.name == "bmim_bf4_conductivity.csv"
+    vft = lambda T: np.exp(4.9629 - 780.04 / (T - 168.03))  # the header's fit, S/m  # noqa: E731
+    for T in (278.0, 298.0, 323.0, 353.0):
+        assert experiment.conductivity_S_m(T, path) == pytest.approx(vft(T), rel=0.03)
+    # 298 K: three sources, 0.353-0.436 S/m; the fit through all 26 points gives 0.352
+    assert 0.95 * 0.353 <= experiment.conductivity_S_m(298.0, path) <= 0.436
+    with pytest.raises(AnalysisError, match="too far outside the conductivity table"):
+        experiment.conductivity_S_m(400.0, path)
+    user = tmp_path / "kappa.csv"
+    user.write_text("# source: test\ntemperature_K,conductivity_mS_cm\n300,4.0\n320,7.0\n")
+    assert experiment.conductivity_S_m(300.0, user) == pytest.approx(0.4)  # 1 mS/cm = 0.1 S/m
+    assert experiment.conductivity_S_m(310.0, user) == pytest.approx(0.1 * np.exp(np.interp(
+        1 / 310, [1 / 320, 1 / 300], np.log([7.0, 4.0]))))  # Arrhenius between two points
+
+
 @pytest.mark.parametrize("path", experiment.shipped_tables("density"), ids=lambda p: p.stem)
 def test_every_shipped_density_table_names_its_liquid_and_source_and_is_physical(path):
     """Each table: a species line, a source, values in the range of ionic liquids with a thermal expansion

@@ -67,7 +67,8 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
     calm = np.concatenate([np.full(10, 2.0), rng.uniform(0.02, 0.4, 990)])
     wild = rng.uniform(0.02, 0.4, 1000)
     wild[rng.choice(np.arange(10, 1000), 30, replace=False)] = rng.uniform(0.6, 3.0, 30)
-    npt = synthetic_run(tmp_path / "production" / "npt" / "a", "npt", 353.0, D, 1, frames=1000, uncertainty_eV_A=calm)
+    npt = synthetic_run(tmp_path / "production" / "npt" / "a", "npt", 353.0, D, 1, frames=1000, uncertainty_eV_A=calm,
+                        ions=True)  # 13 cations and 13 anions among its 27 molecules
     nvt = synthetic_run(tmp_path / "production" / "nvt" / "b", "nvt", 313.0, D / 2, 2, frames=1000,
                         uncertainty_eV_A=wild, model="DFT-D3.20A")  # a final model's name
     # a run whose molecules never leave their place (MSD 0.6 Å^2 after 100 ps) but whose MSD has slope 1: not
@@ -116,6 +117,15 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
     assert still.run_needed_ps == pytest.approx(7.6e3, rel=0.2)
     arrhenius = {a.selection: a for a in results.arrhenius}
     assert arrhenius["B"].temperatures_K == [313.0, 353.0]  # the caged run at 333 K left out
+    # conductivity of the independent random walkers: Nernst-Einstein e^2 / (V kT) 26 D, ionicity 1
+    [kappa] = results.conductivity
+    c = kappa.conductivity
+    volume_m3 = np.mean(np.asarray(runs["npt/1fu-353K-seed1"].analysis.box_edge_A) ** 3) * 1e-30
+    ne = (1.602176634e-19) ** 2 / (volume_m3 * kT) * 26 * D * 1e-8
+    assert c.diffusive and c.nernst_einstein_S_m == pytest.approx(ne, rel=0.1)
+    assert abs(c.ionicity - 1.0) <= c.ionicity_half_width_95 < 1.0
+    assert kappa.experiment_S_m == pytest.approx(np.exp(4.9629 - 780.04 / (353 - 168.03)), rel=0.03)  # header fit
+    assert all(r.analysis.conductivity is None for r in results.runs if r.name != kappa.run)  # neutral molecules
     expected_Ea = 8.314462618e-3 * np.log(2) / (1 / 313 - 1 / 353)  # D halves from 353 to 313 K
     assert arrhenius["B"].activation_energy_kJ_mol == pytest.approx(expected_Ea, rel=0.3)
     assert arrhenius["B"].activation_energy_error_kJ_mol is None  # two temperatures: inf in the fit, null in JSON
@@ -150,6 +160,7 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
         assert strict["runs"][0]["record"]["force_field"] == "synthetic"
     assert {"versions", "generated_utc"} <= set(strict)
     assert "2 points: no error bar" in page  # an Arrhenius fit through two temperatures has no error
+    assert "<h2>Ionic conductivity</h2>" in page and f"{c.einstein_helfand_S_m:.3g} ± " in page
     caged_row = page.split('<td class="l">nvt/1fu-333K-seed4</td><td class="l">B</td>')[1].split("</tr>")[0]
     assert "not diffusive" in caged_row and f"at least {still.run_needed_ps / 1000:.2g} ns" in caged_row
 

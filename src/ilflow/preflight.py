@@ -64,7 +64,7 @@ def check_campaign(campaign: Campaign) -> Preflight:
     from ilflow.analysis.tables import experimental_diffusion
 
     tables = tuple((quantity, table_for(quantity, getattr(campaign.analysis, f"experimental_{quantity}_csv"),
-                                        campaign.species)) for quantity in ("density", "viscosity"))
+                                        campaign.species)) for quantity in ("density", "viscosity", "conductivity"))
     experimental_diffusion(campaign.analysis.experimental_diffusion_csv)
     if campaign.production.runs:  # their densities: given, or from an experimental table that must exist
         from ilflow.production.stage import planned_runs

@@ -188,6 +188,31 @@ def _diffusion(results: AnalysisResults, figures: Path) -> str:
     return "".join(parts)
 
 
+def _conductivity(results: AnalysisResults) -> str:
+    rows = results.conductivity
+    if not rows:
+        return "<p>No conductivity (no ions, or runs too short).</p>"
+
+    def value(v: float, half: float | None, diffusive: bool) -> str:
+        return (_num(v, ".3g") + (" ± " + _num(half, ".2g") if half is not None else "")) if diffusive else "–"
+
+    table = _table(["run", "T (K)", "analysed (ps)", "σ Nernst-Einstein (S/m)", "σ Einstein-Helfand (S/m)",
+                    "ionicity", "diffusive regime?", "σ experiment (S/m)"],
+                   [[html.escape(r.run), f"{r.temperature_K:g}", f"{r.simulated_ps:.1f}",
+                     value(c.nernst_einstein_S_m, c.nernst_einstein_half_width_95_S_m, c.diffusive),
+                     value(c.einstein_helfand_S_m, c.einstein_helfand_half_width_95_S_m, c.diffusive),
+                     value(c.ionicity, c.ionicity_half_width_95, c.diffusive),
+                     _regime(c), _num(r.experiment_S_m, ".3g")]
+                    for r in rows for c in [r.conductivity]])
+    return ("<p>Nernst-Einstein: σ = e² / (V k<sub>B</sub>T) Σ N<sub>i</sub> q<sub>i</sub>² D<sub>i</sub> from the ions' "
+            "self-diffusion (formal charges), as if they moved independently; Einstein-Helfand: the collective "
+            "conductivity from the mean squared displacement of the translational dipole Σ q<sub>j</sub> r<sub>j</sub> "
+            "of the molecular centres; ionicity: their ratio (0.6-0.7 from impedance over NMR diffusion for "
+            "BMIM-BF4 near room temperature, Tokuda et al., J. Phys. Chem. B 108, 16593 (2004)). One dipole per frame makes Einstein-Helfand much noisier than self-diffusion. Values are "
+            "shown only where every ion's self-diffusion and the dipole's MSD are diffusive (see above); intervals: "
+            "95% from blocks.</p>" + table)
+
+
 def _regime(row) -> str:
     """'yes', or why not: the run length needed at the apparent D, or a slope that is not 1."""
     if row.diffusive:
@@ -266,6 +291,7 @@ def render(report: Report, campaign_yaml: str, figures: Path) -> str:
          _uncertainty(results, figures)),
         ("Density", _density(results, figures)),
         ("Self-diffusion", _diffusion(results, figures)),
+        ("Ionic conductivity", _conductivity(results)),
         ("Structure: radial distribution functions",
          "<p>g(r) of every element pair and of molecular centres of mass (one line per run), normalised by the "
          "instantaneous volume of each frame.</p>" + _img(_figure(results, figures, "rdf"), "RDFs")

@@ -1,6 +1,6 @@
 """Records of the learning loop's stages (JSON round trip through `ilflow.records.Record`)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ilflow.records import Record
 from ilflow.training.metrics import ErrorTable

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ilflow.analysis import experiment, tables
+from ilflow.analysis.conductivity import einstein_helfand, nernst_einstein_S_m
 from ilflow.analysis.dihedrals import distributions_over_windows, trajectory_dihedrals
 from ilflow.analysis.msd import diffusion_coefficient, diffusion_with_error, msd
 from ilflow.analysis.rdf import RDF, all_element_pairs, max_cutoff_A, molecular_rdf
@@ -32,6 +33,7 @@ from ilflow.analysis.results import (
     ProductionUncertainty,
     RDFCurve,
     RunAnalysis,
+    RunConductivity,
     RunDiffusion,
     Units,
 )
@@ -114,6 +116,46 @@ def _diffusion(traj: Trajectory, select, molecules: bool) -> RunDiffusion:
                         run_needed_ps=needed_ps)
 
 
+def molecule_charges_e(folder: Path, record: RunRecord, traj: Trajectory) -> np.ndarray:
+    """Formal charge (e) of every molecule of a run, in molecule order, from its packed box (set from the SMILES)."""
+    from ilflow.io import read_frames
+
+    charges = read_frames(folder / record.structure)[0].get_initial_charges()
+    return np.bincount(molecule_ids(traj), weights=charges)
+
+
+def _conductivity(traj: Trajectory, charges_e: np.ndarray, temperature_K: float,
+                  diffusion: dict[str, RunDiffusion], names: dict[str, str]) -> RunConductivity:
+    """Nernst-Einstein (from the ions' self-diffusion, computed here unless `diffusion` has it) and Einstein-Helfand
+    conductivity of a run, the ionicity, and whether all of it is diffusive. Half widths: NE from the ions' D in
+    quadrature, the ionicity from both relative half widths in quadrature."""
+    ions: dict[tuple[str, float], int] = {}  # (formula, charge) -> count
+    for formula, q in zip(molecule_formulas(traj), charges_e):
+        if q:
+            ions[(formula, float(q))] = ions.get((formula, float(q)), 0) + 1
+    D = {f: diffusion.get(names.get(f, f)) or _diffusion(traj, f, True) for f, _ in ions}
+    counts, charges = list(ions.values()), [q for _, q in ions]
+    volume_A3 = float(np.mean(traj.volumes_A3))
+    ne = nernst_einstein_S_m([D[f].D_m2_s for f, _ in ions], counts, charges, volume_A3, temperature_K)
+    widths = [D[f].half_width_95_m2_s for f, _ in ions]
+    ne_half = None if None in widths else nernst_einstein_S_m(
+        [float(np.sqrt(sum((n * q**2 * w) ** 2 for n, q, w in zip(counts, charges, widths))))], [1], [1],
+        volume_A3, temperature_K)
+    eh = einstein_helfand(traj, charges_e, temperature_K, n_blocks=min(5, traj.n_frames // 10))
+    ratio = eh.sigma_S_m / ne if ne > 0 else float("nan")
+    ratio_half = None
+    if ne_half is not None and eh.half_width_95_S_m is not None and ne > 0 and eh.sigma_S_m > 0:
+        ratio_half = abs(ratio) * float(np.hypot(eh.half_width_95_S_m / eh.sigma_S_m, ne_half / ne))
+    needed = [d.run_needed_ps for d in D.values() if d.run_needed_ps is not None]
+    if eh.fit.needed_ps is not None:
+        needed.append(eh.fit.needed_ps)
+    diffusive = eh.diffusive and all(d.diffusive for d in D.values())
+    return RunConductivity(nernst_einstein_S_m=ne, nernst_einstein_half_width_95_S_m=ne_half,
+                           einstein_helfand_S_m=eh.sigma_S_m, einstein_helfand_half_width_95_S_m=eh.half_width_95_S_m,
+                           ionicity=ratio, ionicity_half_width_95=ratio_half, diffusive=diffusive,
+                           run_needed_ps=max(needed) if needed and not diffusive else None)
+
+
 def _curve(f: RDF) -> RDFCurve:
     return RDFCurve(r_A=f.r_A.tolist(), g=f.g.tolist(), n=f.n.tolist())
 
@@ -133,7 +175,7 @@ def analyze_run(folder: Path, record: RunRecord, settings, threshold_eV_A: float
         for b in formulas[i:]:
             rdfs[f"{names.get(a, a)}-{names.get(b, b)} (centres)"] = _curve(
                 molecular_rdf(traj, (a, b), r_max, settings.rdf_bins))
-    diffusion = {}
+    diffusion, conductivity = {}, None
     if traj.n_frames >= MIN_DIFFUSION_FRAMES:
         for selection in settings.msd_selections:
             if selection == "molecules":
@@ -141,6 +183,9 @@ def analyze_run(folder: Path, record: RunRecord, settings, threshold_eV_A: float
                     diffusion[names.get(formula, formula)] = _diffusion(traj, formula, True)
             elif selection in {str(s) for s in _symbols(traj)}:
                 diffusion[selection] = _diffusion(traj, selection, False)
+        charges = molecule_charges_e(folder, record, traj)
+        if np.any(charges != 0):
+            conductivity = _conductivity(traj, charges, record.temperature_K, diffusion, names)
     density = density_g_cm3(float(np.sum(traj.masses)), traj.volumes_A3)
     dihedrals = {}
     for smarts in settings.dihedral_smarts:
@@ -155,7 +200,8 @@ def analyze_run(folder: Path, record: RunRecord, settings, threshold_eV_A: float
                        box_edge_A=float(np.mean(traj.volumes_A3) ** (1 / 3)), rdf=rdfs, diffusion=diffusion,
                        density_g_cm3=_block(density) if record.ensemble == "npt" else Mean(float(np.mean(density))),
                        dihedrals=dihedrals,
-                       uncertainty=run_uncertainty(folder, record, threshold_eV_A, settings.max_uncertain_fraction))
+                       uncertainty=run_uncertainty(folder, record, threshold_eV_A, settings.max_uncertain_fraction),
+                       conductivity=conductivity)
 
 
 def _symbols(traj: Trajectory) -> set[str]:
@@ -212,6 +258,7 @@ def analyze_project(campaign, runs: list[tuple[Path, RunRecord]], learning: Lear
         analysed.append(AnalysedRun(name=record.name, record=record, analysis=analysis))
     density_csv = experiment.table_for("density", settings.experimental_density_csv, campaign.species)
     viscosity_csv = experiment.table_for("viscosity", settings.experimental_viscosity_csv, campaign.species)
+    conductivity_csv = experiment.table_for("conductivity", settings.experimental_conductivity_csv, campaign.species)
     diffusion = tables.diffusion_table(analysed, viscosity_csv)
     extrapolated = tables.size_extrapolations(diffusion)
     results = AnalysisResults(
@@ -223,9 +270,11 @@ def analyze_project(campaign, runs: list[tuple[Path, RunRecord]], learning: Lear
         diffusion=diffusion,
         diffusion_extrapolated=extrapolated,
         arrhenius=tables.arrhenius(diffusion, extrapolated),
+        conductivity=tables.conductivity_table(analysed, conductivity_csv),
         experiment=Experiment(density_csv=str(density_csv) if density_csv else None,
                               viscosity_csv=str(viscosity_csv) if viscosity_csv else None,
-                              diffusion=tables.experimental_diffusion(settings.experimental_diffusion_csv)),
+                              diffusion=tables.experimental_diffusion(settings.experimental_diffusion_csv),
+                              conductivity_csv=str(conductivity_csv) if conductivity_csv else None),
         speed=tables.speed_table(analysed),
         uncertainty=ProductionUncertainty(
             threshold_eV_A=threshold_eV_A, threshold_from=threshold_from,

@@ -54,7 +54,8 @@ def translational_dipole_eA(traj: Trajectory, charges_e: Sequence[float]) -> np.
 @dataclass(frozen=True)
 class Conductivity:
     """sigma_EH (S/m) with a Student-t 95% half width from blocks (None: too short), and the fit of the dipole's
-    MSD (its D_A2_ps is the slope / 6, in e^2 Å^2/ps). diffusive: the whole run's fit and every block's."""
+    MSD (its D_A2_ps is the slope / 6, in e^2 Å^2/ps). diffusive: the whole run's fit passes the diffusive test
+    and its window fits into the blocks."""
 
     sigma_S_m: float
     half_width_95_S_m: float | None
@@ -63,34 +64,24 @@ class Conductivity:
     blocks: tuple[float, ...]  # sigma (S/m) of each block
 
 
-# M's MSD averages over time origins only: over a decade of lag its local log-log slopes scatter by 0.3-0.4 where
-# those of 200 particles scatter by 0.1 (4000 frames of 100 charged random walkers), so its slope test takes twice
-# the tolerance of self-diffusion (then 12 runs of 12 pass; with 0.1, 6 of 12). Whether the ions have left their
-# cages is judged by their own self-diffusion.
-EH_TOLERANCE = 0.2
-
-
 def einstein_helfand(traj: Trajectory, charges_e: Sequence[float], temperature_K: float, n_blocks: int = 5,
-                     **fit) -> Conductivity:
+                     max_fraction: float = 0.5, **fit) -> Conductivity:
     """Collective conductivity sigma_EH of a trajectory: the MSD of M (all time origins, FFT), fitted as D is
-    (keyword arguments `fit` go to diffusion_coefficient; tolerance EH_TOLERANCE unless given), the volume
-    averaged over the frames; n_blocks consecutive blocks give the interval (fewer than 2 blocks of 10 frames:
-    none)."""
-    fit.setdefault("tolerance", EH_TOLERANCE)
+    (keyword arguments `fit` go to diffusion_coefficient), the volume averaged over the frames. The interval:
+    n_blocks consecutive blocks, each fitted over the whole run's window (M's MSD averages over time origins only,
+    so a window each block chose in its own MSD would follow its noise: with 200-frame blocks of 26 walkers every
+    run had a block fail the slope test); none with fewer than 2 blocks of 10 frames or blocks too short for the
+    window (then not diffusive either)."""
     time_ps = traj.time_ps - traj.time_ps[0]
     dipole = translational_dipole_eA(traj, charges_e)
     prefactor = _prefactor_S_m(float(np.mean(traj.volumes_A3)), temperature_K) * A2_PS_IN_M2_S
-
-    def sigma(part: slice) -> tuple[float, Diffusion]:
-        result = diffusion_coefficient(time_ps[part] - time_ps[part][0], msd_fft(dipole[part]), **fit)
-        return prefactor * result.D_A2_ps, result
-
-    whole, whole_fit = sigma(slice(None))
+    whole = diffusion_coefficient(time_ps, msd_fft(dipole), max_fraction=max_fraction, **fit)
     size = traj.n_frames // n_blocks if n_blocks >= 2 else 0
-    if size < 10:
-        return Conductivity(whole, None, whole_fit.diffusive, whole_fit, ())
-    parts = [sigma(slice(k * size, (k + 1) * size)) for k in range(n_blocks)]
-    values = np.array([value for value, _ in parts])
+    window = (time_ps >= whole.t_start_ps) & (time_ps <= whole.t_end_ps * (1 + 1e-12))
+    if size < 10 or whole.t_end_ps > max_fraction * time_ps[size - 1] * (1 + 1e-12) or window.sum() < 3:
+        return Conductivity(prefactor * whole.D_A2_ps, None, False, whole, ())
+    lags = time_ps[:size][window[:size]]
+    values = np.array([prefactor * stats.linregress(lags, msd_fft(dipole[k * size:(k + 1) * size])[window[:size]])
+                       .slope / 6.0 for k in range(n_blocks)])
     half = float(stats.t.ppf(0.975, n_blocks - 1) * np.std(values, ddof=1) / np.sqrt(n_blocks))
-    diffusive = whole_fit.diffusive and all(f.diffusive for _, f in parts)
-    return Conductivity(whole, half, diffusive, whole_fit, tuple(float(v) for v in values))
+    return Conductivity(prefactor * whole.D_A2_ps, half, whole.diffusive, whole, tuple(float(v) for v in values))

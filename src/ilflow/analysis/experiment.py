@@ -2,7 +2,7 @@
 found by the liquid's species, or user CSV files.
 
 A table is a CSV with '#' comment lines, a column `temperature_K` and one value column whose name carries the unit
-(density_g_cm3 or density_kg_m3; viscosity_mPa_s or viscosity_Pa_s). A comment line `# species: SMILES + SMILES`
+(density_g_cm3 or density_kg_m3; viscosity_mPa_s or viscosity_Pa_s; conductivity_S_m or conductivity_mS_cm). A comment line `# species: SMILES + SMILES`
 names the liquid (counts in front for other ratios: `# species: 2 CCCCn1cc[n+](C)c1 + 2 F[B-](F)(F)F + 1 O`);
 `# source:` says where the numbers come from. Liquids compare by canonical SMILES and reduced ratio, so any
 spelling of a SMILES and any box size match. A user table (`analysis.experimental_*_csv`) whose species line names
@@ -19,7 +19,8 @@ import numpy as np
 from ilflow.analysis.trajectory import AnalysisError
 
 DATA = Path(__file__).parent / "data"
-VALUE_COLUMNS = {"density": ("density_g_cm3", "density_kg_m3"), "viscosity": ("viscosity_mPa_s", "viscosity_Pa_s")}
+VALUE_COLUMNS = {"density": ("density_g_cm3", "density_kg_m3"), "viscosity": ("viscosity_mPa_s", "viscosity_Pa_s"),
+                 "conductivity": ("conductivity_S_m", "conductivity_mS_cm")}
 Liquid = tuple[tuple[str, int], ...]  # (canonical SMILES, count) sorted, counts divided by their gcd
 
 
@@ -92,6 +93,22 @@ def density_g_cm3(T_K: float, csv_path: str | Path, max_extrapolation_K: float =
         return float(rho[0])
     slope, intercept = np.polyfit(T, rho, 1)
     return float(intercept + slope * T_K)
+
+
+def conductivity_S_m(T_K: float, csv_path: str | Path, max_extrapolation_K: float = 10.0) -> float:
+    """Experimental ionic conductivity (S/m) at T_K from a table (conductivity_S_m or conductivity_mS_cm, 1 mS/cm
+    = 0.1 S/m): ln(kappa) fitted as a quadratic in 1/T (4 or more temperatures; 2-3: linear, Arrhenius), which
+    averages the scatter between sources; up to `max_extrapolation_K` outside the table."""
+    T, kappa, column = read_table(csv_path, VALUE_COLUMNS["conductivity"])
+    kappa = kappa * 0.1 if column == "conductivity_mS_cm" else kappa
+    if T_K < T[0] - max_extrapolation_K or T_K > T[-1] + max_extrapolation_K:
+        raise AnalysisError(f"T = {T_K:g} K is too far outside the conductivity table {csv_path} "
+                            f"({T[0]:g}-{T[-1]:g} K)")
+    distinct = len(np.unique(T))
+    if distinct == 1:
+        return float(np.exp(np.mean(np.log(kappa))))
+    coefficients = np.polyfit(1.0 / T, np.log(kappa), 2 if distinct >= 4 else 1)
+    return float(np.exp(np.polyval(coefficients, 1.0 / T_K)))
 
 
 def table_for(quantity: str, user_csv: str | None, species) -> Path | None:

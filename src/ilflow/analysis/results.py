@@ -44,6 +44,22 @@ class RunDiffusion(Record):
 
 
 @dataclass(frozen=True)
+class RunConductivity(Record):
+    """Ionic conductivity of one run (S/m): Nernst-Einstein from the ions' self-diffusion, Einstein-Helfand from the
+    translational dipole, and their ratio, the ionicity, with 95% half widths from blocks (None: too short).
+    diffusive: the dipole's fit, its blocks and every ion's self-diffusion; run_needed_ps as for RunDiffusion."""
+
+    nernst_einstein_S_m: float
+    nernst_einstein_half_width_95_S_m: float | None
+    einstein_helfand_S_m: float
+    einstein_helfand_half_width_95_S_m: float | None
+    ionicity: float
+    ionicity_half_width_95: float | None
+    diffusive: bool
+    run_needed_ps: float | None
+
+
+@dataclass(frozen=True)
 class BlockMean(Record):
     """The mean of a correlated series with a Student-t 95% interval from block averages."""
 
@@ -105,6 +121,7 @@ class RunAnalysis(Record):
     density_g_cm3: BlockMean | Mean  # NPT: block averages; NVT: the mean
     dihedrals: dict[str, DihedralDistribution]  # SMARTS -> distributions
     uncertainty: UncertaintyStats | None  # None: the trajectory stores no force uncertainty
+    conductivity: RunConductivity | None = None  # None: no ions, or too few frames
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,16 @@ class DiffusionRow(Record):
 
 
 @dataclass(frozen=True)
+class ConductivityRow(Record):
+    run: str
+    temperature_K: float
+    formula_units: int
+    simulated_ps: float
+    conductivity: RunConductivity
+    experiment_S_m: float | None  # at the run's temperature, from the experimental table
+
+
+@dataclass(frozen=True)
 class SizeExtrapolationRow(Record):
     """D over 1/L of one selection at one temperature, extrapolated to infinite size."""
 
@@ -181,6 +208,7 @@ class Experiment(Record):
     density_csv: str | None
     viscosity_csv: str | None
     diffusion: list[ExperimentalDiffusion]
+    conductivity_csv: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +263,7 @@ class Units(Record):
     D: str = "m^2/s"
     density: str = "g/cm^3"
     viscosity: str = "Pa s"
+    conductivity: str = "S/m"
     time: str = "ps"
     r: str = "Å"
     activation_energy: str = "kJ/mol"
@@ -251,6 +280,7 @@ class AnalysisResults(Record):
     diffusion: list[DiffusionRow]
     diffusion_extrapolated: list[SizeExtrapolationRow]
     arrhenius: list[ArrheniusRow]
+    conductivity: list[ConductivityRow]
     experiment: Experiment
     speed: list[SpeedRow]
     uncertainty: ProductionUncertainty

@@ -1,5 +1,6 @@
 """Tables across the analysed production runs: density against experiment, diffusion with the Yeh-Hummer
-correction, extrapolation over 1/L, Arrhenius fits, MD speed and plain warnings about rough numbers."""
+correction, conductivity against experiment, extrapolation over 1/L, Arrhenius fits, MD speed and plain warnings
+about rough numbers."""
 
 from collections import defaultdict
 from pathlib import Path
@@ -11,6 +12,7 @@ from ilflow.analysis.finite_size import arrhenius_fit, extrapolate_infinite_size
 from ilflow.analysis.results import (
     AnalysedRun,
     ArrheniusRow,
+    ConductivityRow,
     DensityRow,
     DiffusionRow,
     ExperimentalDiffusion,
@@ -60,6 +62,24 @@ def diffusion_table(runs: list[AnalysedRun], viscosity_csv: Path | None) -> list
                 diffusive=d.diffusive, viscosity_Pa_s=eta,
                 D_yeh_hummer_m2_s=yeh_hummer(d.D_m2_s, record.temperature_K, eta, L) if eta and d.diffusive else None,
                 run_needed_ps=d.run_needed_ps))
+    return rows
+
+
+def conductivity_table(runs: list[AnalysedRun], conductivity_csv: Path | None) -> list[ConductivityRow]:
+    """The conductivity of every run with ions, next to the experimental value at its temperature."""
+    rows = []
+    for run in runs:
+        if run.analysis.conductivity is None:
+            continue
+        measured = None
+        if conductivity_csv is not None:
+            try:
+                measured = experiment.conductivity_S_m(run.record.temperature_K, conductivity_csv)
+            except AnalysisError:
+                measured = None
+        rows.append(ConductivityRow(run=run.name, temperature_K=run.record.temperature_K,
+                                    formula_units=run.record.formula_units, simulated_ps=run.analysis.analysed_ps,
+                                    conductivity=run.analysis.conductivity, experiment_S_m=measured))
     return rows
 
 

@@ -75,6 +75,7 @@ class Analysis(Section):
     density_blocks: PositiveInt | None = None  # default: from the statistical inefficiency
     experimental_density_csv: str | None = None
     experimental_viscosity_csv: str | None = None
+    experimental_conductivity_csv: str | None = None
     experimental_diffusion_csv: str | None = None
     # a run is flagged as extrapolating when more of its analysed frames than this have a force uncertainty above
     # the learning's threshold; 1% lets rare excursions pass (10 of 1000 frames), not a run that spends a
