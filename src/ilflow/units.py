@@ -29,6 +29,7 @@ KB_EV_K = float(_ase_units.kB)  # Boltzmann constant, eV/K
 # SI, for transport coefficients (CODATA 2018 exact values)
 BOLTZMANN_J_K = 1.380649e-23  # k_B, J/K
 ELEMENTARY_CHARGE_C = 1.602176634e-19  # e, C
+EV_A3_IN_PA = ELEMENTARY_CHARGE_C / 1e-30  # 1 eV/Å^3 in Pa (160.2 GPa)
 GAS_CONSTANT_KJ_MOL_K = BOLTZMANN_J_K * AVOGADRO * 1e-3  # R, kJ/(mol K)
 ANGSTROM_M = 1e-10  # 1 Å in m
 A2_PS_IN_M2_S = 1e-8  # 1 Å^2/ps = 1e-20 m^2 / 1e-12 s

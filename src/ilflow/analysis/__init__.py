@@ -51,6 +51,7 @@ from ilflow.analysis.trajectory import (
     read_h5md,
     unwrap,
 )
+from ilflow.analysis.viscosity import Viscosity, einstein_helfand_viscosity, green_kubo, shear_components
 
 __all__ = [
     "BMIM_DIHEDRALS",
@@ -64,8 +65,10 @@ __all__ = [
     "DiffusionEstimate",
     "SizeExtrapolation",
     "Trajectory",
+    "Viscosity",
     "all_element_pairs",
     "einstein_helfand",
+    "einstein_helfand_viscosity",
     "nernst_einstein_S_m",
     "translational_dipole_eA",
     "arrhenius_fit",
@@ -79,6 +82,7 @@ __all__ = [
     "extrapolate_infinite_size",
     "find_dihedrals",
     "from_atoms",
+    "green_kubo",
     "local_slope",
     "max_cutoff_A",
     "minimum_image",
@@ -91,6 +95,7 @@ __all__ = [
     "rdf",
     "rdf_positions",
     "read_h5md",
+    "shear_components",
     "statistical_inefficiency",
     "trajectory_dihedrals",
     "unwrap",
