@@ -414,3 +414,41 @@ def test_a_checkpoint_with_float64_list_shifts_continues_bit_for_bit(tmp_path):
 
     with h5py.File(tmp_path / "straight" / "trajectory.h5md") as a, h5py.File(part / "trajectory.h5md") as b:
         assert np.array_equal(a["particles/trajectory/position/value"][:], b["particles/trajectory/position/value"][:])
+
+
+def test_the_pressure_tensor_series_is_the_kinetic_tensor_minus_the_stress_and_survives_a_restart(tmp_path):
+    """Every 5th step: trace / 3 is the pressure observable at the frames; at the last frame it is (sum p p^T / m)
+    / V from the written velocities minus the stress of that frame (ASE's get_stress through our calculator); a run
+    stopped at step 80 and continued writes the same series as one straight run."""
+    import h5py
+    from ase import Atoms
+
+    from ilflow.md.ase_calculator import ForceFieldCalculator
+    from ilflow.md.h5md import pressure_tensor_series
+
+    atoms = argon()
+    settings = RunSettings(steps=200, frame_every=20, frames_per_chunk=2, schedule=Schedule(80.0), velocities=True,
+                           stress_every=5)
+    run_md(lennard_jones(), atoms, Langevin(5.0), settings, tmp_path / "straight")
+    run_md(lennard_jones(), atoms, Langevin(5.0), replace(settings, steps=80), tmp_path / "restarted")
+    run_md(lennard_jones(), atoms, Langevin(5.0), settings, tmp_path / "restarted")
+    steps, time_fs, tensors = pressure_tensor_series(tmp_path / "straight" / "trajectory.h5md")
+    assert np.array_equal(steps, np.arange(5, 201, 5)) and time_fs == pytest.approx(steps * 5.0)
+    again = pressure_tensor_series(tmp_path / "restarted" / "trajectory.h5md")
+    assert np.array_equal(again[0], steps) and np.array_equal(again[2], tensors)
+    assert np.allclose(tensors, tensors.transpose(0, 2, 1), atol=1e-12)
+    with h5py.File(tmp_path / "straight" / "trajectory.h5md") as f:
+        pressure = f["observables/pressure/value"][1:]
+        positions, velocities = f["particles/trajectory/position/value"][-1], f["particles/trajectory/velocity/value"][-1]
+        cell = f["particles/trajectory/box/edges/value"][-1]
+    at_frames = tensors[3::4]  # steps 20, 40, ...
+    assert np.trace(at_frames, axis1=1, axis2=2) / 3 / units.BAR_EV_A3 == pytest.approx(pressure, rel=1e-9)
+    frame = Atoms(atoms.numbers, positions=positions, cell=cell, pbc=True)
+    frame.calc = ForceFieldCalculator(lennard_jones())
+    masses = frame.get_masses()
+    momenta = masses[:, None] * velocities / units.FS  # Å/fs -> ASE momenta
+    kinetic = np.einsum("ia,ib,i->ab", momenta, momenta, 1 / masses) / frame.get_volume()
+    stress = frame.get_stress(voigt=False)
+    assert tensors[-1] == pytest.approx(kinetic - stress, rel=1e-8, abs=1e-12)
+    with pytest.raises(IlflowError, match="must divide frame_every"):
+        run_md(lennard_jones(), atoms, Langevin(5.0), replace(settings, stress_every=3), tmp_path / "bad")

@@ -17,14 +17,21 @@ OBSERVABLE_UNITS = {"potential_energy": "eV", "kinetic_energy": "eV", "conserved
                     "pressure": "bar", "force_uncertainty": "eV/Angstrom", "density": "g/cm^3"}
 
 
+PRESSURE_TENSOR = "observables/pressure_tensor"  # (3, 3) eV/Å^3 at its own steps, more often than frames
+
+
 class H5MDWriter:
-    def __init__(self, path: str | Path, numbers: np.ndarray, masses: np.ndarray, velocities: bool = False):
+    def __init__(self, path: str | Path, numbers: np.ndarray, masses: np.ndarray, velocities: bool = False,
+                 pressure_tensor: bool = False):
         self.path = Path(path)
         self.velocities = velocities
         new = not self.path.exists()
         self.file = h5py.File(self.path, "a")
         if new:
             self._create(np.asarray(numbers), np.asarray(masses))
+        if pressure_tensor and PRESSURE_TENSOR not in self.file:
+            self._element(self.file.require_group("observables"), "pressure_tensor", (3, 3), "eV Angstrom-3")
+        self.pressure_tensor = PRESSURE_TENSOR in self.file
 
     def _create(self, numbers, masses):
         f = self.file
@@ -70,21 +77,51 @@ class H5MDWriter:
                   "particles/trajectory/velocity": frames.get("velocities")}
         values.update({f"observables/{k}": frames[k] for k in OBSERVABLE_UNITS})
         for group in self._elements():
-            data = np.asarray(values[group.name.lstrip("/")])
-            start = group["step"].shape[0]
-            for key, arr in (("value", data), ("step", frames["step"]), ("time", frames["time_fs"])):
-                group[key].resize(start + len(arr), axis=0)
-                group[key][start:] = arr
+            _extend(group, np.asarray(values[group.name.lstrip("/")]), frames["step"], frames["time_fs"])
+        if self.pressure_tensor and "pressure_tensor" in frames:  # (frames, samples per frame, 3, 3)
+            group = self.file[PRESSURE_TENSOR]
+            steps = np.asarray(frames["pressure_tensor_step"]).reshape(-1)
+            before = np.concatenate([[group["step"][-1] if group["step"].shape[0] else -1],
+                                     np.maximum.accumulate(steps)[:-1]])
+            new = steps > before  # a run that stopped inside a frame repeats its last state: written once
+            _extend(group, np.asarray(frames["pressure_tensor"]).reshape(-1, 3, 3)[new], steps[new],
+                    np.asarray(frames["pressure_tensor_time_fs"]).reshape(-1)[new])
         self.file.flush()
 
     def truncate(self, n_frames: int) -> None:
+        """Back to the first n_frames frames (and the pressure-tensor samples up to the last of them)."""
         for group in self._elements():
-            for key in ("value", "step", "time"):
-                group[key].resize(min(n_frames, group[key].shape[0]), axis=0)
+            _resize(group, min(n_frames, group["step"].shape[0]))
+        if self.pressure_tensor:
+            steps = self.file["particles/trajectory/position/step"]
+            last = int(steps[-1]) if steps.shape[0] else -1
+            tensor = self.file[PRESSURE_TENSOR]
+            _resize(tensor, int(np.searchsorted(tensor["step"][:], last, side="right")))
         self.file.flush()
 
     def close(self) -> None:
         self.file.close()
+
+
+def _extend(group, values: np.ndarray, steps: np.ndarray, time_fs: np.ndarray) -> None:
+    start = group["step"].shape[0]
+    for key, arr in (("value", values), ("step", steps), ("time", time_fs)):
+        group[key].resize(start + len(arr), axis=0)
+        group[key][start:] = arr
+
+
+def _resize(group, n: int) -> None:
+    for key in ("value", "step", "time"):
+        group[key].resize(n, axis=0)
+
+
+def pressure_tensor_series(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(steps, times fs, pressure tensors (n, 3, 3) eV/Å^3) of a trajectory, None if it has no such series."""
+    with h5py.File(path, "r") as f:
+        if PRESSURE_TENSOR not in f:
+            return None
+        group = f[PRESSURE_TENSOR]
+        return group["step"][:], group["time"][:], group["value"][:]
 
 
 PER_ATOM_METADATA = ("molecule_id", "species_name", "initial_charges")

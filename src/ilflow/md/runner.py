@@ -26,7 +26,7 @@ from ilflow.md.h5md import H5MDWriter
 from ilflow.md.modifiers import Schedule, scale_molecules_rigidly
 from ilflow.md.state import Control
 from ilflow.md.summary import MDSummary
-from ilflow.md.state import kinetic_energy, pressure_bar, temperature_K
+from ilflow.md.state import kinetic_energy, pressure_bar, pressure_tensor_eV_A3, temperature_K
 from ilflow.potentials.neighbors import NeighborSpec
 from ilflow.potentials.system import make_system
 from ilflow.project import atomic_path
@@ -44,6 +44,9 @@ class RunSettings:
     schedule: Schedule = field(default_factory=Schedule)
     checks: Checks = field(default_factory=Checks)
     velocities: bool = False  # also write velocities
+    # also write the pressure tensor every this many steps (a divisor of frame_every), for the viscosity: its
+    # autocorrelation decays within a picosecond or two, much faster than frames are usually written
+    stress_every: int | None = None
 
 
 def _frame(state, integrator, control):
@@ -97,17 +100,25 @@ def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunS
             code = carry[2]
             if replicas:  # a stopped replica keeps its state (the step is computed and dropped)
                 new = advance(carry)
-                return jax.tree_util.tree_map(lambda old, nw: jnp.where(code > 0, old, nw), carry, new), None
-            # a loop run once or not at all rather than a `cond`: XLA updates a loop's state in place, while a
-            # conditional that passes the state through copies it at every step, neighbour lists included (D3's
-            # 23 Å lists of 240 atoms: 9 MB per step)
-            return jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros_like(c[0]), advance(c[1])),
-                                      (code == 0, carry))[1], None
+                carry = jax.tree_util.tree_map(lambda old, nw: jnp.where(code > 0, old, nw), carry, new)
+            else:
+                # a loop run once or not at all rather than a `cond`: XLA updates a loop's state in place, while a
+                # conditional that passes the state through copies it at every step, neighbour lists included (D3's
+                # 23 Å lists of 240 atoms: 9 MB per step)
+                carry = jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros_like(c[0]), advance(c[1])),
+                                           (code == 0, carry))[1]
+            return carry, (carry[0].step, pressure_tensor_eV_A3(carry[0])) if settings.stress_every else None
 
         def one_frame(carry, _):
-            carry, _ = jax.lax.scan(one_step, carry, None, length=settings.frame_every)
+            carry, tensors = jax.lax.scan(one_step, carry, None, length=settings.frame_every)
             state = carry[0]
-            return carry, _frame(state, integrator, _control_at(settings.schedule, state.step, target))
+            frame = _frame(state, integrator, _control_at(settings.schedule, state.step, target))
+            if settings.stress_every:
+                every = settings.stress_every
+                frame["pressure_tensor_step"] = tensors[0][every - 1::every]
+                frame["pressure_tensor_time_fs"] = tensors[0][every - 1::every] * integrator.timestep_fs
+                frame["pressure_tensor"] = tensors[1][every - 1::every]
+            return carry, frame
 
         state, lists, code, at = carry
         return jax.lax.scan(one_frame, (state, lists.cleared(), code, at), None, length=n_frames)
@@ -119,7 +130,8 @@ def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunS
 def _settings_id(force_field, integrator, settings: RunSettings) -> str:
     skins = (force_field.skin_A,) + ((force_field.slow_skin_A,) if force_field.slow_skin_A != force_field.skin_A else ())
     text = repr((force_field.name, *skins, integrator, settings.frame_every, settings.frames_per_chunk,
-                 settings.seed, settings.schedule, settings.checks, settings.velocities))
+                 settings.seed, settings.schedule, settings.checks, settings.velocities)
+                + ((settings.stress_every,) if settings.stress_every else ()))  # runs without it keep their ids
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -210,6 +222,9 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, s
     """MD in `out` (one directory), or replicas (seed, temperature, pressure) in the directories `out`."""
     if settings.steps < 1 or settings.frame_every < 1 or settings.steps % settings.frame_every:
         raise IlflowError(f"steps ({settings.steps}) must be a positive multiple of frame_every ({settings.frame_every})")
+    if settings.stress_every and (settings.stress_every < 1 or settings.frame_every % settings.stress_every):
+        raise IlflowError(f"the pressure tensor's interval ({settings.stress_every} steps) must divide frame_every "
+                          f"({settings.frame_every})")
     if settings.frame_every % force_field.slow_every:
         raise IlflowError(f"frame_every ({settings.frame_every}) must be a multiple of the slow term's interval "
                           f"({force_field.slow_every} steps): frames are written where every term is current")
@@ -291,8 +306,8 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, s
     def replica(tree, k):
         return jax.tree_util.tree_map(lambda x: x[k], tree) if batched else tree
 
-    writers = [H5MDWriter(path / "trajectory.h5md", atoms.numbers, atoms.get_masses(), settings.velocities)
-               for path in runs]
+    writers = [H5MDWriter(path / "trajectory.h5md", atoms.numbers, atoms.get_masses(), settings.velocities,
+                          bool(settings.stress_every)) for path in runs]
     chunks = {}
     step_now = lambda c: int(np.max(np.asarray(c[0].step)))  # noqa: E731  (replicas step together)
     running = lambda c: bool(np.any(np.asarray(c[2]) == 0))  # noqa: E731

@@ -48,6 +48,15 @@ def pressure_bar(state: MDState) -> jax.Array:
     return (-jnp.trace(state.evaluation.stress) / 3.0 + 2.0 * ke / (3.0 * volume)) / units.BAR_EV_A3
 
 
+def pressure_tensor_eV_A3(state: MDState) -> jax.Array:
+    """Instantaneous pressure tensor (3, 3) eV/Å^3: kinetic (sum p p^T / m) / V minus the stress (ASE sign); its
+    trace / 3 is pressure_bar's pressure. Its traceless part gives the shear viscosity (ilflow.analysis.viscosity)."""
+    volume = jnp.abs(jnp.linalg.det(state.system.cell))
+    p = jnp.where(state.system.mask[:, None], state.momenta, 0.0)
+    kinetic = jnp.einsum("ia,ib,i->ab", p, p, 1.0 / state.masses)
+    return kinetic / volume - state.evaluation.stress
+
+
 def maxwell_boltzmann(key, masses, mask, temperature: float) -> jax.Array:
     """Momenta at `temperature` (K): Gaussian, centre-of-mass momentum removed, scaled to the exact temperature."""
     kt = units.KB_EV_K * temperature
