@@ -20,11 +20,12 @@ def frames_before(time_ps: float, dt_ps: float) -> int:
 
 def synthetic_run(folder: Path, ensemble: str, T: float, D_A2_ps: float, seed: int, frames: int = 400,
                   dt_ps: float = 0.1, edge_A: float = 12.0, uncertainty_eV_A: np.ndarray | None = None,
-                  model: str = "ensemble", ions: bool = False) -> dict:
+                  model: str = "ensemble", ions: bool = False, stress: np.ndarray | None = None) -> dict:
     """27 rigid diatomic 'molecules' (B-F, 1.4 Å) on random walks with a known D; box edge fluctuating for NPT.
     A production run directory (packed.extxyz, md/trajectory.h5md, run.json) with EQUILIBRATION_PS of
     equilibration; `uncertainty_eV_A`: the per-frame force uncertainty written (default zeros). ions: molecules
-    0-12 carry +1 e and 13-25 -1 e (on their B atom; molecule 26 stays neutral)."""
+    0-12 carry +1 e and 13-25 -1 e (on their B atom; molecule 26 stays neutral). stress: a pressure-tensor series
+    (k (frames - 1), 3, 3) eV/Å^3 written as the MD writes it, k samples in each frame after the first."""
     rng = np.random.default_rng(seed)
     n_mol = 27
     grid = (np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3) + 0.5) * edge_A / 3
@@ -44,13 +45,24 @@ def synthetic_run(folder: Path, ensemble: str, T: float, D_A2_ps: float, seed: i
     folder.mkdir(parents=True)
     write_frames(folder / "packed.extxyz", atoms)
     (folder / "md").mkdir()
-    writer = H5MDWriter(folder / "md" / "trajectory.h5md", numbers, atoms.get_masses())
+    writer = H5MDWriter(folder / "md" / "trajectory.h5md", numbers, atoms.get_masses(),
+                        pressure_tensor=stress is not None)
     record = {name: np.zeros(frames) for name in OBSERVABLE_UNITS}
     if uncertainty_eV_A is not None:
         record["force_uncertainty"] = np.asarray(uncertainty_eV_A, dtype=float)
     record.update(step=np.arange(frames) * 100, time_fs=np.arange(frames) * dt_ps * 1000,
                   cell=edges[:, None, None] * np.eye(3), positions=positions)
-    writer.append(record)
+    if stress is None:
+        writer.append(record)
+    else:  # the first frame has no samples before it
+        writer.append({name: v[:1] for name, v in record.items()})
+        per_frame = len(stress) // (frames - 1)
+        steps = 100 * np.arange(1, len(stress) + 1) // per_frame
+        rest = {name: v[1:] for name, v in record.items()}
+        rest.update(pressure_tensor=stress.reshape(frames - 1, per_frame, 3, 3),
+                    pressure_tensor_step=steps.reshape(frames - 1, per_frame),
+                    pressure_tensor_time_fs=(steps * dt_ps * 10).reshape(frames - 1, per_frame))
+        writer.append(rest)
     writer.close()
     md = MDSummary(steps_done=100 * (frames - 1), steps_requested=100 * (frames - 1), stop_reason=None, stop_step=None,
                    frames=frames, atoms=2 * n_mol, mean_temperature_K=T, mean_pressure_bar=1.0, mean_density_g_cm3=1.0,
@@ -68,3 +80,26 @@ def synthetic_run(folder: Path, ensemble: str, T: float, D_A2_ps: float, seed: i
     mass = atoms.get_masses().sum()
     analysed = slice(frames_before(EQUILIBRATION_PS, dt_ps), None)
     return {"density": mass / 6.02214076e23 / (edges[analysed] ** 3 * 1e-24), "record": run}
+
+
+def ou_stress(frames: int, dt_ps: float, variance: float, tau_ps: float, seed: int) -> np.ndarray:
+    """A symmetric stress series (F, 3, 3) eV/Å^3 whose five traceless components are independent
+    Ornstein-Uhlenbeck processes (exact updates) of `variance` and correlation time tau_ps: each has the
+    autocorrelation variance exp(-t / tau), whose integral is variance x tau. The trace is random noise, which
+    the traceless components do not see."""
+    rng = np.random.default_rng(seed)
+    keep = np.exp(-dt_ps / tau_ps)
+    c = np.empty((frames, 5))
+    c[0] = rng.normal(0.0, np.sqrt(variance), 5)
+    noise = rng.normal(0.0, np.sqrt(variance * (1 - keep**2)), (frames, 5))
+    for k in range(1, frames):
+        c[k] = keep * c[k - 1] + noise[k]
+    # diagonal d with (d_xx - d_yy) / 2 = c3 and (d_yy - d_zz) / 2 = c4, plus a pressure common to all three
+    pressure = rng.normal(0.0, 0.01, frames)
+    d_yy = np.zeros(frames)
+    stress = np.zeros((frames, 3, 3))
+    stress[:, 0, 0], stress[:, 1, 1], stress[:, 2, 2] = d_yy + 2 * c[:, 3], d_yy, d_yy - 2 * c[:, 4]
+    stress += pressure[:, None, None] * np.eye(3)
+    for (i, j), k in (((0, 1), 0), ((0, 2), 1), ((1, 2), 2)):
+        stress[:, i, j] = stress[:, j, i] = c[:, k]
+    return stress

@@ -21,7 +21,7 @@ from ilflow.project import Project
 from ilflow.report import _learning, write_report
 from ilflow.training.metrics import ErrorTable
 
-from synthetic_runs import synthetic_run
+from synthetic_runs import ou_stress, synthetic_run
 
 DEMO = Path(__file__).parents[1] / "src" / "ilflow" / "examples" / "demo.yaml"
 
@@ -69,8 +69,10 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
     wild[rng.choice(np.arange(10, 1000), 30, replace=False)] = rng.uniform(0.6, 3.0, 30)
     npt = synthetic_run(tmp_path / "production" / "npt" / "a", "npt", 353.0, D, 1, frames=1000, uncertainty_eV_A=calm,
                         ions=True)  # 13 cations and 13 anions among its 27 molecules
+    # and a pressure tensor every 10 fs whose traceless components are Ornstein-Uhlenbeck (0.001 eV/Å^3 rms, 0.2 ps)
+    stress = ou_stress(10 * 999, 0.01, 1e-6, 0.2, seed=6)
     nvt = synthetic_run(tmp_path / "production" / "nvt" / "b", "nvt", 313.0, D / 2, 2, frames=1000,
-                        uncertainty_eV_A=wild, model="DFT-D3.20A")  # a final model's name
+                        uncertainty_eV_A=wild, model="DFT-D3.20A", stress=stress)  # a final model's name
     # a run whose molecules never leave their place (MSD 0.6 Å^2 after 100 ps) but whose MSD has slope 1: not
     # diffusive, so no D, no Yeh-Hummer, no Arrhenius point
     caged = synthetic_run(tmp_path / "production" / "nvt" / "c", "nvt", 333.0, 0.001, 4, frames=1000)
@@ -117,6 +119,18 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
     assert still.run_needed_ps == pytest.approx(7.6e3, rel=0.2)
     arrhenius = {a.selection: a for a in results.arrhenius}
     assert arrhenius["B"].temperatures_K == [313.0, 353.0]  # the caged run at 333 K left out
+    # viscosity: V sigma^2 tau / kT of the series after the equilibration (1 ps), and Yeh-Hummer with it
+    eta = runs["nvt/1fu-313K-seed2"].analysis.viscosity
+    expected_eta = 12.0**3 * 1e-30 * 1e-6 * (1.602176634e-19 / 1e-30) ** 2 * 0.2e-12 / (1.380649e-23 * 313)
+    assert eta.converged and eta.samples == 10 * 999 - 99 and eta.interval_fs == pytest.approx(10.0)
+    assert abs(eta.green_kubo_Pa_s - expected_eta) <= eta.green_kubo_half_width_95_Pa_s < 0.2 * expected_eta
+    assert abs(eta.einstein_helfand_Pa_s - expected_eta) <= eta.einstein_helfand_half_width_95_Pa_s
+    own = next(r for r in results.diffusion if r.run == "nvt/1fu-313K-seed2" and r.selection == "B")
+    assert own.D_yeh_hummer_own_viscosity_m2_s == pytest.approx(
+        own.D_m2_s + 2.837297 * 1.380649e-23 * 313 / (6 * np.pi * eta.green_kubo_Pa_s * own.box_edge_A * 1e-10))
+    [viscosity_row] = results.viscosity
+    assert viscosity_row.experiment_Pa_s == pytest.approx(np.exp(-8.3590 + 692.21 / (313 - 184.49)), rel=1e-3)
+    assert runs["npt/1fu-353K-seed1"].analysis.viscosity is None  # no pressure-tensor series
     # conductivity of the independent random walkers: Nernst-Einstein e^2 / (V kT) 26 D, ionicity 1
     [kappa] = results.conductivity
     c = kappa.conductivity
@@ -160,6 +174,7 @@ def test_campaign_analysis_and_report_on_synthetic_runs(tmp_path):
         assert strict["runs"][0]["record"]["force_field"] == "synthetic"
     assert {"versions", "generated_utc"} <= set(strict)
     assert "2 points: no error bar" in page  # an Arrhenius fit through two temperatures has no error
+    assert "<h2>Shear viscosity</h2>" in page and f"{eta.green_kubo_Pa_s * 1e3:.3g} ± " in page
     assert "<h2>Ionic conductivity</h2>" in page and f"{c.einstein_helfand_S_m:.3g} ± " in page
     caged_row = page.split('<td class="l">nvt/1fu-333K-seed4</td><td class="l">B</td>')[1].split("</tr>")[0]
     assert "not diffusive" in caged_row and f"at least {still.run_needed_ps / 1000:.2g} ns" in caged_row

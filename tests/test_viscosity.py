@@ -5,32 +5,10 @@ import pytest
 
 from ilflow.analysis import AnalysisError
 from ilflow.analysis.viscosity import einstein_helfand_viscosity, green_kubo, shear_components
+from synthetic_runs import ou_stress
 
 KB = 1.380649e-23  # J/K
 EV_A3_PA = 1.602176634e-19 / 1e-30
-
-
-def _ou_stress(frames: int, dt_ps: float, variance: float, tau_ps: float, seed: int) -> np.ndarray:
-    """A symmetric stress series (F, 3, 3) eV/Å^3 whose five traceless components are independent
-    Ornstein-Uhlenbeck processes (exact updates) of `variance` and correlation time tau_ps: each has the
-    autocorrelation variance exp(-t / tau), whose integral is variance x tau. The trace is random noise, which
-    the traceless components do not see."""
-    rng = np.random.default_rng(seed)
-    keep = np.exp(-dt_ps / tau_ps)
-    c = np.empty((frames, 5))
-    c[0] = rng.normal(0.0, np.sqrt(variance), 5)
-    noise = rng.normal(0.0, np.sqrt(variance * (1 - keep**2)), (frames, 5))
-    for k in range(1, frames):
-        c[k] = keep * c[k - 1] + noise[k]
-    # diagonal d with (d_xx - d_yy) / 2 = c3 and (d_yy - d_zz) / 2 = c4, plus a pressure common to all three
-    pressure = rng.normal(0.0, 0.01, frames)
-    d_yy = np.zeros(frames)
-    stress = np.zeros((frames, 3, 3))
-    stress[:, 0, 0], stress[:, 1, 1], stress[:, 2, 2] = d_yy + 2 * c[:, 3], d_yy, d_yy - 2 * c[:, 4]
-    stress += pressure[:, None, None] * np.eye(3)
-    for (i, j), k in (((0, 1), 0), ((0, 2), 1), ((1, 2), 2)):
-        stress[:, i, j] = stress[:, j, i] = c[:, k]
-    return stress
 
 
 def test_shear_components_are_the_off_diagonals_and_half_differences():
@@ -45,7 +23,7 @@ def test_shear_components_are_the_off_diagonals_and_half_differences():
 def test_an_ou_stress_gives_its_known_integral_within_the_interval(method):
     variance, tau, dt = 1e-6, 0.2, 0.01  # (eV/Å^3)^2 (0.16 GPa rms), ps
     volume, T = 20.0**3, 300.0
-    stress = _ou_stress(200_000, dt, variance, tau, seed=4)
+    stress = ou_stress(200_000, dt, variance, tau, seed=4)
     expected = volume * 1e-30 * variance * EV_A3_PA**2 * tau * 1e-12 / (KB * T)  # V sigma^2 tau / kT, Pa s
     assert expected == pytest.approx(0.0099, rel=0.01)  # about 10 mPa s
     eta = method(stress, dt, volume, T)

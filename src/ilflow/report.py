@@ -159,11 +159,12 @@ def _diffusion(results: AnalysisResults, figures: Path) -> str:
     if not rows:
         return "<p>No diffusion coefficients (runs too short or no MSD selections).</p>"
     table = _table(["run", "selection", "T (K)", "L (Å)", "analysed (ps)", "D box (m²/s)", "95% interval",
-                    "diffusive regime?", "η exp (mPa s)", "D Yeh-Hummer (m²/s)"],
+                    "diffusive regime?", "η exp (mPa s)", "D Yeh-Hummer (m²/s)", "D Yeh-Hummer, own η (m²/s)"],
                    [[html.escape(r.run), html.escape(r.selection), f"{r.temperature_K:g}", f"{r.box_edge_A:.2f}",
                      f"{r.simulated_ps:.1f}", _num(r.D_m2_s, ".3g") if r.diffusive else "not diffusive",
                      "±" + _num(r.half_width_95_m2_s, ".2g") if r.diffusive else "", _regime(r),
-                     _num(_milli(r.viscosity_Pa_s), ".3g"), _num(r.D_yeh_hummer_m2_s, ".3g")] for r in rows],
+                     _num(_milli(r.viscosity_Pa_s), ".3g"), _num(r.D_yeh_hummer_m2_s, ".3g"),
+                     _num(r.D_yeh_hummer_own_viscosity_m2_s, ".3g")] for r in rows],
                    left=2)
     parts = ["<p>Self-diffusion from the Einstein relation, MSD = 6 D t, fitted where the log-log slope of the MSD "
              "is closest to 1 (thick lines in the MSD figure). A run is diffusive only if that slope stays 1 over at "
@@ -204,13 +205,38 @@ def _conductivity(results: AnalysisResults) -> str:
                      value(c.ionicity, c.ionicity_half_width_95, c.diffusive),
                      _regime(c), _num(r.experiment_S_m, ".3g")]
                     for r in rows for c in [r.conductivity]])
-    return ("<p>Nernst-Einstein: σ = e² / (V k<sub>B</sub>T) Σ N<sub>i</sub> q<sub>i</sub>² D<sub>i</sub> from the ions' "
-            "self-diffusion (formal charges), as if they moved independently; Einstein-Helfand: the collective "
+    return ("<p>Nernst-Einstein: σ = e² / (V k<sub>B</sub>T) Σ N<sub>i</sub> q<sub>i</sub>² D<sub>i</sub> from the "
+            "ions' self-diffusion (formal charges), as if they moved independently; Einstein-Helfand: the collective "
             "conductivity from the mean squared displacement of the translational dipole Σ q<sub>j</sub> r<sub>j</sub> "
             "of the molecular centres; ionicity: their ratio (0.6-0.7 from impedance over NMR diffusion for "
-            "BMIM-BF4 near room temperature, Tokuda et al., J. Phys. Chem. B 108, 16593 (2004)). One dipole per frame makes Einstein-Helfand much noisier than self-diffusion. Values are "
+            "BMIM-BF4 near room temperature, Tokuda et al., J. Phys. Chem. B 108, 16593 (2004)). One dipole per "
+            "frame makes Einstein-Helfand much noisier than self-diffusion. Values are "
             "shown only where every ion's self-diffusion and the dipole's MSD are diffusive (see above); intervals: "
             "95% from blocks.</p>" + table)
+
+
+def _viscosity(results: AnalysisResults) -> str:
+    rows = results.viscosity
+    if not rows:
+        return ("<p>No viscosity: the production runs wrote no pressure-tensor series (set "
+                "<code>stress_interval_fs</code> in <code>production.runs</code>).</p>")
+
+    def value(eta: float, half: float, converged: bool) -> str:
+        return f"{_milli(eta):.3g} ± {_milli(half):.2g}" if converged else "not converged"
+
+    table = _table(["run", "T (K)", "series (ps)", "η Green-Kubo (mPa s)", "cut at (ps)",
+                    "η Einstein-Helfand (mPa s)", "η experiment (mPa s)"],
+                   [[html.escape(r.run), f"{r.temperature_K:g}", f"{v.samples * v.interval_fs * 1e-3:.1f}",
+                     value(v.green_kubo_Pa_s, v.green_kubo_half_width_95_Pa_s, v.converged), f"{v.cutoff_ps:.2g}",
+                     value(v.einstein_helfand_Pa_s, v.einstein_helfand_half_width_95_Pa_s, v.converged),
+                     _num(_milli(r.experiment_Pa_s), ".3g")] for r in rows for v in [r.viscosity]])
+    return ("<p>Shear viscosity from the model's own pressure tensor (five traceless components): Green-Kubo, the "
+            "integral of the stress autocorrelation cut where it meets its noise, and Einstein-Helfand, the slope of "
+            "the integrated stress's mean squared displacement; 95% intervals from 5 blocks. Near room "
+            "temperature the stress autocorrelation of an ionic liquid (BMIM-BF4: about 100 mPa s at 298 K) decays "
+            "over hundreds of picoseconds to nanoseconds, so runs of picoseconds miss most of the viscosity: their "
+            "numbers are lower bounds at best. Where converged, the "
+            "Green-Kubo value also enters a second Yeh-Hummer correction (the self-diffusion table).</p>" + table)
 
 
 def _regime(row) -> str:
@@ -219,7 +245,8 @@ def _regime(row) -> str:
         return "yes"
     if row.run_needed_ps is None:
         return "no: the log-log slope is not 1"
-    needed = f"{row.run_needed_ps / 1000:.2g} ns" if row.run_needed_ps >= 1000 else f"{row.run_needed_ps:.2g} ps"
+    ps = row.run_needed_ps
+    needed = f"{ps / 1000:.2g} ns" if ps >= 1000 else f"{ps:.0f} ps" if ps >= 10 else f"{ps:.2g} ps"
     return f"no: run longer (at least {needed} at this rate)"
 
 
@@ -292,6 +319,7 @@ def render(report: Report, campaign_yaml: str, figures: Path) -> str:
         ("Density", _density(results, figures)),
         ("Self-diffusion", _diffusion(results, figures)),
         ("Ionic conductivity", _conductivity(results)),
+        ("Shear viscosity", _viscosity(results)),
         ("Structure: radial distribution functions",
          "<p>g(r) of every element pair and of molecular centres of mass (one line per run), normalised by the "
          "instantaneous volume of each frame.</p>" + _img(_figure(results, figures, "rdf"), "RDFs")

@@ -35,6 +35,7 @@ from ilflow.analysis.results import (
     RunAnalysis,
     RunConductivity,
     RunDiffusion,
+    RunViscosity,
     Units,
 )
 from ilflow.analysis.statistics import block_average
@@ -156,6 +157,32 @@ def _conductivity(traj: Trajectory, charges_e: np.ndarray, temperature_K: float,
                            run_needed_ps=max(needed) if needed and not diffusive else None)
 
 
+def _viscosity(folder: Path, record: RunRecord, volume_A3: float) -> RunViscosity | None:
+    """Green-Kubo and Einstein-Helfand shear viscosity from the run's pressure-tensor series after the
+    equilibration; None without a series, or one too short for 5 blocks (logged)."""
+    from ilflow.analysis.viscosity import einstein_helfand_viscosity, green_kubo
+    from ilflow.md.h5md import pressure_tensor_series
+
+    series = pressure_tensor_series(folder / record.trajectory)
+    if series is None:
+        return None
+    _, time_fs, tensors = series
+    keep = after_equilibration(time_fs * 1e-3, record.equilibration_ps)
+    if len(keep) < 2:
+        return None
+    dt_ps = float(np.median(np.diff(time_fs[keep]))) * 1e-3
+    try:
+        gk = green_kubo(tensors[keep], dt_ps, volume_A3, record.temperature_K)
+        eh = einstein_helfand_viscosity(tensors[keep], dt_ps, volume_A3, record.temperature_K)
+    except AnalysisError as exc:
+        logger.info("  %s: no viscosity (%s)", record.name, exc)
+        return None
+    return RunViscosity(green_kubo_Pa_s=gk.eta_Pa_s, green_kubo_half_width_95_Pa_s=gk.half_width_95_Pa_s,
+                        cutoff_ps=gk.cutoff_ps, einstein_helfand_Pa_s=eh.eta_Pa_s,
+                        einstein_helfand_half_width_95_Pa_s=eh.half_width_95_Pa_s,
+                        converged=gk.diffusive and eh.diffusive, samples=len(keep), interval_fs=dt_ps * 1e3)
+
+
 def _curve(f: RDF) -> RDFCurve:
     return RDFCurve(r_A=f.r_A.tolist(), g=f.g.tolist(), n=f.n.tolist())
 
@@ -201,7 +228,8 @@ def analyze_run(folder: Path, record: RunRecord, settings, threshold_eV_A: float
                        density_g_cm3=_block(density) if record.ensemble == "npt" else Mean(float(np.mean(density))),
                        dihedrals=dihedrals,
                        uncertainty=run_uncertainty(folder, record, threshold_eV_A, settings.max_uncertain_fraction),
-                       conductivity=conductivity)
+                       conductivity=conductivity,
+                       viscosity=_viscosity(folder, record, float(np.mean(traj.volumes_A3))))
 
 
 def _symbols(traj: Trajectory) -> set[str]:
@@ -271,6 +299,7 @@ def analyze_project(campaign, runs: list[tuple[Path, RunRecord]], learning: Lear
         diffusion_extrapolated=extrapolated,
         arrhenius=tables.arrhenius(diffusion, extrapolated),
         conductivity=tables.conductivity_table(analysed, conductivity_csv),
+        viscosity=tables.viscosity_table(analysed, viscosity_csv),
         experiment=Experiment(density_csv=str(density_csv) if density_csv else None,
                               viscosity_csv=str(viscosity_csv) if viscosity_csv else None,
                               diffusion=tables.experimental_diffusion(settings.experimental_diffusion_csv),

@@ -60,6 +60,22 @@ class RunConductivity(Record):
 
 
 @dataclass(frozen=True)
+class RunViscosity(Record):
+    """Shear viscosity of one run (Pa s) from its pressure-tensor series: Green-Kubo (integral cut at cutoff_ps)
+    and Einstein-Helfand, with 95% half widths from blocks. converged: the autocorrelation reached its noise
+    within the lags used and Einstein-Helfand's fit passed the diffusive test."""
+
+    green_kubo_Pa_s: float
+    green_kubo_half_width_95_Pa_s: float
+    cutoff_ps: float
+    einstein_helfand_Pa_s: float
+    einstein_helfand_half_width_95_Pa_s: float
+    converged: bool
+    samples: int
+    interval_fs: float
+
+
+@dataclass(frozen=True)
 class BlockMean(Record):
     """The mean of a correlated series with a Student-t 95% interval from block averages."""
 
@@ -122,6 +138,7 @@ class RunAnalysis(Record):
     dihedrals: dict[str, DihedralDistribution]  # SMARTS -> distributions
     uncertainty: UncertaintyStats | None  # None: the trajectory stores no force uncertainty
     conductivity: RunConductivity | None = None  # None: no ions, or too few frames
+    viscosity: RunViscosity | None = None  # None: no pressure-tensor series (production.runs[].stress_interval_fs)
 
 
 @dataclass(frozen=True)
@@ -160,6 +177,8 @@ class DiffusionRow(Record):
     viscosity_Pa_s: float | None  # experimental, at the run's temperature
     D_yeh_hummer_m2_s: float | None  # None where not diffusive: a correction of an artefact would look like a result
     run_needed_ps: float | None = None  # not diffusive: the run length that would be, at this D (a lower bound)
+    # with the run's own Green-Kubo viscosity (where converged) instead of the experimental one
+    D_yeh_hummer_own_viscosity_m2_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +189,15 @@ class ConductivityRow(Record):
     simulated_ps: float
     conductivity: RunConductivity
     experiment_S_m: float | None  # at the run's temperature, from the experimental table
+
+
+@dataclass(frozen=True)
+class ViscosityRow(Record):
+    run: str
+    temperature_K: float
+    formula_units: int
+    viscosity: RunViscosity
+    experiment_Pa_s: float | None  # at the run's temperature, from the experimental table
 
 
 @dataclass(frozen=True)
@@ -281,6 +309,7 @@ class AnalysisResults(Record):
     diffusion_extrapolated: list[SizeExtrapolationRow]
     arrhenius: list[ArrheniusRow]
     conductivity: list[ConductivityRow]
+    viscosity: list[ViscosityRow]
     experiment: Experiment
     speed: list[SpeedRow]
     uncertainty: ProductionUncertainty

@@ -18,6 +18,7 @@ from ilflow.analysis.results import (
     ExperimentalDiffusion,
     SizeExtrapolationRow,
     SpeedRow,
+    ViscosityRow,
 )
 from ilflow.analysis.trajectory import AnalysisError
 
@@ -42,11 +43,12 @@ def density_table(runs: list[AnalysedRun], csv_path: Path | None) -> list[Densit
 
 
 def diffusion_table(runs: list[AnalysedRun], viscosity_csv: Path | None) -> list[DiffusionRow]:
-    """D per selection and run, with the Yeh-Hummer correction from the experimental viscosity where the run is
-    diffusive."""
+    """D per selection and run, with the Yeh-Hummer correction from the experimental viscosity and from the run's
+    own (Green-Kubo, where converged) where the run is diffusive."""
     rows = []
     for run in runs:
         record, analysis = run.record, run.analysis
+        own = analysis.viscosity
         for selection, d in analysis.diffusion.items():
             eta = None
             if viscosity_csv is not None:
@@ -61,7 +63,9 @@ def diffusion_table(runs: list[AnalysedRun], viscosity_csv: Path | None) -> list
                 simulated_ps=analysis.analysed_ps, D_m2_s=d.D_m2_s, half_width_95_m2_s=d.half_width_95_m2_s,
                 diffusive=d.diffusive, viscosity_Pa_s=eta,
                 D_yeh_hummer_m2_s=yeh_hummer(d.D_m2_s, record.temperature_K, eta, L) if eta and d.diffusive else None,
-                run_needed_ps=d.run_needed_ps))
+                run_needed_ps=d.run_needed_ps,
+                D_yeh_hummer_own_viscosity_m2_s=yeh_hummer(d.D_m2_s, record.temperature_K, own.green_kubo_Pa_s, L)
+                if d.diffusive and own and own.converged and own.green_kubo_Pa_s > 0 else None))
     return rows
 
 
@@ -80,6 +84,24 @@ def conductivity_table(runs: list[AnalysedRun], conductivity_csv: Path | None) -
         rows.append(ConductivityRow(run=run.name, temperature_K=run.record.temperature_K,
                                     formula_units=run.record.formula_units, simulated_ps=run.analysis.analysed_ps,
                                     conductivity=run.analysis.conductivity, experiment_S_m=measured))
+    return rows
+
+
+def viscosity_table(runs: list[AnalysedRun], viscosity_csv: Path | None) -> list[ViscosityRow]:
+    """The shear viscosity of every run with a pressure-tensor series, next to the experimental value."""
+    rows = []
+    for run in runs:
+        if run.analysis.viscosity is None:
+            continue
+        measured = None
+        if viscosity_csv is not None:
+            try:
+                measured = viscosity_from_table(run.record.temperature_K, viscosity_csv)
+            except AnalysisError:
+                measured = None
+        rows.append(ViscosityRow(run=run.name, temperature_K=run.record.temperature_K,
+                                 formula_units=run.record.formula_units, viscosity=run.analysis.viscosity,
+                                 experiment_Pa_s=measured))
     return rows
 
 

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from ilflow.config.base import Fraction, PositiveFloat, PositiveInt, SafeName, Section, Seed
 from ilflow.config.dispersion import dispersion_every
@@ -41,6 +41,14 @@ class StatePoints(Section):
     frame_interval_fs: PositiveFloat = 100.0
     seeds: Annotated[list[Seed], Field(min_length=1)] = [0]
     max_uncertainty_eV_A: PositiveFloat | None = None  # stop rule of eqn 8 (off: production records it only)
+    # the pressure tensor every this many fs (a divisor of frame_interval_fs) for the shear viscosity (Green-Kubo,
+    # Einstein-Helfand): its autocorrelation decays within 1-2 ps in ionic liquids, so a few fs resolve it
+    stress_interval_fs: PositiveFloat | None = None
+
+    @property
+    def stress_steps(self) -> int | None:
+        """MD steps between pressure-tensor samples (None: not written)."""
+        return None if self.stress_interval_fs is None else max(1, round(self.stress_interval_fs / self.timestep_fs))
 
     @property
     def frame_steps(self) -> int:
@@ -56,7 +64,18 @@ class StatePoints(Section):
     def _density(self) -> "StatePoints":
         if self.density == "given" and self.density_g_cm3 is None:
             raise ValueError("density 'given' needs density_g_cm3")
+        if self.stress_steps and self.frame_steps % self.stress_steps:
+            raise ValueError(f"stress_interval_fs ({self.stress_interval_fs}) must divide frame_interval_fs "
+                             f"({self.frame_interval_fs}) in whole time steps ({self.timestep_fs} fs)")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unused_stress(self, handler):
+        # absent when unused: production runs of campaigns written before this key keep their identities
+        data = handler(self)
+        if self.stress_interval_fs is None:
+            data.pop("stress_interval_fs", None)
+        return data
 
 
 class Production(Section):

@@ -152,7 +152,8 @@ def production_md(prepared: Prepared):
                                  barostat_tau_fs=spec.barostat_tau_fs, chain=spec.thermostat_chain)
     return integrator, RunSettings(steps=_steps(spec.equilibration_ps + spec.production_ps, spec.timestep_fs, every),
                                    frame_every=every, seed=run.seed + 1, checks=_checks(run, prepared.packed),
-                                   schedule=Schedule(run.temperature_K, spec.pressure_bar))
+                                   schedule=Schedule(run.temperature_K, spec.pressure_bar),
+                                   stress_every=spec.stress_steps)
 
 
 def run_production(run: ProductionRun, species: list, box, model_dir: str | Path, dispersion: dict | None,
