@@ -129,3 +129,21 @@ def test_the_dispersion_step_gives_k_dividing_the_frame_interval():
     assert k(timestep_fs=1.0, frame_interval_fs=10.0, dispersion_step_fs=5.0) == 5
     assert k(dispersion_step_fs=0.5) == 1 and k(dispersion_step_fs=0.1) == 1
     assert k(timestep_fs=0.5, frame_interval_fs=3.5, dispersion_step_fs=4.0) == 7
+
+
+def test_the_pressure_tensor_interval_divides_the_frames_and_meets_run_time_d3():
+    """stress_interval_fs: whole steps dividing the frame interval; with run-time D3 every k steps, a multiple of k
+    (the tensor includes D3 only there), refused at validation rather than when production starts."""
+    from ilflow.preflight import check_campaign
+
+    run = "{name: dens, ensemble: npt, temperatures_K: [300], formula_units: [2], timestep_fs: 1.0, " \
+          "frame_interval_fs: 8, model: %s, stress_interval_fs: %s}"
+    hybrid = GOOD + ("reference: {method: xtb, hamiltonian: GFN1-xTB, dispersion: remove}\n"
+                     "model: {dispersion: {functional: gfn1}}\nproduction:\n  runs:\n    - " + run + "\n")
+    assert "must divide frame_interval_fs" in _error(hybrid % ("hybrid", 3))
+    assert "stress_interval_fs" not in parse_campaign(GOOD).model_dump(mode="json")["production"]  # absent: no key
+    with pytest.raises(ConfigError, match=r"not a multiple of its run-time D3 interval \(4 steps.*multiple of 4 fs"):
+        check_campaign(parse_campaign(hybrid % ("hybrid", 2)))
+    check_campaign(parse_campaign(hybrid % ("hybrid", 4)))
+    check_campaign(parse_campaign(hybrid % ("ensemble", 2)))  # no D3 at run time: any divisor
+

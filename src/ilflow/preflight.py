@@ -69,7 +69,9 @@ def check_campaign(campaign: Campaign) -> Preflight:
     if campaign.production.runs:  # their densities: given, or from an experimental table that must exist
         from ilflow.production.stage import planned_runs
 
-        _check_classical_relaxations(planned_runs(campaign), plan.molecules, campaign.species)
+        runs = planned_runs(campaign)
+        _check_classical_relaxations(runs, plan.molecules, campaign.species)
+        _check_stress_intervals(campaign, runs)
     return Preflight(atoms, plan.charge_e, plan.packed_fraction, without_clandp,
                      tuple((quantity, str(path) if path else None) for quantity, path in tables))
 
@@ -83,6 +85,20 @@ def _covered(molecule) -> bool:
         return True
     except NoTemplateError:
         return False
+
+
+def _check_stress_intervals(campaign: Campaign, runs: list) -> None:
+    """With run-time D3 every k steps (multiple time stepping), the pressure tensor is complete only at every k-th
+    step: stress_interval_fs must be a whole number of those slow steps."""
+    from ilflow.active.final import model_stage
+
+    for run in runs:
+        spec = run.spec
+        if spec.stress_steps and model_stage(campaign, spec.model)[1] and spec.stress_steps % spec.dispersion_every:
+            raise ConfigError(
+                f"production run {run.group}: stress_interval_fs {spec.stress_interval_fs} fs is not a multiple of "
+                f"its run-time D3 interval ({spec.dispersion_every} steps of {spec.timestep_fs} fs); the pressure "
+                f"tensor includes D3 only there: use a multiple of {spec.dispersion_every * spec.timestep_fs:g} fs")
 
 
 def _check_classical_relaxations(runs: list, molecules: list, species) -> None:

@@ -225,6 +225,10 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, s
     if settings.stress_every and (settings.stress_every < 1 or settings.frame_every % settings.stress_every):
         raise IlflowError(f"the pressure tensor's interval ({settings.stress_every} steps) must divide frame_every "
                           f"({settings.frame_every})")
+    if settings.stress_every and settings.stress_every % force_field.slow_every:
+        raise IlflowError(f"the pressure tensor's interval ({settings.stress_every} steps) must be a multiple of the "
+                          f"slow term's interval ({force_field.slow_every} steps): samples are taken where every term "
+                          "is current")
     if settings.frame_every % force_field.slow_every:
         raise IlflowError(f"frame_every ({settings.frame_every}) must be a multiple of the slow term's interval "
                           f"({force_field.slow_every} steps): frames are written where every term is current")
