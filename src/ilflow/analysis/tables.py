@@ -23,17 +23,22 @@ from ilflow.analysis.results import (
 from ilflow.analysis.trajectory import AnalysisError
 
 
+def _measured(value_at, temperature_K: float, csv_path: Path | None) -> float | None:
+    """value_at(temperature_K, csv_path) from an experimental table; None without a table or outside its range."""
+    if csv_path is None:
+        return None
+    try:
+        return value_at(temperature_K, csv_path)
+    except AnalysisError:
+        return None
+
+
 def density_table(runs: list[AnalysedRun], csv_path: Path | None) -> list[DensityRow]:
     """NPT densities per temperature (runs of one temperature pooled by their means) next to experiment."""
     rows = []
     for run in (r for r in runs if r.record.ensemble == "npt"):
         d = run.analysis.density_g_cm3  # a BlockMean: NPT densities are block averaged
-        exp = None
-        if csv_path is not None:
-            try:
-                exp = experiment.density_g_cm3(run.record.temperature_K, csv_path)
-            except AnalysisError:
-                exp = None
+        exp = _measured(experiment.density_g_cm3, run.record.temperature_K, csv_path)
         rows.append(DensityRow(run=run.name, temperature_K=run.record.temperature_K,
                                formula_units=run.record.formula_units, model=run.record.model,
                                simulated_ps=run.analysis.analysed_ps, density_g_cm3=d.mean,
@@ -49,13 +54,8 @@ def diffusion_table(runs: list[AnalysedRun], viscosity_csv: Path | None) -> list
     for run in runs:
         record, analysis = run.record, run.analysis
         own = analysis.viscosity
+        eta = _measured(viscosity_from_table, record.temperature_K, viscosity_csv)
         for selection, d in analysis.diffusion.items():
-            eta = None
-            if viscosity_csv is not None:
-                try:
-                    eta = viscosity_from_table(record.temperature_K, viscosity_csv)
-                except AnalysisError:
-                    eta = None
             L = analysis.box_edge_A
             rows.append(DiffusionRow(
                 run=run.name, selection=selection, temperature_K=record.temperature_K,
@@ -75,15 +75,11 @@ def conductivity_table(runs: list[AnalysedRun], conductivity_csv: Path | None) -
     for run in runs:
         if run.analysis.conductivity is None:
             continue
-        measured = None
-        if conductivity_csv is not None:
-            try:
-                measured = experiment.conductivity_S_m(run.record.temperature_K, conductivity_csv)
-            except AnalysisError:
-                measured = None
         rows.append(ConductivityRow(run=run.name, temperature_K=run.record.temperature_K,
                                     formula_units=run.record.formula_units, simulated_ps=run.analysis.analysed_ps,
-                                    conductivity=run.analysis.conductivity, experiment_S_m=measured))
+                                    conductivity=run.analysis.conductivity,
+                                    experiment_S_m=_measured(experiment.conductivity_S_m, run.record.temperature_K,
+                                                             conductivity_csv)))
     return rows
 
 
@@ -93,15 +89,10 @@ def viscosity_table(runs: list[AnalysedRun], viscosity_csv: Path | None) -> list
     for run in runs:
         if run.analysis.viscosity is None:
             continue
-        measured = None
-        if viscosity_csv is not None:
-            try:
-                measured = viscosity_from_table(run.record.temperature_K, viscosity_csv)
-            except AnalysisError:
-                measured = None
         rows.append(ViscosityRow(run=run.name, temperature_K=run.record.temperature_K,
                                  formula_units=run.record.formula_units, viscosity=run.analysis.viscosity,
-                                 experiment_Pa_s=measured))
+                                 experiment_Pa_s=_measured(viscosity_from_table, run.record.temperature_K,
+                                                           viscosity_csv)))
     return rows
 
 
