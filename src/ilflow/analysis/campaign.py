@@ -1,11 +1,13 @@
 """`ilflow analyze`: every analysis of a campaign's project -> `analysis/results.json` and figures.
 
 Per production run (equilibration left out): RDFs of all element pairs and of molecular centres, MSDs and
-self-diffusion coefficients with error bars (blocks, or seeds as replicas), NPT density by block averaging,
-dihedral distributions over growing windows, the force uncertainty against the learning threshold (also
-over the whole run; `ilflow.analysis.uncertainty`). Across runs (`ilflow.analysis.tables`): density against
-experiment, the Yeh-Hummer correction with the experimental viscosity, extrapolation over 1/L when there are
-several sizes, and Arrhenius fits. Plus the learning history, the final model's test errors and the MD speed.
+self-diffusion coefficients with error bars (blocks, or seeds as replicas) where the run is diffusive, the ionic
+conductivity (Nernst-Einstein, Einstein-Helfand, ionicity) of runs with ions, the shear viscosity of runs that wrote
+their pressure tensor, NPT density by block averaging, dihedral distributions over growing windows, the force
+uncertainty against the learning threshold (also over the whole run; `ilflow.analysis.uncertainty`). Across runs
+(`ilflow.analysis.tables`): density, conductivity and viscosity against experiment, the Yeh-Hummer correction with
+the experimental viscosity and with the run's own, extrapolation over 1/L when there are several sizes, and
+Arrhenius fits. Plus the learning history, the final model's test errors and the MD speed.
 The results are typed records (`ilflow.analysis.results`).
 """
 
