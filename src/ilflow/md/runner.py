@@ -107,17 +107,23 @@ def _make_chunk(force_field: ForceField, specs: dict, integrator, settings: RunS
                 # 23 Å lists of 240 atoms: 9 MB per step)
                 carry = jax.lax.while_loop(lambda c: c[0], lambda c: (jnp.zeros_like(c[0]), advance(c[1])),
                                            (code == 0, carry))[1]
-            return carry, (carry[0].step, pressure_tensor_eV_A3(carry[0])) if settings.stress_every else None
+            return carry, None
+
+        def one_sample(carry, _):  # stress_every steps, then the pressure tensor
+            carry, _ = jax.lax.scan(one_step, carry, None, length=settings.stress_every)
+            return carry, (carry[0].step, pressure_tensor_eV_A3(carry[0]))
 
         def one_frame(carry, _):
-            carry, tensors = jax.lax.scan(one_step, carry, None, length=settings.frame_every)
+            if settings.stress_every:
+                carry, (steps, tensors) = jax.lax.scan(one_sample, carry, None,
+                                                       length=settings.frame_every // settings.stress_every)
+            else:
+                carry, _ = jax.lax.scan(one_step, carry, None, length=settings.frame_every)
             state = carry[0]
             frame = _frame(state, integrator, _control_at(settings.schedule, state.step, target))
             if settings.stress_every:
-                every = settings.stress_every
-                frame["pressure_tensor_step"] = tensors[0][every - 1::every]
-                frame["pressure_tensor_time_fs"] = tensors[0][every - 1::every] * integrator.timestep_fs
-                frame["pressure_tensor"] = tensors[1][every - 1::every]
+                frame.update(pressure_tensor_step=steps, pressure_tensor_time_fs=steps * integrator.timestep_fs,
+                             pressure_tensor=tensors)
             return carry, frame
 
         state, lists, code, at = carry
