@@ -58,6 +58,10 @@ LIQUIDS = {
 }
 
 BOND_FACTOR = 1.2  # bonded: closer than 1.2 x the sum of the covalent radii (Cordero 2008, as in ASE)
+# a bond of a box's first frame stays a bond up to 1.6 x that sum: a young model's MD starting from CL&P geometry
+# heats the box to 600 K within femtoseconds and stretches C-H bonds to 1.32 Å (1.2 x: 1.28 Å) before they snap
+# back; a dissociated H goes much further, and a transferred one binds within 1.2 x to its new partner
+BREAK_FACTOR = 1.6
 MIN_CONTACT_A = 1.0  # no two atoms that are not bonded closer than this
 # Mulliken-type charges (GFN1-xTB) of a molecule in an ionic liquid differ from its formal charge by the charge
 # transfer between the ions, 0.1-0.3 e in DFT population analyses and up to about 0.35 e for the small, compressed
@@ -129,13 +133,20 @@ def species_table(name: str) -> dict:
     return table
 
 
-def molecules(atoms: Atoms) -> tuple[np.ndarray, set]:
-    """Connected component of every atom in the bond graph (minimum image), and the bonded pairs i < j."""
-    radii = BOND_FACTOR * covalent_radii[atoms.numbers]
-    i, j = neighbor_list("ij", atoms, radii.tolist(), self_interaction=False)
+def _pairs(atoms: Atoms, factor: float) -> set:
+    """Pairs i < j closer than factor x the sum of their covalent radii (minimum image)."""
+    i, j = neighbor_list("ij", atoms, (factor * covalent_radii[atoms.numbers]).tolist(), self_interaction=False)
+    return {(a, b) for a, b in zip(i.tolist(), j.tolist()) if a < b}
+
+
+def molecules(atoms: Atoms, reference: set = frozenset()) -> tuple[np.ndarray, set]:
+    """Connected component of every atom in the bond graph (minimum image), and the bonded pairs i < j: pairs
+    within BOND_FACTOR, and the `reference` bonds still within BREAK_FACTOR."""
+    bonds = _pairs(atoms, BOND_FACTOR) | (set(reference) & _pairs(atoms, BREAK_FACTOR) if reference else set())
     n = len(atoms)
+    i, j = np.array(sorted(bonds), dtype=int).reshape(-1, 2).T
     _, labels = connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)), directed=False)
-    return labels, {(a, b) for a, b in zip(i.tolist(), j.tolist()) if a < b}
+    return labels, bonds
 
 
 class FrameCheck:
@@ -151,10 +162,14 @@ class FrameCheck:
         self.closest_intermolecular_A = math.inf
         self.closest_nonbonded_A = math.inf
         self.mulliken = []  # per labelled frame: {species: [per-molecule charge sums]}
+        self.references = {}  # atom count -> the bonds of the first frame of that size (checked at BOND_FACTOR)
 
     def check(self, atoms: Atoms, kind: str, where: str) -> np.ndarray:
-        """Assert the frame intact, neutral and free of close contacts; returns the molecule label of every atom."""
-        labels, bonds = molecules(atoms)
+        """Assert the frame intact, neutral and free of close contacts; returns the molecule label of every atom.
+        The first frame of each size sets the reference bonds of the later ones (all files of a box size share its
+        atom order: the packed box's)."""
+        labels, bonds = molecules(atoms, self.references.get(len(atoms), frozenset()))
+        self.references.setdefault(len(atoms), bonds)
         formulas = [tuple(sorted(Counter(atoms[labels == k].get_chemical_symbols()).items()))
                     for k in range(labels.max() + 1)]
         unknown = [f for f in formulas if f not in self.table]
