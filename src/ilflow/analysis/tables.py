@@ -156,8 +156,10 @@ def rough_notes(runs: list[AnalysedRun], reference: str = "") -> list[str]:
     short = [r for r in runs if r.analysis.analysed_ps < 1000.0]
     if short:
         longest = max(r.analysis.analysed_ps for r in short)
-        notes.append(f"Production runs are short (at most {longest:.0f} ps analysed; the study ran 20 ns): diffusion "
-                     "coefficients come from the sub-diffusive regime and density intervals reflect only short "
+        notes.append(f"Production runs are short (at most {longest:.0f} ps analysed; the study ran 20 ns): molecules "
+                     "that have not left their cage of neighbours give no diffusion coefficient or conductivity (the "
+                     "tables say how long a run would need to be), a viscosity from a few picoseconds misses the "
+                     "long tail of the stress autocorrelation, and density intervals reflect only short "
                      "fluctuations. Treat them as a demonstration of the pipeline, not as results.")
     small = [r for r in runs if r.record.atoms < 240]
     if small:
