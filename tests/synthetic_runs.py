@@ -20,12 +20,14 @@ def frames_before(time_ps: float, dt_ps: float) -> int:
 
 def synthetic_run(folder: Path, ensemble: str, T: float, D_A2_ps: float, seed: int, frames: int = 400,
                   dt_ps: float = 0.1, edge_A: float = 12.0, uncertainty_eV_A: np.ndarray | None = None,
-                  model: str = "ensemble", ions: bool = False, stress: np.ndarray | None = None) -> dict:
+                  model: str = "ensemble", ions: bool = False, stress: np.ndarray | None = None,
+                  wrap: bool = False) -> dict:
     """27 rigid diatomic 'molecules' (B-F, 1.4 Å) on random walks with a known D; box edge fluctuating for NPT.
     A production run directory (packed.extxyz, md/trajectory.h5md, run.json) with EQUILIBRATION_PS of
     equilibration; `uncertainty_eV_A`: the per-frame force uncertainty written (default zeros). ions: molecules
     0-12 carry +1 e and 13-25 -1 e (on their B atom; molecule 26 stays neutral). stress: a pressure-tensor series
-    (k (frames - 1), 3, 3) eV/Å^3 written as the MD writes it, k samples in each frame after the first."""
+    (k (frames - 1), 3, 3) eV/Å^3 written as the MD writes it, k samples in each frame after the first. wrap: every
+    atom written inside its frame's cell (molecules split across the boundary), as a wrapping MD writes them."""
     rng = np.random.default_rng(seed)
     n_mol = 27
     grid = (np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3) + 0.5) * edge_A / 3
@@ -37,6 +39,8 @@ def synthetic_run(folder: Path, ensemble: str, T: float, D_A2_ps: float, seed: i
     numbers = np.array([5] * n_mol + [9] * n_mol)
     molecule_id = np.concatenate([np.arange(n_mol), np.arange(n_mol)])
     edges = edge_A * (1 + (0.01 * rng.normal(size=frames) if ensemble == "npt" else np.zeros(frames)))
+    if wrap:  # cubic cells: fractional coordinates are positions / edge
+        positions = positions - np.floor(positions / edges[:, None, None]) * edges[:, None, None]
     atoms = Atoms(numbers, positions=positions[0], cell=np.eye(3) * edge_A, pbc=True)
     atoms.new_array("molecule_id", molecule_id)
     atoms.new_array("species_name", np.array(["BF"] * (2 * n_mol)))

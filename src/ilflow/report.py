@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ilflow.analysis.results import AnalysisResults, LearningSummary
+from ilflow.analysis.scene import Scene
 from ilflow.errors import IlflowError
 from ilflow.project import atomic_write_text
 from ilflow.training.metrics import ErrorTable
@@ -301,18 +302,48 @@ def _uncertainty(results: AnalysisResults, figures: Path) -> str:
     return "".join(parts)
 
 
+VIEWER_ASSETS = Path(__file__).parent / "data" / "viewer"
+VIEWER_PLACEHOLDER = "<!--ilflow-viewer-->"  # no escaped text can contain it
+VIEWER_CONTROLS = (
+    '<div id="ilflow-viewer" style="width:100%;height:540px;position:relative;border:1px solid #ddd"></div>'
+    '<p>view <select id="ilflow-viewer-view"></select> <button id="ilflow-viewer-play">play</button> '
+    '<input id="ilflow-viewer-frame" type="range" min="0" max="0" value="0" style="width:35%"> colour by '
+    '<select id="ilflow-viewer-colour"><option value="element">element</option><option value="species">species'
+    '</option></select><span id="ilflow-viewer-legend"></span></p><p class="muted" id="ilflow-viewer-status"></p>')
+
+
+def _viewer(scene: Scene | None, room_bytes: int) -> str:
+    """The 3D view (3Dmol.js, BSD-3-Clause, bundled): the scene thinned to what fits in room_bytes with the script."""
+    if scene is None:
+        return "<p>No 3D view: the analysis wrote no scene (no build box and no analysed run).</p>"
+    script = (VIEWER_ASSETS / "3Dmol-min.js").read_text() + "\n"
+    ours = (VIEWER_ASSETS / "viewer.js").read_text()
+    fixed = len(VIEWER_CONTROLS) + len(script.encode()) + len(ours.encode()) + 200
+    fitted = scene.fitted(room_bytes - fixed)
+    if fitted is None:
+        return (f"<p>No 3D view: it needs more than the {room_bytes / 1e6:.1f} MB left below the report's size limit "
+                "(analysis.viewer_max_MB).</p>")
+    thinned = [f"{v.title} every {v.every}th frame written" for v in fitted.views if v.every > 1]
+    return ("<p>Drag to rotate, scroll to zoom. Molecules are drawn whole across the periodic boundary, each with its "
+            "centre inside the box" + (f"; {', '.join(thinned)}" if thinned else "") + ".</p>" + VIEWER_CONTROLS
+            + f"<script>{script}</script><script type='application/json' id='ilflow-scene'>{fitted.json_text()}"
+            f"</script><script>{ours}</script>")
+
+
 def _milli(value: float | None) -> float | None:
     return None if value is None else 1000 * value
 
 
-def render(report: Report, campaign_yaml: str, figures: Path) -> str:
-    """The report page as HTML text; `figures`: the folder of the analysis figures named in the results."""
+def render(report: Report, campaign_yaml: str, figures: Path, max_bytes: int = 20_000_000) -> str:
+    """The report page as HTML text of at most max_bytes (UTF-8; the 3D view is thinned or left out to fit);
+    `figures`: the analysis folder with the figures and the scene named in the results."""
     results, versions, runs = report, report.versions, report.runs
     notes = "".join(f'<div class="note">{html.escape(n)}</div>' for n in results.notes)
     history = results.learning.history
     summary = (f"{len(history) - 1 if history else 0} learning iterations, {len(runs)} production runs "
                f"({', '.join(sorted({html.escape(r.record.model) for r in runs})) or 'none'}).")
     sections = [
+        ("The liquid in 3D", VIEWER_PLACEHOLDER),
         ("Learning on the fly and model accuracy", _learning(results.learning)),
         (f"Production uncertainty (threshold {results.uncertainty.threshold_eV_A:g} eV/Å)",
          _uncertainty(results, figures)),
@@ -332,12 +363,16 @@ def render(report: Report, campaign_yaml: str, figures: Path) -> str:
         ("Speed", _speed(results, figures)),
     ]
     body = "".join(f"<h2>{html.escape(title)}</h2>{content}" for title, content in sections)
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>ilflow report: {html.escape(results.campaign)}"
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>ilflow report: {html.escape(results.campaign)}"
             f"</title><style>{STYLE}</style></head><body><h1>{html.escape(results.campaign)}</h1>"
             f"<p class='sub'>ilflow {html.escape(versions.get('ilflow', '?'))} report, {report.generated_utc}. {summary}</p>"
             f"{notes}{body}<h2>Campaign file</h2><pre>{html.escape(campaign_yaml)}</pre>"
             f"<h2>Versions</h2>{_table(['package', 'version'], [[html.escape(k), html.escape(v)] for k, v in versions.items()])}"
             "</body></html>")
+    before, after = page.split(VIEWER_PLACEHOLDER, 1)
+    scene = None if results.scene is None else Scene.load(figures / results.scene)
+    room = max_bytes - len(before.encode()) - len(after.encode())
+    return before + _viewer(scene, room) + after
 
 
 def write_report(campaign, project, out: Path) -> list[Path]:
@@ -350,5 +385,6 @@ def write_report(campaign, project, out: Path) -> list[Path]:
         raise IlflowError(f"{source} does not exist; run the analysis first (ilflow analyze)")
     report = Report.of(AnalysisResults.load(source))
     campaign_yaml = yaml.safe_dump(campaign.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-    return [atomic_write_text(out / "report.html", render(report, campaign_yaml, project.analysis_dir)),
+    max_bytes = int(campaign.analysis.viewer_max_MB * 1e6)
+    return [atomic_write_text(out / "report.html", render(report, campaign_yaml, project.analysis_dir, max_bytes)),
             report.save(out / "results.json")]

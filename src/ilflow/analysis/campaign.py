@@ -57,6 +57,10 @@ from ilflow.units import density_g_cm3
 logger = logging.getLogger(__name__)
 
 MIN_DIFFUSION_FRAMES = 20  # fewer frames after equilibration: no diffusion coefficient
+SCENE = "scene.json"
+# besides the scene, the report holds the 3D viewer's script (0.55 MB) and its figures (0.1-0.3 MB each); the scene
+# gets 80% of the report's size limit less the script here, and the report thins it further if the rest needs more
+SCENE_SHARE, VIEWER_SCRIPT_BYTES = 0.8, 600_000
 
 
 def load_run(folder: Path, record: RunRecord) -> Trajectory:
@@ -270,9 +274,10 @@ def learning_summary(campaign, project) -> LearningSummary:
 
 
 def analyze_project(campaign, runs: list[tuple[Path, RunRecord]], learning: LearningSummary,
-                    out_dir: Path) -> AnalysisResults:
+                    out_dir: Path, build_box: Path | None = None) -> AnalysisResults:
     """Analyse the campaign's production runs (`runs`: (directory, RunRecord) pairs) with the learning summary;
-    writes results.json and the figures into `out_dir` and returns the results as saved (NaN as None)."""
+    writes results.json, the figures and the 3D scene (the build box and the longest run) into `out_dir` and returns
+    the results as saved (NaN as None)."""
     from ilflow.analysis import plots
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -315,5 +320,30 @@ def analyze_project(campaign, runs: list[tuple[Path, RunRecord]], learning: Lear
         units=Units(),
         figures={},
     )
-    results = dataclasses.replace(results, figures=plots.all_figures(results, out_dir))
+    scene = _scene(runs, analysed, build_box, out_dir / SCENE, settings.viewer_max_MB)
+    results = dataclasses.replace(results, figures=plots.all_figures(results, out_dir),
+                                  scene=None if scene is None else scene.name)
     return AnalysisResults.load(results.save(out_dir / "results.json"))
+
+
+def _scene(runs: list[tuple[Path, RunRecord]], analysed: list[AnalysedRun], build_box: Path | None, path: Path,
+           max_MB: float) -> Path | None:
+    """The 3D view's scene: the build box and the analysed run with the most frames, sized for a report of at most
+    max_MB (the report thins it further to fit what else it holds)."""
+    from ilflow.analysis.scene import write_scene
+
+    folders = {record.name: folder for folder, record in runs}
+    longest = max(analysed, key=lambda r: r.analysis.frames, default=None)
+    run = None
+    if longest is not None:
+        folder, record = folders[longest.name], longest.record
+        from ilflow.io import read_frames
+
+        template = read_frames(folder / record.structure)[0]
+        run = (f"production {record.name}", folder / record.structure,
+               read_h5md(folder / record.trajectory, template))
+    try:
+        return write_scene(path, build_box, run, max(int(SCENE_SHARE * max_MB * 1e6) - VIEWER_SCRIPT_BYTES, 0))
+    except ValueError as exc:  # a molecule whose atoms are not bonded in the first frame: no picture, the rest stands
+        logger.warning("  3D view left out: %s", exc)
+        return None

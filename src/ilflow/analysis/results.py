@@ -315,3 +315,5 @@ class AnalysisResults(Record):
     uncertainty: ProductionUncertainty
     units: Units
     figures: dict[str, str]  # figure name ('rdf', 'msd', ...) -> file name in the analysis directory
+    # the 3D view's scene (analysis/scene.py), a file name in the analysis directory; None: nothing to show
+    scene: str | None = field(default=None, kw_only=True)

@@ -37,8 +37,9 @@ def analysis_stage(campaign: Campaign, project: Project) -> StageResult:
 
     def produce(directory: Path) -> list[Path]:
         runs = [(project.production_dir(r.group, r.key), load_record(project, r)) for r in planned_runs(campaign)]
-        results = analyze_project(campaign, runs, learning_summary(campaign, project), directory)
-        return [directory / RESULTS] + [directory / name for name in results.figures.values()]
+        results = analyze_project(campaign, runs, learning_summary(campaign, project), directory, project.box_path)
+        scene = [] if results.scene is None else [directory / results.scene]
+        return [directory / RESULTS] + [directory / name for name in results.figures.values()] + scene
 
     upstream = [project.done(name) for name in analysis_upstream(campaign, project)]
     result = project.run_stage("analysis", analysis_inputs(campaign), produce, upstream)

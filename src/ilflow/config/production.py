@@ -101,3 +101,5 @@ class Analysis(Section):
     # noticeable part of its time where the model did not learn
     max_uncertain_fraction: Fraction = 0.01
     seed: Seed = 0
+    # the report's 3D view (the build box and the longest production run, thinned) keeps report.html below this
+    viewer_max_MB: PositiveFloat = 20.0
