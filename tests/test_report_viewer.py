@@ -112,9 +112,10 @@ def synthetic_project(tmp_path_factory):
 def _viewer_state(page_path) -> dict:
     dom = _chromium("--dump-dom", page_path.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
-    tag = re.search(r'<div id="ilflow-viewer"[^>]*>', dom.stdout)
+    tag = re.search(r'<div id="ilflow-viewer"[^>]*>(.*?)</div>', dom.stdout, re.S)
     assert tag, "no viewer element in the page"
-    return dict(re.findall(r'data-([a-z]+)="([^"]*)"', tag.group(0)))
+    assert "<canvas" in tag.group(1), "3Dmol.js made no canvas in the viewer element"
+    return dict(re.findall(r'data-([a-z]+)="([^"]*)"', tag.group(0).split(">", 1)[0]))
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (.ci/run installs it)")
@@ -141,6 +142,18 @@ def test_the_report_shows_the_run_in_3d_with_every_molecule_whole(synthetic_proj
 
     pixels = imread(shot)[600:1100, 50:1050, :3]  # inside the viewer's canvas
     assert (pixels.std(axis=(0, 1)) > 0.05).any()  # atoms drawn on the white background, not a blank canvas
+    # without JavaScript (headless Chromium prints nothing with scripting switched off, so a copy of the page whose
+    # Content-Security-Policy blocks every script stands in): no canvas, every section and table still there, and
+    # the note a browser without JavaScript shows in place of the view
+    blocked = tmp_path / "blocked.html"
+    blocked.write_text(path.read_text().replace(
+        "<head>", "<head><meta http-equiv='Content-Security-Policy' content=\"script-src 'none'\">", 1))
+    still = _chromium("--dump-dom", blocked.as_uri()).stdout
+    assert "<canvas" not in still and 'data-ready' not in still
+    assert "The 3D view needs JavaScript; the rest of this report does not." in still
+    for section in ("Density", "Self-diffusion", "Ionic conductivity", "Shear viscosity", "Campaign file"):
+        assert f"<h2>{section}</h2>" in still
+    assert still.count("<table") == path.read_text().count("<table") > 3
 
 
 def _report(campaign, project, out, limit_MB: float) -> tuple[str, Scene | None]:
