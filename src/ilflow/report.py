@@ -324,7 +324,7 @@ def _viewer(scene: Scene | None, room_bytes: int) -> str:
     if fitted is None:
         return (f"<p>No 3D view: it needs more than the {room_bytes / 1e6:.1f} MB left below the report's size limit "
                 "(analysis.viewer_max_MB).</p>")
-    thinned = [f"{v.title} every {v.every}th frame written" for v in fitted.views if v.every > 1]
+    thinned = [f"{v.title}: one frame in {v.every} of those written" for v in fitted.views if v.every > 1]
     return ("<p>Drag to rotate, scroll to zoom. Molecules are drawn whole across the periodic boundary, each with its "
             "centre inside the box" + (f"; {', '.join(thinned)}" if thinned else "") + ".</p>" + VIEWER_CONTROLS
             + f"<script>{script}</script><script type='application/json' id='ilflow-scene'>{fitted.json_text()}"

@@ -331,14 +331,13 @@ def _scene(runs: list[tuple[Path, RunRecord]], analysed: list[AnalysedRun], buil
     """The 3D view's scene: the build box and the analysed run with the most frames, sized for a report of at most
     max_MB (the report thins it further to fit what else it holds)."""
     from ilflow.analysis.scene import write_scene
+    from ilflow.io import read_frames
 
     folders = {record.name: folder for folder, record in runs}
     longest = max(analysed, key=lambda r: r.analysis.frames, default=None)
     run = None
     if longest is not None:
         folder, record = folders[longest.name], longest.record
-        from ilflow.io import read_frames
-
         template = read_frames(folder / record.structure)[0]
         run = (f"production {record.name}", folder / record.structure,
                read_h5md(folder / record.trajectory, template))

@@ -84,9 +84,9 @@
     const atoms = model.selectedAtoms({});
     const bonds = atoms.reduce((n, a) => n + a.bonds.length, 0) / 2;
     slider.value = f;
-    status.textContent = view.title + ": frame " + (f + 1) + " of " + view.time_ps.length + ", t = " +
-      view.time_ps[f].toFixed(2) + " ps" + (view.every > 1 ? " (every " + view.every + "th frame written)" : "") +
-      ", " + atoms.length + " atoms";
+    const thinned = view.every > 1 ? " (one in " + view.every + " of the frames written)" : "";
+    status.textContent = view.title + ": frame " + (f + 1) + " of " + view.time_ps.length + thinned + ", t = " +
+      view.time_ps[f].toFixed(2) + " ps, " + atoms.length + " atoms";
     Object.assign(element.dataset, {
       ready: "1", view: view.title, frame: String(f), frames: String(view.time_ps.length),
       atoms: String(atoms.length), bonds: String(bonds), molecules: String(molecules(atoms)),
