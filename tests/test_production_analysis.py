@@ -209,3 +209,25 @@ def test_report_learning_table_shows_each_iterations_force_errors():
     html = _learning(LearningSummary(history=[row], final_model=None, validation=None, test=None, train_frames=15,
                                      figures={}))
     assert '<td class="">80</td><td class="">91</td></tr>' in html
+
+
+def test_a_run_too_short_for_einstein_helfand_keeps_its_green_kubo_viscosity_marked_as_a_lower_bound(tmp_path):
+    """4 ps of stress after the equilibration, cut into 5 blocks of 58 samples: Einstein-Helfand's fit window does
+    not fit into a block (a demo run of 1.5 ps at 5 fs had 60), Green-Kubo still gives a number, and the report shows
+    both facts instead of leaving the run out of the table."""
+    from types import SimpleNamespace
+
+    from ilflow.analysis.campaign import _viscosity
+    from ilflow.analysis.results import ViscosityRow
+    from ilflow.report import _viscosity as viscosity_section
+
+    stress = ou_stress(10 * 39, 0.01, 1e-6, 0.2, seed=6)
+    run = synthetic_run(tmp_path / "a", "nvt", 313.0, 1.0, 2, frames=40, stress=stress)
+    v = _viscosity(tmp_path / "a", run["record"], 12.0**3)
+    assert v.samples == 291 and v.green_kubo_Pa_s > 0 and v.green_kubo_half_width_95_Pa_s > 0
+    assert v.einstein_helfand_Pa_s is None and v.einstein_helfand_half_width_95_Pa_s is None and not v.converged
+    row = ViscosityRow(run="nvt/short", temperature_K=313.0, formula_units=1, viscosity=v, experiment_Pa_s=0.05)
+    page = viscosity_section(SimpleNamespace(viscosity=[row]))
+    cells = page.split('<td class="l">nvt/short</td>')[1].split("</tr>")[0]
+    assert f"{v.green_kubo_Pa_s * 1e3:.3g} ± {v.green_kubo_half_width_95_Pa_s * 1e3:.2g} (not converged: a lower bound)" \
+        in cells and "run too short for the fit" in cells and ">50<" in cells

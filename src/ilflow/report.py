@@ -222,8 +222,11 @@ def _viscosity(results: AnalysisResults) -> str:
         return ("<p>No viscosity: the production runs wrote no pressure-tensor series (set "
                 "<code>stress_interval_fs</code> in <code>production.runs</code>).</p>")
 
-    def value(eta: float, half: float, converged: bool) -> str:
-        return f"{_milli(eta):.3g} ± {_milli(half):.2g}" if converged else "not converged"
+    def value(eta: float | None, half: float | None, converged: bool) -> str:
+        if eta is None:
+            return "run too short for the fit"
+        shown = f"{_milli(eta):.3g} ± {_milli(half):.2g}"
+        return shown if converged else f"{shown} (not converged: a lower bound)"
 
     table = _table(["run", "T (K)", "series (ps)", "η Green-Kubo (mPa s)", "cut at (ps)",
                     "η Einstein-Helfand (mPa s)", "η experiment (mPa s)"],
@@ -236,7 +239,7 @@ def _viscosity(results: AnalysisResults) -> str:
             "the integrated stress's mean squared displacement; 95% intervals from 5 blocks. Near room "
             "temperature the stress autocorrelation of an ionic liquid (BMIM-BF4: about 100 mPa s at 298 K) decays "
             "over hundreds of picoseconds to nanoseconds, so runs of picoseconds miss most of the viscosity: their "
-            "numbers are lower bounds at best. Where converged, the "
+            "numbers are lower bounds at best, marked so. Where converged, the "
             "Green-Kubo value also enters a second Yeh-Hummer correction (the self-diffusion table).</p>" + table)
 
 

@@ -179,14 +179,19 @@ def _viscosity(folder: Path, record: RunRecord, volume_A3: float) -> RunViscosit
     dt_ps = float(np.median(np.diff(time_fs[keep]))) * 1e-3
     try:
         gk = green_kubo(tensors[keep], dt_ps, volume_A3, record.temperature_K)
-        eh = einstein_helfand_viscosity(tensors[keep], dt_ps, volume_A3, record.temperature_K)
     except AnalysisError as exc:
         logger.info("  %s: no viscosity (%s)", record.name, exc)
         return None
+    try:
+        eh = einstein_helfand_viscosity(tensors[keep], dt_ps, volume_A3, record.temperature_K)
+    except AnalysisError as exc:  # the fit window is longer than a block: Green-Kubo alone
+        logger.info("  %s: no Einstein-Helfand viscosity (%s)", record.name, exc)
+        eh = None
     return RunViscosity(green_kubo_Pa_s=gk.eta_Pa_s, green_kubo_half_width_95_Pa_s=gk.half_width_95_Pa_s,
-                        cutoff_ps=gk.cutoff_ps, einstein_helfand_Pa_s=eh.eta_Pa_s,
-                        einstein_helfand_half_width_95_Pa_s=eh.half_width_95_Pa_s,
-                        converged=gk.diffusive and eh.diffusive, samples=len(keep), interval_fs=dt_ps * 1e3)
+                        cutoff_ps=gk.cutoff_ps, einstein_helfand_Pa_s=None if eh is None else eh.eta_Pa_s,
+                        einstein_helfand_half_width_95_Pa_s=None if eh is None else eh.half_width_95_Pa_s,
+                        converged=gk.diffusive and eh is not None and eh.diffusive, samples=len(keep),
+                        interval_fs=dt_ps * 1e3)
 
 
 def _curve(f: RDF) -> RDFCurve:

@@ -62,14 +62,15 @@ class RunConductivity(Record):
 @dataclass(frozen=True)
 class RunViscosity(Record):
     """Shear viscosity of one run (Pa s) from its pressure-tensor series: Green-Kubo (integral cut at cutoff_ps)
-    and Einstein-Helfand, with 95% half widths from blocks. converged: the autocorrelation reached its noise
-    within the lags used and Einstein-Helfand's fit passed the diffusive test."""
+    and Einstein-Helfand (None: its fit window does not fit into the blocks of a run this short), with 95% half
+    widths from blocks. converged: the autocorrelation reached its noise within the lags used and Einstein-Helfand's
+    fit passed the diffusive test."""
 
     green_kubo_Pa_s: float
     green_kubo_half_width_95_Pa_s: float
     cutoff_ps: float
-    einstein_helfand_Pa_s: float
-    einstein_helfand_half_width_95_Pa_s: float
+    einstein_helfand_Pa_s: float | None
+    einstein_helfand_half_width_95_Pa_s: float | None
     converged: bool
     samples: int
     interval_fs: float
