@@ -312,7 +312,8 @@ VIEWER_CONTROLS = (
     '<p>view <select id="ilflow-viewer-view"></select> <button id="ilflow-viewer-play">play</button> '
     '<input id="ilflow-viewer-frame" type="range" min="0" max="0" value="0" style="width:35%"> colour by '
     '<select id="ilflow-viewer-colour"><option value="element">element</option><option value="species">species'
-    '</option></select><span id="ilflow-viewer-legend"></span></p><p class="muted" id="ilflow-viewer-status"></p>'
+    '</option></select> <span id="ilflow-viewer-legend">species:</span></p>'
+    '<p class="muted" id="ilflow-viewer-status"></p>'
     '<noscript><p class="note">The 3D view needs JavaScript; the rest of this report does not.</p></noscript>')
 
 

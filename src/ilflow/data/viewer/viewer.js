@@ -95,6 +95,7 @@
 
   function select(index) {
     view = scene.views[index];
+    viewSelect.value = String(index);
     slider.max = view.time_ps.length - 1;
     play.disabled = view.time_ps.length < 2;
     stop();
@@ -107,7 +108,8 @@
     play.textContent = "play";
   }
 
-  scene.views.forEach((v, i) => viewSelect.add(new Option(v.title + " (" + v.time_ps.length + " frames)", i)));
+  scene.views.forEach((v, i) => viewSelect.add(
+    new Option(v.title + " (" + v.time_ps.length + (v.time_ps.length === 1 ? " frame)" : " frames)"), i)));
   scene.species_names.forEach((name, i) => {
     const swatch = document.createElement("span");
     swatch.style.cssText = "display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 .8em;background:" +
