@@ -105,9 +105,10 @@ def campaign(name: str) -> dict:
             # one iteration: four 400-step MDs (0.5 fs) at 400 K that stop where the ensemble disagrees by 1 eV/Å
             # (the default 0.5 eV/Å stops a model this young within 20 steps), 24 frames labelled, 30 epochs.
             # Smaller, 48 initial frames (80 epochs) and 12 selected from two MDs, broke a molecule in the production
-            # of 2 EMIM-BF4 campaigns of 7 (one 300 K model: 1 NPT seed of 4 and 1 NVT seed of 3; force uncertainty
-            # median 0.5-0.9 eV/Å, then a runaway to 27-72 eV/Å and 955-1329 K); these settings: 0.15-0.35 eV/Å in
-            # 4 seeds of 4 (maximum 0.91), validation/test force MAE 63/69 instead of 84/83 meV/Å, 40 s more.
+            # of 1 EMIM-BF4 campaign of 3; its model, rerun, in 1 NPT seed of 4 and 1 NVT seed of 3 (force
+            # uncertainty median 0.5-0.9 eV/Å, then a runaway to 27-72 eV/Å and 955-1329 K). These settings:
+            # 0.15-0.35 eV/Å in 4 seeds of 4 (maximum 0.91), validation/test force MAE 63/69 instead of 84/83 meV/Å,
+            # 40 s more.
             "iterations": [{
                 "name": "nvt",
                 "samplers": [{"kind": "md", "ensemble": "nvt_langevin", "temperature_K": 400, "steps": 400,
