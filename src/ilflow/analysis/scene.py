@@ -17,7 +17,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
-from ilflow.analysis.trajectory import Trajectory, minimum_image
+from ilflow.analysis.trajectory import Trajectory, minimum_image, molecule_ids
 from ilflow.records import Record
 
 DECIMALS = 2  # positions and cells in the scene: 0.01 Å, far below what a picture shows
@@ -120,8 +120,6 @@ def view_of(title: str, traj: Trajectory, species_of_atom: list[str], species_na
     """A view of `traj` (molecule ids from its molecule_id or bonds), thinned to about max_bytes of JSON."""
     from ase.data import chemical_symbols
 
-    from ilflow.analysis.trajectory import molecule_ids
-
     ids = molecule_ids(traj)
     bytes_per_frame = len(json.dumps(np.round(traj.positions[0], DECIMALS).tolist(), separators=(",", ":"))) + 120
     every = max(1, math.ceil(traj.n_frames * bytes_per_frame / max(max_bytes, 1)))
@@ -138,11 +136,11 @@ def species_of_atoms(atoms) -> list[str]:
     """Species name of every atom of a box ilflow built (its species_name array; else the molecule's formula)."""
     from ase.formula import Formula
 
-    from ilflow.system.topology import molecule_ids
+    from ilflow.system import topology
 
     if "species_name" in atoms.arrays:
         return [str(s) for s in atoms.arrays["species_name"]]
-    ids = molecule_ids(atoms)
+    ids = topology.molecule_ids(atoms)
     formulas = {m: Formula.from_list(atoms[ids == m].get_chemical_symbols()).format("hill") for m in np.unique(ids)}
     return [formulas[m] for m in ids]
 
