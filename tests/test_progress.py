@@ -3,9 +3,12 @@ installed by the CLI draws bars on a terminal and the log file keeps the lines; 
 rich."""
 
 import io
+import json
 import logging
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -132,8 +135,131 @@ def test_cli_not_a_terminal_prints_the_lines(monkeypatch, clock):
     with render.progress_shown():
         with progress.task("labelling", total=2, unit="frames") as task:
             task.update(2, labelled=2, failed=0)
-    assert screen.getvalue().splitlines() == ["labelling: 0/2 frames (0%), started",
-                                              "labelling: 2/2 frames (100%), 2 labelled, 0 failed, finished in 0 s"]
+    shown = screen.getvalue().splitlines()
+    assert [line[9:] for line in shown] == ["labelling: 0/2 frames (0%), started",
+                                            "labelling: 2/2 frames (100%), 2 labelled, 0 failed, finished in 0 s"]
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d ", line[:9]) for line in shown)  # the time of day, for batch logs
+
+
+@pytest.fixture
+def screen(monkeypatch):
+    """The CLI console as a string buffer that is no terminal, with the output settings restored after."""
+    from rich.console import Console
+
+    from ilflow.cli import render
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(render, "console", Console(file=buffer, force_terminal=False, width=120))
+    monkeypatch.setattr(render, "output", render.Output())
+    return buffer
+
+
+def test_log_json_writes_one_object_per_record_with_the_task_state(tmp_path, screen, clock):
+    from ilflow.cli import render
+
+    render.output = render.Output(json=True)
+    with render.logging_to(tmp_path):
+        logging.getLogger("ilflow.workflow").warning("a warning")
+        with progress.task("MD", total=40, unit="steps", interval_s=30) as task:
+            clock.now += 2
+            task.update(10, ns_per_day=2.5)
+            clock.now += 30
+            task.update(20, ns_per_day=2.5)
+    entries = [json.loads(line) for line in screen.getvalue().splitlines()]
+    assert [e["level"] for e in entries] == ["warning", "info", "info", "info"]
+    assert entries[0]["message"] == "a warning" and entries[0]["logger"] == "ilflow.workflow"
+    middle = entries[2]["progress"]
+    # 10 steps in the 30 s since the first update: 1/3 step/s, 20 steps left -> 60 s
+    assert middle["task"] == "MD" and middle["done"] == 20 and middle["total"] == 40 and middle["unit"] == "steps"
+    assert middle["rate_per_s"] == pytest.approx(1 / 3) and middle["eta_s"] == pytest.approx(60.0)
+    assert middle["ns_per_day"] == 2.5
+    assert entries[2]["message"] == "MD: 20/40 steps (50%), 2.5 ns/day, ETA 60 s"
+    assert entries[3]["progress"]["status"].startswith("finished in")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}", entries[0]["time"])
+
+
+def test_quiet_shows_warnings_only_and_the_log_file_keeps_every_line(tmp_path, screen, clock):
+    from ilflow.cli import render
+
+    render.output = render.Output(quiet=True)
+    with render.logging_to(tmp_path):
+        logging.getLogger("ilflow.workflow").info("a stage line")
+        logging.getLogger("ilflow.workflow").warning("a warning")
+        with progress.task("MD", total=4, unit="steps") as task:
+            task.update(4)
+    assert [line[9:] for line in screen.getvalue().splitlines()] == ["a warning"]
+    logged = Project(tmp_path).log_path.read_text()
+    assert "a stage line" in logged and "a warning" in logged and "MD: 4/4 steps (100%)" in logged
+
+
+def test_global_options_set_the_output_and_the_interval(monkeypatch):
+    from typer.testing import CliRunner
+
+    from ilflow.cli import app, render
+
+    monkeypatch.setattr(render, "output", render.Output())
+    monkeypatch.setattr(progress, "INTERVAL_S", progress.INTERVAL_S)
+    result = CliRunner().invoke(app, ["--quiet", "--log-json", "--progress-interval-s", "5", "status", "--help"])
+    assert result.exit_code == 0, result.output
+    assert render.output == render.Output(quiet=True, json=True) and progress.INTERVAL_S == 5.0
+    result = CliRunner().invoke(app, ["--progress-interval-s", "0", "status", "--help"])
+    assert result.exit_code == 2 and "progress-interval-s" in result.output
+    result = CliRunner(env={"ILFLOW_QUIET": "1"}).invoke(app, ["status", "--help"])
+    assert result.exit_code == 0 and render.output.quiet
+
+
+def test_training_reports_epochs_and_losses(caplog, clock):
+    from ase.build import molecule
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from ilflow.config.model import Model, Training
+    from ilflow.training.api import gmnn_config
+    from ilflow.training.trainer import train
+
+    frames = []
+    for k in range(4):
+        atoms = molecule("H2O")
+        atoms.rattle(0.05, seed=k)
+        atoms.calc = SinglePointCalculator(atoms, energy=-0.1 * k, forces=0.1 * atoms.positions)
+        frames.append(atoms)
+    model = Model(hidden_layers=[8], n_basis=4, n_radial=2)
+    caplog.set_level(logging.INFO, logger="ilflow.progress")
+    _, history = train(gmnn_config(model, [1, 8]), frames[:3], frames[3:], Training(epochs=3, batch_size=2))
+    first, *_, last = lines(caplog)
+    assert first == "training: 0/3 epochs (0%), started"
+    losses = history.rows[-1]
+    assert last.startswith(f"training: 3/3 epochs (100%), {losses['train_loss']:.3g} train loss, "
+                           f"{losses['val_loss']:.3g} validation loss, finished in ")
+
+
+def _logs_on_a_worker(steps: int) -> int:
+    logging.getLogger("ilflow.production.run").info("on the worker")
+    with progress.task("MD", total=steps, unit="steps") as task:
+        for step in range(1, steps + 1):
+            task.update(step)
+    return steps
+
+
+def test_a_dask_task_with_log_forwards_its_records_and_progress_to_the_client(caplog):
+    """A production run's MD runs on a worker process (on SLURM: another node); its lines reach the client's log
+    under the run's label, progress data and interval included."""
+    from ilflow.config.execution import Execution
+    from ilflow.distributed import dask_client, with_log
+
+    caplog.set_level(logging.INFO, logger="ilflow")
+    with dask_client(Execution(workers=1)) as client:
+        assert client.submit(with_log, "production/a", 0.0, _logs_on_a_worker, 3, pure=False).result() == 3
+        forwarded = lambda: [r for r in caplog.records if getattr(r, "task", None) == "production/a"]  # noqa: E731
+        waited = 0.0
+        while len(forwarded()) < 6 and waited < 20:  # the scheduler pushes the events to the client
+            time.sleep(0.1)
+            waited += 0.1
+    forwarded = forwarded()
+    assert [r.getMessage() for r in forwarded][:2] == ["production/a: on the worker",
+                                                       "production/a: MD: 0/3 steps (0%), started"]
+    assert forwarded[0].name == "ilflow.production.run"
+    # interval 0 s: a line for every update, each with its data
+    assert [r.progress["done"] for r in forwarded if r.name == "ilflow.progress"] == [0, 1, 2, 3]
 
 
 def test_run_md_logs_its_progress_with_ns_per_day(tmp_path, caplog):

@@ -7,7 +7,8 @@ Library code wraps a long loop in a task and reports the count done, with option
         task.update(step, ns_per_day=1.53)
 
 Every task logs plain lines through the `ilflow.progress` logger: when it starts, at most every INTERVAL_S
-seconds while it runs, and when it ends, e.g. "MD: 4000/20000 steps (20%), 1.53 ns/day, ETA 3 min". A front
+seconds while it runs, and when it ends, e.g. "MD: 4000/20000 steps (20%), 1.53 ns/day, ETA 3 min"; the record
+carries the same as data in its `progress` attribute (`Task.record`). A front
 end (the command line) may install a renderer with `rendering(renderer)` that also draws the tasks, e.g. as
 bars on a terminal; the lines are logged either way. Fields are shown as "<value> <name>", with `_per_` in a
 name written as "/" and other underscores as spaces: ns_per_day=1.53 -> "1.53 ns/day", failed=2 -> "2 failed".
@@ -109,12 +110,18 @@ class Task:
         rate = self.rate
         return "" if rate is None else f"{_number(rate)} {self.unit or 'units'}/s"
 
-    def eta(self) -> str:
-        """"ETA 3 min", or "" while the rate or the total is unknown, and once the total is done."""
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the current rate; None while the rate or the total is unknown, and once it is done."""
         rate = self.rate
         if rate is None or not self.total or self.done >= self.total:
-            return ""
-        return f"ETA {duration((self.total - self.done) / rate)}"
+            return None
+        return (self.total - self.done) / rate
+
+    def eta(self) -> str:
+        """"ETA 3 min", or "" when `eta_s` is None."""
+        eta_s = self.eta_s
+        return "" if eta_s is None else f"ETA {duration(eta_s)}"
 
     def count(self) -> str:
         """"4000/20000 steps (20%)"."""
@@ -132,9 +139,17 @@ class Task:
         """"MD: 4000/20000 steps (20%), 1.53 ns/day, ETA 3 min"."""
         return f"{self.name}: " + ", ".join(part for part in (self.count(), self.details(), status) if part)
 
+    def record(self, status: str = "") -> dict:
+        """The task's state as JSON-ready data (for machine-read logs): name, done, total, unit, rate per second,
+        ETA in seconds, status and fields."""
+        return {"task": self.name, "done": self.done, "total": self.total, "unit": self.unit,
+                "rate_per_s": self.rate, "eta_s": self.eta_s, "status": status,
+                **{name: value if isinstance(value, (int, str)) else float(value)
+                   for name, value in self.fields.items()}}
+
     def _log(self, status: str) -> None:
         self._logged = clock()
-        logger.info(self.line(status))
+        logger.info(self.line(status), extra={"progress": self.record(status)})
 
 
 @contextmanager

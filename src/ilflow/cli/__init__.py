@@ -12,7 +12,8 @@ import typer
 
 from ilflow import __version__
 from ilflow.cli import labels, model, setup, simulation, workflow
-from ilflow.cli.options import LABELS, MODEL, SETUP, SIMULATE, WORKFLOW, console, demo_campaign_path, err_console
+from ilflow.cli.options import (LABELS, MODEL, SETUP, SIMULATE, WORKFLOW, FiniteOption, console, demo_campaign_path,
+                                err_console)
 from ilflow.errors import IlflowError
 
 __all__ = ["app", "demo_campaign_path", "main"]
@@ -50,11 +51,27 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", envvar="ILFLOW_QUIET",
+        help="Show only warnings and errors while a command runs (the project's ilflow.log keeps every line).",
+    )] = False,
+    log_json: Annotated[bool, typer.Option(
+        "--log-json", envvar="ILFLOW_LOG_JSON",
+        help="Write the log as JSON objects, one per line (time, level, logger, message, progress), for batch "
+             "systems and scripts.")] = False,
+    progress_interval_s: Annotated[float, FiniteOption(
+        "--progress-interval-s", envvar="ILFLOW_PROGRESS_INTERVAL_S",
+        help="Seconds between the progress lines of a long task when the output is no terminal.")] = 30.0,
 ) -> None:
     """ilflow: SMILES -> boxes -> reference labels -> learned potential -> MD -> observables."""
-    from ilflow import configure_jax
+    from ilflow import configure_jax, progress
+    from ilflow.cli import render
 
+    if progress_interval_s < 1.0:
+        raise typer.BadParameter(f"{progress_interval_s:g} s: use at least 1 s", param_hint="--progress-interval-s")
     configure_jax()  # 64-bit JAX and the compilation cache, for every command (importing ilflow sets neither)
+    render.output = render.Output(quiet=quiet, json=log_json)
+    progress.INTERVAL_S = progress_interval_s
 
 
 BUG_REPORT = ("this is a bug in ilflow, not in your input: please report it with the command you ran and the "

@@ -26,7 +26,8 @@ def label(
 ) -> None:
     """Label frames with the reference method on Dask; each label is committed as it arrives.
 
-    Re-running labels only what is missing; failures are kept as records with their reason.
+    Re-running labels only what is missing; failures are kept as records with their reason. Several processes
+    may label into one dataset at once (PostgreSQL, or SQLite on a local disk): each structure is labelled once.
     """
     from ilflow.config import load_campaign
     from ilflow.config.execution import Execution
@@ -59,7 +60,8 @@ def label(
                   f"{execution.cluster} worker(s)")
     with dask_client(execution) as client, progress_shown():
         summary = label_into_dataset(dataset, all_frames, labeler, client, split, origins, chunk_size)
-    console.print(f"labelled {summary.labelled}, failed {summary.failed}, already in the dataset "
+    elsewhere = f", labelled by another process {summary.by_another_process}" if summary.by_another_process else ""
+    console.print(f"labelled {summary.labelled}, failed {summary.failed}{elsewhere}, already in the dataset "
                   f"{summary.skipped_known}, duplicates in the input {summary.skipped_duplicates}; "
                   f"{summary.wall_time_s:.1f} s; dataset now {len(dataset)} rows")
     if summary.skipped_known:

@@ -7,6 +7,7 @@ import typer
 
 from ilflow.cli.guard import atomic_directory, output_directory, output_file
 from ilflow.cli.options import console, open_dataset
+from ilflow.cli.render import progress_shown
 from ilflow.errors import ConfigError
 
 
@@ -27,8 +28,6 @@ def train(
 
     Writes the model (model.json, params.npz), metrics.json, learning_curve.csv/png and parity plots.
     """
-    from rich.progress import Progress
-
     from ilflow.config import load_campaign
     from ilflow.config.model import Model
     from ilflow.potentials.model_io import load_model
@@ -46,15 +45,8 @@ def train(
     train_frames, val_frames = list(dataset.frames(split="train")), list(dataset.frames(split="validation"))
     console.print(f"training {model.ensemble_size} x GMNN {model.hidden_layers} on {len(train_frames)} frames, "
                   f"validating on {len(val_frames)}")
-    with Progress(console=console) as progress:
-        bar = progress.add_task("epochs", total=model.training.epochs)
-
-        def report(row):
-            progress.update(bar, completed=row["epoch"],
-                            description=f"epoch {row['epoch']} train {row['train_loss']:.3g} val {row['val_loss']:.3g}")
-
-        with atomic_directory(out) as tmp:  # a failed or interrupted training leaves --out as it was
-            table = train_model(train_frames, val_frames, model, tmp, warm_start, report)
+    with progress_shown(), atomic_directory(out) as tmp:  # a failed or interrupted training leaves --out as it was
+        table = train_model(train_frames, val_frames, model, tmp, warm_start)
     console.print(f"{out}: validation energy MAE {table.energy_mae_meV_atom:.2f} meV/atom, forces MAE "
                   f"{table.forces_mae_meV_A:.1f} meV/Å" + _stress(table))
 

@@ -7,6 +7,8 @@ the reason and the tail of the program's output. Rows are committed one by one a
 """
 
 import hashlib
+import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,12 +58,24 @@ class Dataset:
     def __init__(self, url: str | Path):
         self.url = str(url)
         if "://" not in self.url:
+            if self.url.endswith(".db"):
+                refuse_network_filesystem(Path(self.url))
             Path(self.url).parent.mkdir(parents=True, exist_ok=True)
         try:
             by_name = "://" in self.url or self.url.endswith((".json", ".db"))
             self.db = ase.db.connect(self.url, type="extract_from_name" if by_name else "db")
         except Exception as exc:
             raise IlflowError(f"dataset {self.url!r} cannot be opened as an ase.db: {exc}") from None
+
+    def claims(self, settings_hash: str):
+        """This process's claims on structures to label with `settings_hash` (ilflow.data.claims), a context
+        manager; for a dataset that is neither SQLite nor PostgreSQL (an ase.db JSON file) none are kept."""
+        from ilflow.data.claims import Claims, NoClaims
+
+        sqlite = "://" not in self.url and self.url.endswith(".db")
+        if sqlite or self.url.startswith(("postgresql://", "postgres://")):
+            return Claims(self.url, settings_hash)
+        return NoClaims()
 
     def __len__(self) -> int:
         return self.db.count()
@@ -148,6 +162,45 @@ class Dataset:
         with atomic_path(path) as tmp:
             write(tmp, frames, format="extxyz")
         return len(frames)
+
+
+# file systems on which SQLite's locks are unreliable (https://www.sqlite.org/useovernet.html)
+NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "afs", "9p", "fuse.sshfs", "glusterfs",
+                       "fuse.glusterfs", "ceph", "fuse.ceph", "lustre", "gpfs", "beegfs", "fuse.beegfs")
+ALLOW_NETWORK_FS = "ILFLOW_SQLITE_ON_NETWORK_FS"  # set to 1 to use an SQLite dataset there anyway
+MOUNTS = "/proc/mounts"  # the kernel's mount table
+
+
+def filesystem_of(path: Path) -> tuple[str, str]:
+    """(mount point, file system type) of the mount that holds `path`, from the kernel's mount table; ("", "")
+    where there is none (not Linux)."""
+    try:
+        lines = Path(MOUNTS).read_text().splitlines()
+    except OSError:
+        return "", ""
+    target = os.path.realpath(path)
+    best = ("", "")
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])  # "\\040": a space
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best[0]):
+            best = (point, fields[2])
+    return best
+
+
+def refuse_network_filesystem(path: Path) -> None:
+    """Refuse an SQLite dataset on a network file system: its locks are unreliable there, so two processes
+    writing it can lose rows or corrupt the file."""
+    point, kind = filesystem_of(path.parent)
+    if kind in NETWORK_FILESYSTEMS and os.environ.get(ALLOW_NETWORK_FS) != "1":
+        raise IlflowError(
+            f"dataset {str(path)!r} is an SQLite file on a network file system ({kind} at {point}), where SQLite's "
+            f"locks are unreliable: processes writing it at the same time can lose labels or corrupt it. Put it on "
+            f"a local disk, or use a PostgreSQL dataset (--db postgresql://..., see scripts/postgres-local); if "
+            f"only one process at a time will ever write it, set {ALLOW_NETWORK_FS}=1 to use it anyway")
 
 
 def assign_splits(n: int, sizes: dict[str, int], seed: int) -> list[str]:

@@ -78,7 +78,8 @@ def run_all(campaign: Campaign, project: Project) -> list[RunRecord]:
     """Every planned production run with the final model; runs that are done are skipped."""
     from distributed import as_completed
 
-    from ilflow.distributed import dask_client
+    from ilflow import progress
+    from ilflow.distributed import dask_client, with_log
 
     runs = planned_runs(campaign)
     if not runs:
@@ -106,9 +107,11 @@ def run_all(campaign: Campaign, project: Project) -> list[RunRecord]:
             if together and len(batches) < len(todo):
                 logger.info("production: %d runs in %d MD runs of replicas (execution.production_replicas: %s)",
                             len(todo), len(batches), mode)
-            futures = [client.submit(_run_stages, project.root, batch, [run_inputs(campaign, r) for r in batch],
-                                     *models[batch[0].spec.model], list(campaign.species), campaign.box, together,
-                                     pure=False) for batch in batches]
+            futures = [client.submit(with_log, ", ".join(project.production_stage(r.group, r.key) for r in batch),
+                                     progress.INTERVAL_S, _run_stages, project.root, batch,
+                                     [run_inputs(campaign, r) for r in batch], *models[batch[0].spec.model],
+                                     list(campaign.species), campaign.box, together, pure=False)
+                       for batch in batches]
             for future in as_completed(futures):
                 for record in future.result():
                     stage = project.production_stage(record.group, record.key)

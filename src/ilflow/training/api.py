@@ -25,7 +25,7 @@ def gmnn_config(model: Model, elements: Sequence[int]) -> GMNNConfig:
 
 
 def train_model(train_frames: Sequence[Atoms], val_frames: Sequence[Atoms], model: Model, out_dir: str | Path,
-                warm_start: str | Path | None = None, progress=None) -> metrics.ErrorTable:
+                warm_start: str | Path | None = None) -> metrics.ErrorTable:
     """Train an ensemble and write the model directory; returns the validation metrics."""
     ensure_configured()  # labels, scale/shift and the summed energies in float64
     if not train_frames or not val_frames:
@@ -40,7 +40,7 @@ def train_model(train_frames: Sequence[Atoms], val_frames: Sequence[Atoms], mode
         missing = elements - set(config.elements)
         if missing:
             raise IlflowError(f"warm start model {str(warm_start)!r} lacks elements {sorted(missing)}")
-    params, history = train(config, train_frames, val_frames, model.training, model.ensemble_size, params, progress)
+    params, history = train(config, train_frames, val_frames, model.training, model.ensemble_size, params)
     weights = (model.training.loss_weights.energy, model.training.loss_weights.forces,
                model.training.loss_weights.stress)
     _, evaluated = evaluate(config, params, to_buckets(val_frames, config.elements, config.cutoff_A), weights)

@@ -11,6 +11,7 @@ import numpy as np
 import optax
 from ase import Atoms
 
+from ilflow import progress
 from ilflow.config.model import Training
 from ilflow.potentials.gmnn import GMNNConfig, init_params
 from ilflow.runtime import ensure_configured
@@ -111,8 +112,9 @@ def evaluate(config: GMNNConfig, params: dict, buckets: list[Labelled], weights=
 
 
 def train(config: GMNNConfig, train_frames: Sequence[Atoms], val_frames: Sequence[Atoms], settings: Training,
-          ensemble_size: int = 2, params: dict | None = None, progress=None) -> tuple[dict, History]:
-    """Train (or continue training, `params`) an ensemble; returns the best parameters by validation loss."""
+          ensemble_size: int = 2, params: dict | None = None) -> tuple[dict, History]:
+    """Train (or continue training, `params`) an ensemble; returns the best parameters by validation loss. The
+    progress (epochs, training and validation loss) is reported through ilflow.progress."""
     ensure_configured()  # labels, scale/shift and the summed energies in float64
     weights = (settings.loss_weights.energy, settings.loss_weights.forces, settings.loss_weights.stress)
     train_b = to_buckets(train_frames, config.elements, config.cutoff_A)
@@ -128,26 +130,27 @@ def train(config: GMNNConfig, train_frames: Sequence[Atoms], val_frames: Sequenc
     history = History()
     best_loss, best_params, since_best = np.inf, params, 0
     start = time.perf_counter()
-    for epoch in range(1, settings.epochs + 1):
-        t0 = time.perf_counter()
-        train_loss, seen = 0.0, 0.0
-        for batch, weight in batches(train_b, settings.batch_size, rng):
-            rate_factor = jnp.float32(decay_factor(step, total_steps, warmup=warmup))
-            params, opt_state, loss = _train_step(config, tx, weights, params, opt_state, _as_jax(batch),
-                                                  jnp.asarray(weight), rate_factor)
-            step += 1
-            train_loss = train_loss + np.asarray(loss) * weight.sum()
-            seen += weight.sum()
-        val_loss, _ = evaluate(config, params, val_b, weights)
-        row = {"epoch": epoch, "train_loss": float(np.mean(train_loss / seen)), "val_loss": float(np.mean(val_loss)),
-               "epoch_time_s": time.perf_counter() - t0, "elapsed_s": time.perf_counter() - start}
-        history.rows.append(row)
-        if row["val_loss"] < best_loss:
-            best_loss, best_params, since_best = row["val_loss"], jax.tree.map(jnp.copy, params), 0
-        else:
-            since_best += 1
-        if progress is not None:
-            progress(row)
-        if settings.patience_epochs is not None and since_best >= settings.patience_epochs:
-            break
+    with progress.task("training", total=settings.epochs, unit="epochs") as task:
+        for epoch in range(1, settings.epochs + 1):
+            t0 = time.perf_counter()
+            train_loss, seen = 0.0, 0.0
+            for batch, weight in batches(train_b, settings.batch_size, rng):
+                rate_factor = jnp.float32(decay_factor(step, total_steps, warmup=warmup))
+                params, opt_state, loss = _train_step(config, tx, weights, params, opt_state, _as_jax(batch),
+                                                      jnp.asarray(weight), rate_factor)
+                step += 1
+                train_loss = train_loss + np.asarray(loss) * weight.sum()
+                seen += weight.sum()
+            val_loss, _ = evaluate(config, params, val_b, weights)
+            row = {"epoch": epoch, "train_loss": float(np.mean(train_loss / seen)),
+                   "val_loss": float(np.mean(val_loss)), "epoch_time_s": time.perf_counter() - t0,
+                   "elapsed_s": time.perf_counter() - start}
+            history.rows.append(row)
+            if row["val_loss"] < best_loss:
+                best_loss, best_params, since_best = row["val_loss"], jax.tree.map(jnp.copy, params), 0
+            else:
+                since_best += 1
+            task.update(epoch, train_loss=row["train_loss"], validation_loss=row["val_loss"])
+            if settings.patience_epochs is not None and since_best >= settings.patience_epochs:
+                break
     return best_params, history
