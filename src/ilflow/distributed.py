@@ -6,6 +6,7 @@ label, so that a production run on a SLURM node shows its progress in the termin
 """
 
 import logging
+import sys
 import threading
 from contextlib import contextmanager
 from collections.abc import Iterator
@@ -63,10 +64,13 @@ def _slurm_cluster(execution: Execution):
         from ilflow.config.execution import Slurm
 
         slurm = Slurm()
+    threads = execution.threads_per_worker
     cluster = SLURMCluster(
-        cores=slurm.cores, processes=max(1, slurm.cores // execution.threads_per_worker), memory=slurm.memory,
-        walltime=slurm.walltime, queue=slurm.queue, account=slurm.account,
-        job_script_prologue=[f"export OMP_NUM_THREADS={execution.threads_per_worker}"],
+        cores=slurm.cores, processes=max(1, slurm.cores // threads), memory=slurm.memory,
+        walltime=slurm.walltime, queue=slurm.queue, account=slurm.account, interface=slurm.interface,
+        log_directory=slurm.log_directory, python=sys.executable,  # this interpreter: the one that imports ilflow
+        job_script_prologue=[f"export OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} "
+                             f"MKL_NUM_THREADS={threads}", *slurm.job_script_prologue],
         job_extra_directives=list(slurm.job_script_extras),
     )
     cluster.adapt(minimum_jobs=slurm.adaptive_min, maximum_jobs=slurm.adaptive_max)

@@ -8,14 +8,21 @@ from ilflow.config.base import NonNegativeInt, PositiveInt, Section
 
 
 class Slurm(Section):
-    """A dask-jobqueue SLURMCluster."""
+    """A dask-jobqueue SLURMCluster: each SLURM job runs Dask workers (cores / threads_per_worker of them) that
+    take tasks until the walltime ends the job; jobs that end or die are replaced while tasks wait."""
 
     cores: PositiveInt = 32
     memory: str = "64GB"
     walltime: str = "24:00:00"
-    queue: str | None = None
+    queue: str | None = None  # the partition
     account: str | None = None
-    job_script_extras: list[str] = []
+    job_script_extras: list[str] = []  # more #SBATCH directives, e.g. "--constraint=intel"
+    # shell lines run before the workers start, e.g. "module load cp2k", or the environment of an MPI launch
+    job_script_prologue: list[str] = []
+    # the network interface on which the jobs reach the scheduler (this process), e.g. "ib0"; "lo" for a
+    # cluster on this machine alone; default: the one of the host name
+    interface: str | None = None
+    log_directory: str | None = None  # the jobs' output files (default: SLURM's, slurm-JOBID.out in the cwd)
     adaptive_min: NonNegativeInt = 0
     adaptive_max: PositiveInt = 4
 

@@ -64,6 +64,9 @@ class Dataset:
         try:
             by_name = "://" in self.url or self.url.endswith((".json", ".db"))
             self.db = ase.db.connect(self.url, type="extract_from_name" if by_name else "db")
+        except ImportError as exc:  # ASE 3.29 moved its server backends into ase-db-backends
+            raise IlflowError(f"dataset {self.url!r} needs {exc.name or 'a database driver'}: pip install "
+                              "'ilflow[postgresql]'") from None
         except Exception as exc:
             raise IlflowError(f"dataset {self.url!r} cannot be opened as an ase.db: {exc}") from None
 
