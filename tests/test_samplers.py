@@ -89,3 +89,25 @@ def test_rattled_copies_are_earlier_candidates_displaced_by_the_set_gaussian(tmp
     alone = rattle(sampler, SamplerContext(tmp_path / "model", tmp_path / "s3", [], box_2_pairs, [], None,
                                            iteration=1), 0)
     assert np.abs(alone[0].positions - box_2_pairs.positions).max() < 6 * 0.05  # no earlier candidates: the start
+
+
+def test_md_starts_from_initial_frames_drawn_per_iteration_and_replica(tmp_path, box_2_pairs):
+    """start: initial_frames spreads the replicas of an iteration over the initial data (reproducibly), where
+    start: initial gives every MD the same last frame."""
+    from conftest import rattled
+    from ilflow.active.samplers import _start
+
+    initial = rattled(box_2_pairs, 10, seed=4)
+    for k, atoms in enumerate(initial):
+        atoms.info["frame"] = k
+    ctx = SamplerContext(tmp_path / "model", tmp_path / "sampling", [], initial[-1], [], None, iteration=3,
+                         initial=initial)
+    spread = MDSampler(kind="md", start="initial_frames")
+    drawn = [_start(spread, ctx, replica).info["frame"] for replica in range(6)]
+    assert len(set(drawn)) >= 3  # 6 draws from 10 frames: all alike has probability 1e-5
+    assert drawn == [_start(spread, ctx, replica).info["frame"] for replica in range(6)]  # the same on a rerun
+    later = SamplerContext(tmp_path / "model", tmp_path / "s", [], initial[-1], [], None, iteration=4, initial=initial)
+    assert [_start(spread, later, replica).info["frame"] for replica in range(6)] != drawn
+    assert {_start(MDSampler(kind="md", start="initial"), ctx, r).info["frame"] for r in range(3)} == {9}
+    assert _start(spread, SamplerContext(tmp_path / "m", tmp_path / "t", [], initial[-1], [], None, iteration=3),
+                  0).info["frame"] == 9  # without initial frames: the start frame

@@ -96,7 +96,7 @@ def label_into_dataset(
                         len(todo))
         last_look = time.monotonic()
         while pending or waiting:
-            finished = [future for future in pending if future.done()]
+            finished, counted = [future for future in pending if future.done()], elsewhere
             for future in finished:
                 chunk = pending.pop(future)
                 try:
@@ -115,7 +115,7 @@ def label_into_dataset(
                 taken, waiting = claim(waiting)
                 elsewhere += before - len(taken) - len(waiting)
                 submit(taken)
-            if finished or not (pending or waiting):
+            if finished or elsewhere != counted or not (pending or waiting):
                 task.update(labelled + failed + elsewhere, labelled=labelled, failed=failed,
                             **({"by_another_process": elsewhere} if elsewhere else {}))
             else:

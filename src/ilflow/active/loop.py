@@ -208,24 +208,26 @@ class Loop:
         return [record.save(directory / RECORD["training"]), directory / "model"]
 
     # -- sampling and selection -------------------------------------------------------------------------------
-    def _start_frame(self) -> Atoms:
-        """Where MD starts without an earlier MD frame: the last initial frame (with the box's molecule arrays)
-        if it holds the box's atoms, else the built box."""
+    def _initial_frames(self) -> list[Atoms]:
+        """The initial frames with the box's molecule arrays, if they hold the box's atoms (else none)."""
         box = read_frames(self.project.box_path)[0]
-        last = read_frames(self.project.initial_frames_path, -1)[0]
-        if not (len(last) == len(box) and (last.numbers == box.numbers).all() and last.pbc.all()):
-            return box
-        for name in ("molecule_id", "species_name"):
-            if name in box.arrays and name not in last.arrays:
-                last.new_array(name, box.arrays[name])
-        return last
+        frames = read_frames(self.project.initial_frames_path)
+        if not all(len(a) == len(box) and (a.numbers == box.numbers).all() and a.pbc.all() for a in frames):
+            return []
+        for atoms in frames:
+            for name in ("molecule_id", "species_name"):
+                if name in box.arrays and name not in atoms.arrays:
+                    atoms.new_array(name, box.arrays[name])
+        return frames
 
     def _sampling(self, item: LearningStage, directory: Path):
         t0 = time.perf_counter()
         k = item.index
         earlier = [self.project.stage_dir(Project.iteration_stage(j, "sampling")) for j in range(k - 1, 0, -1)]
-        ctx = samplers.SamplerContext(self.project.model_dir(k - 1), directory, earlier, self._start_frame(),
-                                      list(self.campaign.species), self.campaign.box, k)
+        initial = self._initial_frames()
+        start = initial[-1] if initial else read_frames(self.project.box_path)[0]
+        ctx = samplers.SamplerContext(self.project.model_dir(k - 1), directory, earlier, start,
+                                      list(self.campaign.species), self.campaign.box, k, initial)
         candidates = []
         for n, sampler in enumerate(item.step.spec.samplers):
             candidates += samplers.SAMPLERS[sampler.kind](sampler, ctx, n)

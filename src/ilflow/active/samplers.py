@@ -35,6 +35,7 @@ class SamplerContext:
     species: list
     box: object  # config.Box
     iteration: int
+    initial: list[Atoms] = field(default_factory=list)  # every frame of the initial data: start "initial_frames"
     records: list = field(default_factory=list)  # SamplerRun of every sampler run
 
     def latest(self, *names: str) -> Atoms:
@@ -57,7 +58,7 @@ def physical(frames: list[Atoms]) -> list[Atoms]:
     return [a for a in frames if len(neighbor_list("i", a, MIN_DISTANCE_A, self_interaction=False)) == 0]
 
 
-def _start(sampler, ctx: SamplerContext) -> Atoms:
+def _start(sampler, ctx: SamplerContext, replica: int) -> Atoms:
     from ilflow.system import build_box
     from ilflow.system.topology import rescale_to_density
 
@@ -65,6 +66,9 @@ def _start(sampler, ctx: SamplerContext) -> Atoms:
         atoms = build_box(ctx.species, ctx.box.model_copy(update={"seed": ctx.box.seed + 1000 * ctx.iteration}))
     elif sampler.start == "initial":
         atoms = ctx.start.copy()
+    elif sampler.start == "initial_frames":  # a frame drawn by iteration and replica: the same on a rerun
+        frames = ctx.initial or [ctx.start]
+        atoms = frames[np.random.default_rng([ctx.iteration, replica]).integers(len(frames))].copy()
     else:
         atoms = ctx.latest(*((LAST_RELAXED, LAST_MD) if sampler.start == "relaxed" else (LAST_MD,)))
     if sampler.density_g_cm3 and sampler.ensemble != "npt":
@@ -78,18 +82,20 @@ def md(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     from ilflow.md.h5md import atoms_frames
 
     integrator = make_integrator(sampler.ensemble, sampler.timestep_fs, friction_per_ps=sampler.friction_per_ps)
-    atoms = _start(sampler, ctx)
     steps = -(-sampler.steps // sampler.frame_interval) * sampler.frame_interval
-    schedule = schedule_from(Modifiers(temperature_ramp=sampler.temperature_ramp, box_ramp=sampler.box_ramp),
-                             atoms, steps, sampler.temperature_K, sampler.pressure_bar or 1.0)
-    checks = Checks.with_topology(atoms, max_uncertainty_eV_A=sampler.uncertainty_threshold_eV_A,
-                                  max_temperature_K=max(3.0 * sampler.temperature_K, 1500.0))
     d3 = sampler.run_time_d3
     force_field = from_model(ctx.model_dir, d3.settings() if d3 else None,
                              dispersion_every=dispersion_every(SLOW_STEP_FS, sampler.timestep_fs,
                                                                sampler.frame_interval) if d3 else 1)
     candidates = []
-    for replica in range(sampler.replicas):
+    # all starts before the first replica leaves its last frame (start "previous" would take it)
+    starts = ([_start(sampler, ctx, replica) for replica in range(sampler.replicas)]
+              if sampler.start == "initial_frames" else [_start(sampler, ctx, 0)] * sampler.replicas)
+    for replica, atoms in enumerate(starts):
+        schedule = schedule_from(Modifiers(temperature_ramp=sampler.temperature_ramp, box_ramp=sampler.box_ramp),
+                                 atoms, steps, sampler.temperature_K, sampler.pressure_bar or 1.0)
+        checks = Checks.with_topology(atoms, max_uncertainty_eV_A=sampler.uncertainty_threshold_eV_A,
+                                      max_temperature_K=max(3.0 * sampler.temperature_K, 1500.0))
         run_dir = ctx.work_dir / f"md-{index}-{replica}"
         settings = RunSettings(steps=steps, frame_every=sampler.frame_interval, seed=1000 * ctx.iteration + replica,
                                schedule=schedule, checks=checks)

@@ -59,9 +59,10 @@ class MDSampler(Section):
     box_ramp: BoxRamp | None = None
     # previous: the last MD frame of the iteration before (the study; without a relaxation in between that is the
     # frame at which the ensemble became uncertain); relaxed: the last relaxed frame; initial: the last frame of
-    # the initial data (an equilibrated liquid; every iteration then starts from the same structure); fresh_box:
-    # a newly packed box
-    start: Literal["previous", "relaxed", "initial", "fresh_box"] = "previous"
+    # the initial data (an equilibrated liquid; every iteration then starts from the same structure);
+    # initial_frames: a frame of the initial data drawn per iteration and replica (as many starting structures as
+    # the initial data has frames); fresh_box: a newly packed box
+    start: Literal["previous", "relaxed", "initial", "initial_frames", "fresh_box"] = "previous"
     replicas: PositiveInt = 1
     # D3 added to the ensemble in this MD, as a hybrid model adds it in production: learning from dispersion-free
     # labels then samples the denser, more structured liquid the hybrid visits (D3 every 4 fs of MD, as in
