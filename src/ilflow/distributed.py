@@ -34,7 +34,7 @@ def dask_client(execution: Execution = Execution()) -> Iterator["distributed.Cli
         if execution.cluster == "local":
             cluster = LocalCluster(
                 n_workers=execution.workers, threads_per_worker=execution.threads_per_worker, processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: 8787 may be taken (a warning in every log)
                 env={"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads},
             )
         elif execution.cluster == "address":
