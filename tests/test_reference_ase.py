@@ -1,5 +1,7 @@
 """Any ASE calculator as a labeler, and labels through an existing Dask scheduler address."""
 
+import sys
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -50,13 +52,8 @@ def test_labels_through_an_existing_scheduler_address(tmp_path):
     assert dataset.statistics()["split"] == {"train": 3}
 
 
-def test_slurm_without_dask_jobqueue_says_what_to_install():
-    pytest.importorskip("distributed")
-    try:
-        import dask_jobqueue  # noqa: F401
-    except ImportError:
-        with pytest.raises(ConfigError, match=r"ilflow\[slurm\]"):
-            with dask_client(Execution(cluster="slurm")):
-                pass
-    else:
-        pytest.skip("dask-jobqueue is installed here")
+def test_slurm_without_dask_jobqueue_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask_jobqueue", None)  # as if not installed: importing it fails
+    with pytest.raises(ConfigError, match=r"ilflow\[slurm\]"):
+        with dask_client(Execution(cluster="slurm")):
+            pass

@@ -122,7 +122,7 @@ def _md_lines(log: Path) -> list[tuple[int, str]]:
 
 def test_an_md_job_cancelled_and_submitted_again_continues_where_it_stopped(tmp_path, slurm, model_and_box):
     model, box = model_and_box
-    steps = 60000
+    steps = 20000
     run = tmp_path / "run"
     job_script = tmp_path / "md.sh"
     job_script.write_text(f"#!/bin/bash\n#SBATCH --cpus-per-task=1\n"

@@ -102,9 +102,6 @@ def open_dataset(db: str, create: bool = False):
         len(dataset)  # opens it: a truncated or corrupt file fails here, not after the first label
     except Exception as exc:  # sqlite3, psycopg and ase raise their own kinds
         reason = " ".join(str(exc).split())
-        if "://" in db:
-            raise ConfigError(f"dataset {db!r} cannot be reached ({reason}); check the URL (host, port, user, "
-                              "password, database) and that the server runs (scripts/postgres-local start)") from None
         raise ConfigError(f"dataset {db!r} cannot be read as an ase.db ({reason}); restore it from a copy, or give "
                           "another path") from None
     return dataset

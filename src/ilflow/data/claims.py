@@ -16,7 +16,8 @@ import socket
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager, nullcontext
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,22 @@ LEASE_S = 300.0  # ten missed heartbeats: a holder this silent is gone
 _SCHEMA = """CREATE TABLE IF NOT EXISTS ilflow_claims (
     settings_hash TEXT NOT NULL, structure_hash TEXT NOT NULL, owner TEXT NOT NULL, host TEXT NOT NULL,
     pid INTEGER NOT NULL, heartbeat DOUBLE PRECISION NOT NULL, PRIMARY KEY (settings_hash, structure_hash))"""
+
+
+SCHEMA_LOCK = 0x696C666C6F77  # "ilflow": the advisory lock under which ilflow creates tables in PostgreSQL
+
+
+@contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """Hold PostgreSQL's advisory lock SCHEMA_LOCK while the block runs: two processes that create the same tables
+    at once (CREATE TABLE, even with IF NOT EXISTS) make one of them fail."""
+    import psycopg2
+
+    with closing(psycopg2.connect(url)) as connection:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        yield  # closing the connection releases the lock
 
 
 def _pid_alive(pid: int) -> bool:
@@ -50,7 +67,8 @@ class Claims:
         self.held: set[str] = set()
         self._lock = threading.Lock()  # the heartbeat thread uses the connection too
         self._connection = self._connect()
-        self._execute(_SCHEMA)
+        with schema_lock(url) if self._postgres else nullcontext():
+            self._execute(_SCHEMA)
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name="ilflow-claims-heartbeat", daemon=True)
 

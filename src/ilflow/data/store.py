@@ -46,6 +46,12 @@ class Origin:
     frame: int = -1
 
 
+def _this_sessions_last_id(cursor) -> int:
+    """The id of the row this PostgreSQL connection inserted last."""
+    cursor.execute("SELECT currval('systems_id_seq')")
+    return int(cursor.fetchone()[0])
+
+
 def _storable(array: np.ndarray):
     """ase.db keeps numeric arrays as they are; string arrays go in as lists of str."""
     array = np.asarray(array)
@@ -69,6 +75,25 @@ class Dataset:
                               "'ilflow[postgresql]'") from None
         except Exception as exc:
             raise IlflowError(f"dataset {self.url!r} cannot be opened as an ase.db: {exc}") from None
+        if self.url.startswith(("postgresql://", "postgres://")):
+            self._open_postgres()
+
+    def _open_postgres(self) -> None:
+        """Connect now, creating ase.db's tables under ilflow's schema lock (processes that start together would
+        otherwise create them twice), and give ase the id of the rows this connection writes."""
+        from ilflow.data.claims import schema_lock
+
+        # ase-db-backends 0.11 takes a new row's id from the sequence's last value, which another process
+        # writing at the same time may have moved on: its rows then get the wrong id (a foreign-key error, or
+        # data attached to the other process's row). currval is this connection's own last value.
+        self.db.get_last_id = _this_sessions_last_id
+        try:
+            with schema_lock(self.url):
+                self.db.count()
+        except Exception as exc:  # psycopg2's errors: the server, the credentials, the database
+            reason = " ".join(str(exc).split())
+            raise IlflowError(f"dataset {self.url!r} cannot be reached ({reason}); check the URL (host, port, user, "
+                              "password, database) and that the server runs (scripts/postgres-local start)") from None
 
     def claims(self, settings_hash: str):
         """This process's claims on structures to label with `settings_hash` (ilflow.data.claims), a context
