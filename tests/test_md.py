@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
+import json
+
 import numpy as np
 import pytest
 from ase.lattice.cubic import FaceCenteredCubic
@@ -90,6 +92,27 @@ def test_restart_is_bitwise_identical(tmp_path):
         for name in ("particles/trajectory/position", "particles/trajectory/velocity", "observables/potential_energy"):
             assert np.array_equal(a[name + "/value"][:], b[name + "/value"][:])
             assert np.array_equal(a[name + "/step"][:], np.arange(0, 201, 20))
+
+
+def test_slow_chunks_are_cut_to_fewer_frames_with_the_same_trajectory(tmp_path, monkeypatch):
+    """A chunk that takes longer than CHUNK_TARGET_S (sparse frames of a slow model: no progress line for minutes)
+    is cut to fewer frames from the next chunk on, and the run stays bit for bit the one with full chunks."""
+    import h5py
+
+    from ilflow.md import runner
+
+    atoms = argon()
+    settings = RunSettings(steps=200, frame_every=10, frames_per_chunk=5, schedule=Schedule(50.0))
+    run_md(lennard_jones(), atoms, Langevin(5.0), settings, tmp_path / "full")
+    monkeypatch.setattr(runner, "CHUNK_TARGET_S", 1e-9)  # every chunk is too slow: one frame per chunk
+    run_md(lennard_jones(), atoms, Langevin(5.0), settings, tmp_path / "cut")
+    with h5py.File(tmp_path / "full" / "trajectory.h5md") as a, h5py.File(tmp_path / "cut" / "trajectory.h5md") as b:
+        for name in ("particles/trajectory/position", "observables/potential_energy"):
+            assert np.array_equal(a[name + "/value"][:], b[name + "/value"][:])
+    chunk_steps = [int(steps) for steps, _ in json.loads(str(np.load(tmp_path / "cut" / "checkpoint.npz")["meta"]))[
+        "chunk_seconds"]]
+    # the first chunk (compiling) and the second (measured, too slow) have 5 frames, the rest one each
+    assert chunk_steps == [50, 50] + [10] * 10
 
 
 def _uncertain_lj():

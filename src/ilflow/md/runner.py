@@ -1,6 +1,8 @@
 """The MD runner: chunks of steps compiled once, lists and checks inside the loop, H5MD frames, checkpoints.
 
-A chunk is `frames_per_chunk` frames of `frame_every` steps, one jitted lax.scan with no host round trip.
+A chunk is `frames_per_chunk` frames of `frame_every` steps, one jitted lax.scan with no host round trip, or
+fewer frames where that would take longer than CHUNK_TARGET_S (sparse frames of a slow model): progress lines
+and checkpoints come after chunks.
 After a chunk the host checks the neighbour-list overflow flag (then reallocates and redoes the chunk),
 appends the frames to `trajectory.h5md`, and writes `checkpoint.npz` atomically. Running again in the same
 directory continues from the checkpoint, bit for bit as if never interrupted. The first failing check stops
@@ -35,11 +37,14 @@ from ilflow.runtime import ensure_configured
 CHECKPOINT = "checkpoint.npz"
 
 
+CHUNK_TARGET_S = 10.0  # a chunk's wall time at most (above one frame): progress lines every 30 s need it
+
+
 @dataclass(frozen=True)
 class RunSettings:
     steps: int
     frame_every: int = 100
-    frames_per_chunk: int = 10
+    frames_per_chunk: int = 10  # at most; fewer where they would take longer than CHUNK_TARGET_S
     seed: int = 0
     schedule: Schedule = field(default_factory=Schedule)
     checks: Checks = field(default_factory=Checks)
@@ -318,7 +323,8 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, s
 
     writers = [H5MDWriter(path / "trajectory.h5md", atoms.numbers, atoms.get_masses(), settings.velocities,
                           bool(settings.stress_every)) for path in runs]
-    chunks = {}
+    chunks, warm = {}, set()  # compiled chunk functions; those called once already (compiled, timings valid)
+    most_frames = settings.frames_per_chunk
     step_now = lambda c: int(np.max(np.asarray(c[0].step)))  # noqa: E731  (replicas step together)
     running = lambda c: bool(np.any(np.asarray(c[2]) == 0))  # noqa: E731
     name = f"MD, {len(runs)} replicas" if batched else "MD"
@@ -332,7 +338,7 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, s
                 first = _frame(state, integrator, _control_at(settings.schedule, state.step, target))
                 writer.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[None], first))
         while step_now(carry) < settings.steps and running(carry):
-            n_frames = min(settings.frames_per_chunk, (settings.steps - step_now(carry)) // settings.frame_every)
+            n_frames = min(most_frames, (settings.steps - step_now(carry)) // settings.frame_every)
             key = (tuple(specs.items()), n_frames)
             if key not in chunks:
                 chunks[key] = _make_chunk(force_field, specs, integrator, settings, n_frames, molecules, batched)
@@ -347,7 +353,11 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, s
                 rebuilt = jax.vmap(restart)(carry[0].system, carry[1]) if batched else restart(carry[0].system, carry[1])
                 carry = (carry[0], rebuilt, carry[2], carry[3])
                 continue
-            timings.append([n_frames * settings.frame_every, time.perf_counter() - t0])
+            elapsed_s = time.perf_counter() - t0
+            timings.append([n_frames * settings.frame_every, elapsed_s])
+            if key in warm and elapsed_s > CHUNK_TARGET_S:  # the first call's time is mostly compiling
+                most_frames = max(1, min(most_frames, int(n_frames * CHUNK_TARGET_S / elapsed_s)))
+            warm.add(key)
             frames = jax.tree_util.tree_map(np.asarray, frames)
             for k, writer in enumerate(writers):
                 mine = replica(frames, k)
