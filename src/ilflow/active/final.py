@@ -15,6 +15,7 @@ from pathlib import Path
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
+from ilflow import progress
 from ilflow.active.records import FinalModelRecord, TrainingRecord
 from ilflow.config import Campaign
 from ilflow.config.dispersion import D3
@@ -87,27 +88,35 @@ def _d3_term(atoms: Atoms, settings: dict, sign: float):
 
 def variant_labels(frames: list[Atoms], removed: D3 | None, added: D3 | None) -> list[Atoms]:
     """Copies of labelled frames with ilflow's D3 `removed` subtracted and `added` added (energy, forces, stress);
-    info['d3_removed'] and info['d3_added'] record the settings (JSON)."""
+    info['d3_removed'] and info['d3_added'] record the settings (JSON). The progress is reported through
+    ilflow.progress (a minute for 150 frames of 120 atoms at GFN1's 26 Å)."""
     terms = [(removed, -1.0), (added, 1.0)]
     out = []
-    for atoms in frames:
-        energy, forces = atoms.get_potential_energy(), atoms.get_forces().copy()
-        stress = atoms.get_stress().copy() if "stress" in atoms.calc.results else None
-        info = dict(atoms.info)
-        for d3, sign in terms:
-            if d3 is None:
-                continue
-            e, f, s = _d3_term(atoms, d3.settings(), sign)
-            energy, forces = energy + e, forces + f
-            if stress is not None and s is not None:
-                stress = stress + s
-            info["d3_removed" if sign < 0 else "d3_added"] = json.dumps(d3.settings(), sort_keys=True)
-        copy = atoms.copy()
-        copy.calc = SinglePointCalculator(copy, energy=energy, forces=forces,
-                                          **({"stress": stress} if stress is not None else {}))
-        copy.info = info
-        out.append(copy)
+    with progress.task("D3 of the labels", total=len(frames), unit="frames") as task:
+        for atoms in frames:
+            out.append(_with_d3(atoms, terms))
+            task.update(len(out))
     return out
+
+
+def _with_d3(atoms: Atoms, terms: list[tuple[D3 | None, float]]) -> Atoms:
+    """A copy of one labelled frame with each D3 term of `terms` (settings, sign) added."""
+    energy, forces = atoms.get_potential_energy(), atoms.get_forces().copy()
+    stress = atoms.get_stress().copy() if "stress" in atoms.calc.results else None
+    info = dict(atoms.info)
+    for d3, sign in terms:
+        if d3 is None:
+            continue
+        e, f, s = _d3_term(atoms, d3.settings(), sign)
+        energy, forces = energy + e, forces + f
+        if stress is not None and s is not None:
+            stress = stress + s
+        info["d3_removed" if sign < 0 else "d3_added"] = json.dumps(d3.settings(), sort_keys=True)
+    copy = atoms.copy()
+    copy.calc = SinglePointCalculator(copy, energy=energy, forces=forces,
+                                      **({"stress": stress} if stress is not None else {}))
+    copy.info = info
+    return copy
 
 
 def train_final_model(campaign: Campaign, project: Project, final: FinalModel, labelled, directory: Path):
