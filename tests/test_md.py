@@ -147,6 +147,10 @@ def test_uncertainty_stop_fires_at_the_first_crossing(tmp_path):
         assert steps[-1] == first and np.all(np.diff(steps) > 0)
         assert np.array_equal(f["particles/trajectory/position/value"][-1], positions[first])
     assert MDSummary.load(tmp_path / "stop" / "summary.json").stop_step == first
+    # the speed counts the steps run: a stop in the middle of a chunk made it up to frames_per_chunk x too high
+    chunk_steps = [steps for steps, _ in json.loads(str(np.load(tmp_path / "stop" / "checkpoint.npz")["meta"]))[
+        "chunk_seconds"]]
+    assert sum(chunk_steps) == first
 
 
 def test_broken_molecule_and_blow_up_stop_the_run(tmp_path, box_2_pairs):

@@ -354,7 +354,8 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, s
                 carry = (carry[0], rebuilt, carry[2], carry[3])
                 continue
             elapsed_s = time.perf_counter() - t0
-            timings.append([n_frames * settings.frame_every, elapsed_s])
+            # the steps run, not those asked for: after a stop the rest of the chunk costs almost nothing
+            timings.append([step_now(new_carry) - step_now(carry), elapsed_s])
             if key in warm and elapsed_s > CHUNK_TARGET_S:  # the first call's time is mostly compiling
                 most_frames = max(1, min(most_frames, int(n_frames * CHUNK_TARGET_S / elapsed_s)))
             warm.add(key)
