@@ -479,3 +479,26 @@ def test_the_pressure_tensor_series_is_the_kinetic_tensor_minus_the_stress_and_s
     assert tensors[-1] == pytest.approx(kinetic - stress, rel=1e-8, abs=1e-12)
     with pytest.raises(IlflowError, match="must divide frame_every"):
         run_md(lennard_jones(), atoms, Langevin(5.0), replace(settings, stress_every=3), tmp_path / "bad")
+
+
+def _scaled_lj(scale: float) -> ForceField:
+    """LJ times `scale`, the factor a parameter: two models of the same kind, as two trained ensembles are."""
+    lj = lennard_jones()
+
+    def evaluate(params, system, lists):
+        out = lj.evaluate(None, system, lists)
+        return Evaluation.plain(params["scale"] * out.energy, params["scale"] * out.forces,
+                                params["scale"] * out.stress, out.uncertainty)
+
+    return replace(lj, evaluate=evaluate, params={"scale": jnp.asarray(scale)})
+
+
+def test_a_run_directory_is_continued_only_with_the_model_that_wrote_it(tmp_path):
+    """The settings id names the kind of model; the checkpoint also holds a hash of its parameters, so that a
+    copied run directory is not continued (or reported finished) with another model of the same kind."""
+    atoms = argon()
+    settings = RunSettings(steps=40, frame_every=10, frames_per_chunk=2, schedule=Schedule(50.0))
+    run_md(_scaled_lj(1.0), atoms, Langevin(5.0), settings, tmp_path / "run")
+    with pytest.raises(IlflowError, match="another model of the same kind"):
+        run_md(_scaled_lj(1.01), atoms, Langevin(5.0), replace(settings, steps=60), tmp_path / "run")
+    assert run_md(_scaled_lj(1.0), atoms, Langevin(5.0), replace(settings, steps=60), tmp_path / "run").steps_done == 60

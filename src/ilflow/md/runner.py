@@ -153,14 +153,26 @@ def _save_checkpoint(path: Path, carry, meta: dict) -> None:
             np.savez(fh, meta=np.array(json.dumps(meta)), **{f"leaf{k}": np.asarray(x) for k, x in enumerate(leaves)})
 
 
-def _load_checkpoint(path: Path, settings_id: str, n_atoms: int, initial_for):
-    """(meta, list specs, carry) of a checkpoint written by a run with `settings_id`; `initial_for(specs)` gives
-    the carry's structure."""
+def _params_sha(force_field) -> str:
+    """A hash of the force field's parameters: the settings id names the kind of model, not the model."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(force_field.params):
+        digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _load_checkpoint(path: Path, settings_id: str, params_sha: str, n_atoms: int, initial_for):
+    """(meta, list specs, carry) of a checkpoint written by a run with `settings_id` and a model with parameters
+    `params_sha` (checkpoints that predate the hash are taken as the same model); `initial_for(specs)` gives the
+    carry's structure."""
     data = np.load(path)
     meta = json.loads(str(data["meta"]))
     if meta["settings_id"] != settings_id or meta["n_atoms"] != n_atoms:
         raise IlflowError(f"{path.parent} holds a run with other settings or another structure; continue it with the "
                           "same settings, or choose a new output directory")
+    if meta.get("params_sha", params_sha) != params_sha:
+        raise IlflowError(f"{path.parent} holds a run of another model of the same kind (other parameters); continue "
+                          "it with that model, or choose a new output directory")
     specs = {k: NeighborSpec(v[0], tuple(v[1]), tuple(v[2]), *v[3:]) for k, v in meta["specs"].items()}
     expected = jax.eval_shape(lambda: initial_for(specs))
     treedef = jax.tree_util.tree_structure(expected)
@@ -272,6 +284,7 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, s
         path.mkdir(parents=True, exist_ok=True)
     masses = jnp.asarray(atoms.get_masses())
     settings_ids = [_settings_id(force_field, integrator, _alone(settings, *member)) for member in members]
+    params_sha = _params_sha(force_field)
     checkpoints = [path / CHECKPOINT for path in runs]
     margin = 1.2 * _compression(settings.schedule, settings.steps, atoms)  # lists sized for the densest box ahead
     start_K = float(settings.schedule(0).temperature_K)
@@ -298,7 +311,8 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, s
             raise IlflowError(f"{', '.join(str(c.parent) for c, f in zip(checkpoints, found) if not f)} has no "
                               "checkpoint, the other replicas have: replicas continue together only from checkpoints "
                               "of one step; continue each with run_md, or start them all anew")
-        loaded = [_load_checkpoint(path, ident, len(atoms), lambda specs: initial(specs, 0, start_K, system))
+        loaded = [_load_checkpoint(path, ident, params_sha, len(atoms),
+                                   lambda specs: initial(specs, 0, start_K, system))
                   for path, ident in zip(checkpoints, settings_ids)]
         if len({int(carry[0].step) for _, _, carry in loaded if int(carry[2]) == 0}) > 1:  # stopped ones stay
             raise IlflowError(f"the checkpoints in {', '.join(str(p) for p in runs)} are at different steps: "
@@ -368,7 +382,8 @@ def _run(force_field, atoms, integrator, settings: RunSettings, out, replicas, s
                     writer.append({name: v[keep] for name, v in mine.items()})
             carry = new_carry
             for k, writer in enumerate(writers):  # each replica's checkpoint is that of its run alone
-                meta = {"settings_id": settings_ids[k], "n_atoms": len(atoms), "frames": [writer.n_frames],
+                meta = {"settings_id": settings_ids[k], "params_sha": params_sha, "n_atoms": len(atoms),
+                        "frames": [writer.n_frames],
                         "step": int(replica(carry, k)[0].step),
                         "margin": margin, "specs": {name: list(v) for name, v in specs.items()},
                         "chunk_seconds": timings}
