@@ -3,7 +3,7 @@
 All run with the current ensemble. `md` stops at the first step whose force uncertainty exceeds its
 threshold (paper eqn 8) and keeps that frame; `relax` (FIRE) starts from the last MD frame; `conformers`
 packs fresh boxes; `volume_scan` scales a relaxed box with rigid molecules; `rattle` displaces copies of earlier
-candidates at random.
+candidates at random; `contacts` pushes two molecules of earlier candidates closer together than MD brings them.
 """
 
 from dataclasses import dataclass, field
@@ -164,8 +164,7 @@ def volume_scan(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
 def rattle(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     """`copies` frames drawn at random from the candidates of earlier iterations (else the start frame), each atom
     displaced by a Gaussian of `displacement_A` per Cartesian component."""
-    pool = [a for folder in ctx.earlier if (folder / CANDIDATES).exists() for a in read_frames(folder / CANDIDATES)]
-    pool = pool or [ctx.start]
+    pool = _earlier_candidates(ctx)
     rng = np.random.default_rng(sampler.seed + 1000 * ctx.iteration + index)
     frames = []
     for k in rng.choice(len(pool), size=sampler.copies, replace=sampler.copies > len(pool)):
@@ -177,4 +176,68 @@ def rattle(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     return frames
 
 
-SAMPLERS = {"md": md, "relax": relax, "conformers": conformers, "volume_scan": volume_scan, "rattle": rattle}
+def contacts(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
+    """`copies` frames drawn at random from the candidates of earlier iterations (else the start frame), in each of
+    which one molecule is moved rigidly towards a neighbour (`pushed_together`), with a contact fraction drawn
+    uniformly from `sampler.fractions`. A draw that finds no such contact is redrawn (at most 20 per copy)."""
+    from ilflow.system.topology import molecule_ids
+
+    pool = _earlier_candidates(ctx)
+    molecules = [molecule_ids(a) for a in pool]
+    rng = np.random.default_rng(sampler.seed + 1000 * ctx.iteration + index)
+    frames = []
+    for _ in range(20 * sampler.copies):
+        if len(frames) == sampler.copies:
+            break
+        k = int(rng.integers(len(pool)))
+        frame = pushed_together(pool[k], molecules[k], float(rng.uniform(*sampler.fractions)), rng)
+        if frame is not None:
+            frames.append(frame)
+    ctx.records.append(SamplerRun("contacts", len(frames)))
+    return frames
+
+
+MAX_PUSH_A = 0.7  # `pushed_together` moves a molecule at most this far: contacts that MD already brings close
+
+
+def pushed_together(atoms: Atoms, mol_ids: np.ndarray, fraction: float, rng: np.random.Generator) -> Atoms | None:
+    """A copy of `atoms` in which one molecule has moved rigidly along one of its contacts with another molecule, so
+    that this pair of atoms is at `fraction` of the sum of their van der Waals radii, the closest pair of the frame
+    relative to that sum. The contact is drawn among the pairs that need a move of at most MAX_PUSH_A; None if there
+    is none, or if the move brought other atoms closer still."""
+    from ase.neighborlist import neighbor_list
+
+    radii = _vdw_radii(atoms.numbers)
+    i, j, d, D = neighbor_list("ijdD", atoms, list(radii), self_interaction=False)  # pairs closer than r_i + r_j
+    target = fraction * (radii[i] + radii[j])
+    reachable = np.flatnonzero((mol_ids[i] != mol_ids[j]) & (d > target) & (d - target <= MAX_PUSH_A))
+    if reachable.size == 0:
+        return None
+    k = int(rng.choice(reachable))
+    out = atoms.copy()
+    out.positions[mol_ids == mol_ids[j[k]]] -= D[k] * (1.0 - target[k] / d[k])  # j's molecule moves towards i
+    i2, j2, d2 = neighbor_list("ijd", out, list(radii), self_interaction=False)
+    inter = mol_ids[i2] != mol_ids[j2]
+    if np.any(d2[inter] / (radii[i2] + radii[j2])[inter] < fraction - 1e-9):
+        return None
+    out.info = {"contact_A": float(target[k]), "contact_vdw_fraction": fraction}
+    return out
+
+
+def _vdw_radii(numbers: np.ndarray) -> np.ndarray:
+    """Van der Waals radii (Å): Bondi's where ASE has them, else Alvarez's."""
+    from ase.data.vdw import vdw_radii as bondi
+    from ase.data.vdw_alvarez import vdw_radii as alvarez
+
+    radii = bondi[numbers]
+    return np.where(np.isnan(radii), alvarez[numbers], radii)
+
+
+def _earlier_candidates(ctx: SamplerContext) -> list[Atoms]:
+    """Every candidate of the earlier iterations, else the start frame."""
+    pool = [a for folder in ctx.earlier if (folder / CANDIDATES).exists() for a in read_frames(folder / CANDIDATES)]
+    return pool or [ctx.start]
+
+
+SAMPLERS = {"md": md, "relax": relax, "conformers": conformers, "volume_scan": volume_scan, "rattle": rattle,
+            "contacts": contacts}

@@ -131,8 +131,29 @@ class RattleSampler(Section):
     seed: Seed = 42
 
 
+class ContactSampler(Section):
+    """Copies of earlier iterations' candidates in which one molecule is moved rigidly towards a neighbour until
+    their closest atoms (e.g. H...F of a cation and an anion) are closer than MD at the sampling temperatures brings
+    them: the repulsive wall between molecules, which a model learns only as far as its labels reach. The pair's new
+    distance is drawn between `fractions` of the sum of their van der Waals radii (Bondi; H...F 2.67 Å, H...H 2.40 Å),
+    and it stays the closest contact of the frame, relative to that sum."""
+
+    kind: Literal["contacts"]
+    copies: PositiveInt = 24
+    fractions: tuple[PositiveFloat, PositiveFloat] = (0.55, 0.68)  # H...F 1.47-1.82 Å, H...H 1.32-1.63 Å
+    seed: Seed = 42
+
+    @model_validator(mode="after")
+    def _range(self) -> "ContactSampler":
+        low, high = self.fractions
+        if not low < high < 1.0:
+            raise ValueError(f"fractions {list(self.fractions)} must rise and stay below 1 (the van der Waals contact)")
+        return self
+
+
 Sampler = Annotated[
-    Union[MDSampler, RelaxSampler, ConformerSampler, VolumeScanSampler, RattleSampler], Field(discriminator="kind")
+    Union[MDSampler, RelaxSampler, ConformerSampler, VolumeScanSampler, RattleSampler, ContactSampler],
+    Field(discriminator="kind"),
 ]
 
 
