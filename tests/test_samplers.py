@@ -111,3 +111,60 @@ def test_md_starts_from_initial_frames_drawn_per_iteration_and_replica(tmp_path,
     assert {_start(MDSampler(kind="md", start="initial"), ctx, r).info["frame"] for r in range(3)} == {9}
     assert _start(spread, SamplerContext(tmp_path / "m", tmp_path / "t", [], initial[-1], [], None, iteration=3),
                   0).info["frame"] == 9  # without initial frames: the start frame
+
+
+BONDI_RADII_A = {"H": 1.20, "B": 1.92, "C": 1.70, "N": 1.55, "F": 1.47}  # Bondi, J. Phys. Chem. 68, 441 (1964)
+
+
+def _closest_contact(atoms, mol_ids):
+    """(distance in Å, fraction of the Bondi sum) of the intermolecular pair closest relative to its Bondi sum."""
+    import numpy as np
+    from ase.neighborlist import neighbor_list
+
+    i, j, d = neighbor_list("ijd", atoms, 5.0, self_interaction=False)
+    radii = np.array([BONDI_RADII_A[s] for s in atoms.get_chemical_symbols()])
+    inter = mol_ids[i] != mol_ids[j]
+    fraction = d[inter] / (radii[i] + radii[j])[inter]
+    k = int(np.argmin(fraction))
+    return d[inter][k], fraction[k]
+
+
+def test_contact_copies_move_one_molecule_rigidly_into_the_drawn_contact(tmp_path, box_2_pairs):
+    """Each copy is an earlier candidate with one whole molecule translated (by at most 0.7 Å), and its closest
+    contact relative to the Bondi radii is the recorded one, at a fraction inside the set range; seeded."""
+    import numpy as np
+    from ase.io import write
+
+    from conftest import rattled
+    from ilflow.active.samplers import CANDIDATES, contacts
+    from ilflow.config.learning import ContactSampler
+    from ilflow.system.topology import find_molecules
+
+    earlier = tmp_path / "iteration-001"
+    earlier.mkdir()
+    candidates = rattled(box_2_pairs, 4, sigma_A=0.02, seed=5)
+    write(earlier / CANDIDATES, candidates)
+    mol_ids = find_molecules(box_2_pairs)
+    sampler = ContactSampler(kind="contacts", copies=12, fractions=(0.55, 0.68))
+    ctx = SamplerContext(tmp_path / "model", tmp_path / "sampling", [earlier], box_2_pairs, [], None, iteration=2)
+    frames = contacts(sampler, ctx, 0)
+    assert len(frames) == 12 and ctx.records[0].sampler == "contacts"
+    fractions = []
+    for frame in frames:
+        source = min(candidates, key=lambda c: np.sum(np.abs(frame.positions - c.positions) > 1e-6))  # fewest moved
+        shift = frame.positions - source.positions
+        moved = np.flatnonzero(np.abs(shift).max(1) > 1e-6)  # extxyz keeps 8 decimals
+        assert set(mol_ids[moved]) == {mol_ids[moved[0]]} and len(moved) == np.sum(mol_ids == mol_ids[moved[0]])
+        assert np.allclose(shift[moved], shift[moved[0]], atol=1e-6)  # rigid: one translation for the molecule
+        assert 0.0 < np.linalg.norm(shift[moved[0]]) <= 0.7 + 1e-9
+        distance, fraction = _closest_contact(frame, mol_ids)
+        assert distance == pytest.approx(frame.info["contact_A"], abs=1e-6)
+        assert fraction == pytest.approx(frame.info["contact_vdw_fraction"], abs=1e-6)
+        assert 0.55 <= fraction <= 0.68 and fraction < _closest_contact(source, mol_ids)[1]
+        fractions.append(fraction)
+    assert np.ptp(fractions) > 0.05  # drawn over the range, not one value
+    again = contacts(sampler, SamplerContext(tmp_path / "model", tmp_path / "s2", [earlier], box_2_pairs, [], None,
+                                             iteration=2), 0)
+    assert all(np.array_equal(a.positions, b.positions) for a, b in zip(frames, again))
+    with pytest.raises(ValueError, match="must rise"):
+        ContactSampler(kind="contacts", fractions=(0.7, 0.6))
