@@ -183,13 +183,15 @@ def contacts(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     from ilflow.system.topology import molecule_ids
 
     pool = _earlier_candidates(ctx)
-    molecules = [molecule_ids(a) for a in pool]
+    molecules = {}  # molecule ids of the frames drawn so far (a pool can hold thousands of frames)
     rng = np.random.default_rng(sampler.seed + 1000 * ctx.iteration + index)
     frames = []
     for _ in range(20 * sampler.copies):
         if len(frames) == sampler.copies:
             break
         k = int(rng.integers(len(pool)))
+        if k not in molecules:
+            molecules[k] = molecule_ids(pool[k])
         frame = pushed_together(pool[k], molecules[k], float(rng.uniform(*sampler.fractions)), rng)
         if frame is not None:
             frames.append(frame)
