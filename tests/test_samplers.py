@@ -1,6 +1,7 @@
 """An MD sampler with run-time D3 samples where a hybrid model runs: the ensemble plus D3 drives its MD (checked
 against the ASE calculator of the same hybrid), refused where the labels already hold dispersion, and absent from
-the stage identity when unused."""
+the stage identity when unused. Rattled and contact copies are earlier candidates changed exactly as set, and the
+MD's starting frames are drawn reproducibly."""
 
 import h5py
 import jax
