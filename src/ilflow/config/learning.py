@@ -136,7 +136,8 @@ class ContactSampler(Section):
     their closest atoms (e.g. H...F of a cation and an anion) are closer than MD at the sampling temperatures brings
     them: the repulsive wall between molecules, which a model learns only as far as its labels reach. The pair's new
     distance is drawn between `fractions` of the sum of their van der Waals radii (Bondi; H...F 2.67 Å, H...H 2.40 Å),
-    and it stays the closest contact of the frame, relative to that sum."""
+    and it stays the closest contact of the frame, relative to that sum. Each kind of contact (pair of elements)
+    within reach is drawn equally often."""
 
     kind: Literal["contacts"]
     copies: PositiveInt = 24
