@@ -169,3 +169,24 @@ def test_contact_copies_move_one_molecule_rigidly_into_the_drawn_contact(tmp_pat
     assert all(np.array_equal(a.positions, b.positions) for a, b in zip(frames, again))
     with pytest.raises(ValueError, match="must rise"):
         ContactSampler(kind="contacts", fractions=(0.7, 0.6))
+
+
+def test_each_kind_of_contact_is_drawn_equally_often():
+    """An H2 molecule with four F2 molecules within reach of one of its H (four H...F pairs) and one H2 within reach
+    (one H...H pair): drawn by kind, half the pushes are H...H (drawn over pairs it would be a fifth)."""
+    import numpy as np
+    from ase import Atoms
+
+    from ilflow.active.samplers import pushed_together
+
+    h0 = np.array([10.0, 10.0, 10.0])
+    positions = [h0, h0 + [0.74, 0, 0], h0 - [2.0, 0, 0], h0 - [2.74, 0, 0]]  # H2 (A) and H2 (B), H...H 2.0 Å
+    for direction in ([0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]):
+        positions += [h0 + 2.25 * np.array(direction), h0 + 3.67 * np.array(direction)]  # F2, H...F 2.25 Å
+    atoms = Atoms("H4F8", positions=positions, cell=[20.0] * 3, pbc=True)
+    mol_ids = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5])
+    rng = np.random.default_rng(0)
+    contacts = [pushed_together(atoms, mol_ids, 0.6, rng).info["contact_A"] for _ in range(400)]
+    h_h = np.isclose(contacts, 0.6 * 2.40)  # Bondi: H...H 2.40 Å, H...F 2.67 Å
+    assert np.all(h_h | np.isclose(contacts, 0.6 * 2.67))
+    assert 0.4 < h_h.mean() < 0.6  # 0.5 +- 4 binomial standard deviations
