@@ -190,3 +190,17 @@ def test_each_kind_of_contact_is_drawn_equally_often():
     h_h = np.isclose(contacts, 0.6 * 2.40)  # Bondi: H...H 2.40 Å, H...F 2.67 Å
     assert np.all(h_h | np.isclose(contacts, 0.6 * 2.67))
     assert 0.4 < h_h.mean() < 0.6  # 0.5 +- 4 binomial standard deviations
+
+
+def test_contacts_out_of_reach_give_fewer_copies_and_a_warning(tmp_path, caplog):
+    """Two F2 molecules 6 Å apart: no pair within 0.7 Å of its drawn distance, so no copy, and the log says so."""
+    from ase import Atoms
+
+    from ilflow.active.samplers import contacts
+    from ilflow.config.learning import ContactSampler
+
+    atoms = Atoms("F4", positions=[[5, 5, 5], [6.42, 5, 5], [12.42, 5, 5], [13.84, 5, 5]], cell=[20.0] * 3, pbc=True)
+    ctx = SamplerContext(tmp_path / "model", tmp_path / "sampling", [], atoms, [], None, iteration=1)
+    with caplog.at_level("WARNING", logger="ilflow.active.samplers"):
+        assert contacts(ContactSampler(kind="contacts", copies=3), ctx, 0) == []
+    assert "0 of 3 copies" in caplog.text and ctx.records[0].frames == 0

@@ -6,6 +6,7 @@ packs fresh boxes; `volume_scan` scales a relaxed box with rigid molecules; `rat
 candidates at random; `contacts` pushes two molecules of earlier candidates closer together than MD brings them.
 """
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from ase import Atoms
 from ilflow.active.records import SamplerRun
 from ilflow.config.modifiers import Modifiers
 from ilflow.io import read_frames, write_frames
+
+logger = logging.getLogger(__name__)
 
 
 LAST_MD, LAST_RELAXED = "last_md.extxyz", "last_relaxed.extxyz"
@@ -195,6 +198,10 @@ def contacts(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
         frame = pushed_together(pool[k], molecules[k], float(rng.uniform(*sampler.fractions)), rng)
         if frame is not None:
             frames.append(frame)
+    if len(frames) < sampler.copies:
+        logger.warning("contacts: %d of %d copies; the earlier candidates have too few contacts within %.1f Å of the "
+                       "drawn distances (lower `copies`, or sample denser liquids first)", len(frames), sampler.copies,
+                       MAX_PUSH_A)
     ctx.records.append(SamplerRun("contacts", len(frames)))
     return frames
 
