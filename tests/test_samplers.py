@@ -1,7 +1,7 @@
 """An MD sampler with run-time D3 samples where a hybrid model runs: the ensemble plus D3 drives its MD (checked
 against the ASE calculator of the same hybrid), refused where the labels already hold dispersion, and absent from
-the stage identity when unused. Rattled and contact copies are earlier candidates changed exactly as set, and the
-MD's starting frames are drawn reproducibly."""
+the stage identity when unused. Rattled, contact and bond copies are earlier candidates changed exactly as set,
+and the MD's starting frames are drawn reproducibly."""
 
 import h5py
 import jax
@@ -204,3 +204,84 @@ def test_contacts_out_of_reach_give_fewer_copies_and_a_warning(tmp_path, caplog)
     with caplog.at_level("WARNING", logger="ilflow.active.samplers"):
         assert contacts(ContactSampler(kind="contacts", copies=3), ctx, 0) == []
     assert "0 of 3 copies" in caplog.text and ctx.records[0].frames == 0
+
+
+def _bonds_by_kind(atoms):
+    """{kind: [(i, j), ...]} from ASE's connectivity (1.2 x the covalent radii), kind as in the sampler's records:
+    element and number of bonds of both atoms, alphabetical, e.g. "C4-H1"."""
+    import numpy as np
+    from ase.neighborlist import build_neighbor_list, natural_cutoffs
+
+    connected = build_neighbor_list(atoms, natural_cutoffs(atoms, mult=1.2), skin=0.0, self_interaction=False,
+                                    bothways=True).get_connectivity_matrix(sparse=False)
+    degree = connected.sum(axis=1)
+    names = [f"{s}{n}" for s, n in zip(atoms.get_chemical_symbols(), degree)]
+    kinds = {}
+    for i, j in zip(*np.nonzero(np.triu(connected))):
+        kinds.setdefault("-".join(sorted((names[i], names[j]))), []).append((int(i), int(j)))
+    return kinds
+
+
+def test_bond_copies_move_one_bond_to_the_drawn_deviation(tmp_path, box_2_pairs):
+    """Each copy is an earlier candidate in which exactly the two atoms of one bond moved, along that bond and with
+    their centre of mass fixed, to the recorded length: the recorded number of standard deviations (3 to 4.5, both
+    signs) from the mean of its kind of bond over the candidates, computed here with ASE's connectivity; seeded."""
+    import numpy as np
+    from ase.io import write
+
+    from conftest import rattled
+    from ilflow.active.samplers import CANDIDATES, bonds
+    from ilflow.config.learning import BondSampler
+
+    earlier = tmp_path / "iteration-001"
+    earlier.mkdir()
+    candidates = rattled(box_2_pairs, 6, sigma_A=0.03, seed=5)
+    write(earlier / CANDIDATES, candidates)
+    kinds = _bonds_by_kind(box_2_pairs)
+    lengths = {kind: [c.get_distance(i, j, mic=True) for c in candidates for i, j in pairs]
+               for kind, pairs in kinds.items()}
+    sampler = BondSampler(kind="bonds", copies=16, deviations=(3.0, 4.5))
+    ctx = SamplerContext(tmp_path / "model", tmp_path / "sampling", [earlier], box_2_pairs, [], None, iteration=2)
+    frames = bonds(sampler, ctx, 0)
+    assert len(frames) == 16 and ctx.records[0].sampler == "bonds"
+    for frame in frames:
+        source = min(candidates, key=lambda c: np.sum(np.abs(frame.positions - c.positions) > 1e-6))
+        moved = np.flatnonzero(np.abs(frame.positions - source.positions).max(1) > 1e-6)  # extxyz keeps 8 decimals
+        kind = frame.info["bond"]
+        assert len(moved) == 2 and tuple(moved) in kinds[kind]
+        i, j = moved
+        masses = source.get_masses()[moved]
+        bond = source.get_distance(i, j, mic=True, vector=True)
+        for atom in moved:  # along the bond
+            shift = frame.positions[atom] - source.positions[atom]
+            assert np.linalg.norm(np.cross(shift, bond)) < 1e-5
+        com_shift = masses @ (frame.positions[moved] - source.positions[moved]) / masses.sum()
+        assert np.allclose(com_shift, 0.0, atol=1e-6)
+        length = frame.get_distance(i, j, mic=True)
+        assert length == pytest.approx(frame.info["bond_A"], abs=1e-6)
+        deviation = (length - np.mean(lengths[kind])) / np.std(lengths[kind])
+        assert deviation == pytest.approx(frame.info["bond_deviation"], abs=1e-4)
+        assert 3.0 - 1e-4 <= abs(deviation) <= 4.5 + 1e-4
+    signs = np.sign([f.info["bond_deviation"] for f in frames])
+    assert set(signs) == {-1.0, 1.0}
+    again = bonds(sampler, SamplerContext(tmp_path / "model", tmp_path / "s2", [earlier], box_2_pairs, [], None,
+                                          iteration=2), 0)
+    assert all(np.array_equal(a.positions, b.positions) for a, b in zip(frames, again))
+    with pytest.raises(ValueError, match="must rise"):
+        BondSampler(kind="bonds", deviations=(4.5, 3.0))
+
+
+def test_each_kind_of_bond_is_drawn_equally_often(box_2_pairs):
+    """BMIM-BF4 has 7 kinds of bond; the ring's one C-C is 2 of the 58 bonds of two ion pairs, yet a seventh of the
+    draws (drawn over bonds it would be 3.4%)."""
+    import numpy as np
+
+    from ilflow.active.samplers import bond_moved, bond_spread
+
+    spread = bond_spread([box_2_pairs])
+    assert set(spread) == set(_bonds_by_kind(box_2_pairs))
+    assert sorted(spread) == ["B4-F1", "C3-C3", "C3-H1", "C3-N3", "C4-C4", "C4-H1", "C4-N3"]
+    rng = np.random.default_rng(0)
+    drawn = [bond_moved(box_2_pairs, spread, 3.0, rng).info["bond"] for _ in range(700)]
+    for kind in spread:
+        assert 60 <= drawn.count(kind) <= 140  # 100 +- 4 binomial standard deviations (9.3)

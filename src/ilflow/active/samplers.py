@@ -3,7 +3,8 @@
 All run with the current ensemble. `md` stops at the first step whose force uncertainty exceeds its
 threshold (paper eqn 8) and keeps that frame; `relax` (FIRE) starts from the last MD frame; `conformers`
 packs fresh boxes; `volume_scan` scales a relaxed box with rigid molecules; `rattle` displaces copies of earlier
-candidates at random; `contacts` pushes two molecules of earlier candidates closer together than MD brings them.
+candidates at random; `contacts` pushes two molecules of earlier candidates closer together than MD brings them;
+`bonds` stretches or compresses one bond of earlier candidates to the far end of its thermal spread.
 """
 
 import logging
@@ -238,6 +239,70 @@ def pushed_together(atoms: Atoms, mol_ids: np.ndarray, fraction: float, rng: np.
     return out
 
 
+def bonds(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
+    """`copies` frames drawn at random from the candidates of earlier iterations (else the start frame), each with
+    one bond moved (`bond_moved`) to a deviation drawn uniformly from `sampler.deviations`, stretched or compressed
+    with equal odds. The spread of each kind of bond comes from up to BOND_STATISTICS_FRAMES of those candidates."""
+    pool = _earlier_candidates(ctx)
+    rng = np.random.default_rng(sampler.seed + 1000 * ctx.iteration + index)
+    sample = rng.choice(len(pool), size=min(len(pool), BOND_STATISTICS_FRAMES), replace=False)
+    spread = bond_spread([pool[k] for k in sample])
+    frames = []
+    for k in rng.choice(len(pool), size=sampler.copies, replace=sampler.copies > len(pool)):
+        deviation = float(rng.uniform(*sampler.deviations)) * rng.choice([-1.0, 1.0])
+        frames.append(bond_moved(pool[k], spread, deviation, rng))
+    ctx.records.append(SamplerRun("bonds", len(frames)))
+    return frames
+
+
+BOND_STATISTICS_FRAMES = 200  # frames enough for a bond kind's mean and spread (a 4-pair box has 12 alkyl C-C each)
+
+
+def bond_kinds(atoms: Atoms) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The frame's covalent bonds once each: (i, j, D) with D from i to j (Å), and each bond's kind, e.g. "C4-C4"
+    for two carbons with four bonds each (element and number of bonds, in alphabetical order)."""
+    from ilflow.system.topology import bond_pairs
+
+    i, j, D = bond_pairs(atoms)
+    degree = np.bincount(i, minlength=len(atoms))
+    once = i < j
+    i, j, D = i[once], j[once], D[once]
+    names = [f"{s}{n}" for s, n in zip(atoms.get_chemical_symbols(), degree)]
+    return i, j, D, ["-".join(sorted((names[a], names[b]))) for a, b in zip(i, j)]
+
+
+def bond_spread(frames: list[Atoms]) -> dict[str, tuple[float, float]]:
+    """Mean and standard deviation (Å) of the bond length of each kind of bond over `frames`."""
+    lengths = {}
+    for atoms in frames:
+        _, _, D, kinds = bond_kinds(atoms)
+        for kind, d in zip(kinds, np.linalg.norm(D, axis=1)):
+            lengths.setdefault(kind, []).append(d)
+    return {kind: (float(np.mean(v)), float(np.std(v))) for kind, v in lengths.items()}
+
+
+def bond_moved(atoms: Atoms, spread: dict[str, tuple[float, float]], deviation: float,
+               rng: np.random.Generator) -> Atoms:
+    """A copy of `atoms` with one bond at `deviation` standard deviations from its kind's mean length (`spread`):
+    first a kind of bond is drawn, then a bond of that kind, so that rare kinds (a ring C-C) get as many copies as
+    common ones (an alkyl C-H). Both atoms move along the bond, in inverse proportion to their masses (an H moves
+    12 times as far as its C), so that their centre of mass stays."""
+    i, j, D, kinds = bond_kinds(atoms)
+    kinds = np.array(kinds)
+    kind = rng.choice(sorted(set(kinds) & set(spread)))
+    k = int(rng.choice(np.flatnonzero(kinds == kind)))
+    mean, std = spread[kind]
+    target = mean + deviation * std
+    d = float(np.linalg.norm(D[k]))
+    masses = atoms.get_masses()
+    shift = D[k] / d * (target - d) / (masses[i[k]] + masses[j[k]])
+    out = atoms.copy()
+    out.positions[i[k]] -= shift * masses[j[k]]
+    out.positions[j[k]] += shift * masses[i[k]]
+    out.info = {"bond": str(kind), "bond_A": float(target), "bond_deviation": float(deviation)}
+    return out
+
+
 def _vdw_radii(numbers: np.ndarray) -> np.ndarray:
     """Van der Waals radii (Å): Bondi's where ASE has them, else Alvarez's."""
     from ase.data.vdw import vdw_radii as bondi
@@ -254,4 +319,4 @@ def _earlier_candidates(ctx: SamplerContext) -> list[Atoms]:
 
 
 SAMPLERS = {"md": md, "relax": relax, "conformers": conformers, "volume_scan": volume_scan, "rattle": rattle,
-            "contacts": contacts}
+            "contacts": contacts, "bonds": bonds}
