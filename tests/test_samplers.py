@@ -285,3 +285,17 @@ def test_each_kind_of_bond_is_drawn_equally_often(box_2_pairs):
     drawn = [bond_moved(box_2_pairs, spread, 3.0, rng).info["bond"] for _ in range(700)]
     for kind in spread:
         assert 60 <= drawn.count(kind) <= 140  # 100 +- 4 binomial standard deviations (9.3)
+
+
+def test_bonds_of_single_atoms_give_no_copies_and_a_warning(tmp_path, caplog):
+    """Argon has no covalent bond: no copy, and the log says why."""
+    from ase import Atoms
+
+    from ilflow.active.samplers import bonds
+    from ilflow.config.learning import BondSampler
+
+    atoms = Atoms("Ar4", positions=[[0, 0, 0], [4, 0, 0], [0, 4, 0], [0, 0, 4]], cell=[8.0] * 3, pbc=True)
+    ctx = SamplerContext(tmp_path / "model", tmp_path / "sampling", [], atoms, [], None, iteration=1)
+    with caplog.at_level("WARNING", logger="ilflow.active.samplers"):
+        assert bonds(BondSampler(kind="bonds", copies=3), ctx, 0) == []
+    assert "0 of 3 copies" in caplog.text and ctx.records[0].frames == 0

@@ -250,7 +250,12 @@ def bonds(sampler, ctx: SamplerContext, index: int) -> list[Atoms]:
     frames = []
     for k in rng.choice(len(pool), size=sampler.copies, replace=sampler.copies > len(pool)):
         deviation = float(rng.uniform(*sampler.deviations)) * rng.choice([-1.0, 1.0])
-        frames.append(bond_moved(pool[k], spread, deviation, rng))
+        frame = bond_moved(pool[k], spread, deviation, rng)
+        if frame is not None:
+            frames.append(frame)
+    if len(frames) < sampler.copies:
+        logger.warning("bonds: %d of %d copies; the other frames drawn have no covalent bond (a liquid of single "
+                       "atoms has none to move)", len(frames), sampler.copies)
     ctx.records.append(SamplerRun("bonds", len(frames)))
     return frames
 
@@ -282,14 +287,18 @@ def bond_spread(frames: list[Atoms]) -> dict[str, tuple[float, float]]:
 
 
 def bond_moved(atoms: Atoms, spread: dict[str, tuple[float, float]], deviation: float,
-               rng: np.random.Generator) -> Atoms:
+               rng: np.random.Generator) -> Atoms | None:
     """A copy of `atoms` with one bond at `deviation` standard deviations from its kind's mean length (`spread`):
     first a kind of bond is drawn, then a bond of that kind, so that rare kinds (a ring C-C) get as many copies as
     common ones (an alkyl C-H). Both atoms move along the bond, in inverse proportion to their masses (an H moves
-    12 times as far as its C), so that their centre of mass stays."""
+    12 times as far as its C), so that their centre of mass stays. None if the frame has no bond of a kind in
+    `spread`."""
     i, j, D, kinds = bond_kinds(atoms)
     kinds = np.array(kinds)
-    kind = rng.choice(sorted(set(kinds) & set(spread)))
+    known = sorted(set(kinds) & set(spread))
+    if not known:
+        return None
+    kind = rng.choice(known)
     k = int(rng.choice(np.flatnonzero(kinds == kind)))
     mean, std = spread[kind]
     target = mean + deviation * std
