@@ -192,20 +192,6 @@ def test_each_kind_of_contact_is_drawn_equally_often():
     assert 0.4 < h_h.mean() < 0.6  # 0.5 +- 4 binomial standard deviations
 
 
-def test_contacts_out_of_reach_give_fewer_copies_and_a_warning(tmp_path, caplog):
-    """Two F2 molecules 6 Å apart: no pair within 0.7 Å of its drawn distance, so no copy, and the log says so."""
-    from ase import Atoms
-
-    from ilflow.active.samplers import contacts
-    from ilflow.config.learning import ContactSampler
-
-    atoms = Atoms("F4", positions=[[5, 5, 5], [6.42, 5, 5], [12.42, 5, 5], [13.84, 5, 5]], cell=[20.0] * 3, pbc=True)
-    ctx = SamplerContext(tmp_path / "model", tmp_path / "sampling", [], atoms, [], None, iteration=1)
-    with caplog.at_level("WARNING", logger="ilflow.active.samplers"):
-        assert contacts(ContactSampler(kind="contacts", copies=3), ctx, 0) == []
-    assert "0 of 3 copies" in caplog.text and ctx.records[0].frames == 0
-
-
 def _bonds_by_kind(atoms):
     """{kind: [(i, j), ...]} from ASE's connectivity (1.2 x the covalent radii), kind as in the sampler's records:
     element and number of bonds of both atoms, alphabetical, e.g. "C4-H1"."""
@@ -287,15 +273,21 @@ def test_each_kind_of_bond_is_drawn_equally_often(box_2_pairs):
         assert 60 <= drawn.count(kind) <= 140  # 100 +- 4 binomial standard deviations (9.3)
 
 
-def test_bonds_of_single_atoms_give_no_copies_and_a_warning(tmp_path, caplog):
-    """Argon has no covalent bond: no copy, and the log says why."""
+@pytest.mark.parametrize("kind, symbols, x_A, message", [
+    # two F2 molecules 6 Å apart: no pair within 0.7 Å of its drawn distance
+    ("contacts", "F4", [5, 6.42, 12.42, 13.84], "too few contacts"),
+    ("bonds", "Ar4", [0, 5, 10, 15], "no covalent bond"),  # argon has no bond to move
+])
+def test_samplers_with_nothing_to_change_give_no_copies_and_a_warning(tmp_path, caplog, kind, symbols, x_A, message):
+    """A frame with nothing the sampler can change: no copy, and the log says how many and why."""
     from ase import Atoms
 
-    from ilflow.active.samplers import bonds
-    from ilflow.config.learning import BondSampler
+    from ilflow.active.samplers import SAMPLERS
+    from ilflow.config.learning import BondSampler, ContactSampler
 
-    atoms = Atoms("Ar4", positions=[[0, 0, 0], [4, 0, 0], [0, 4, 0], [0, 0, 4]], cell=[8.0] * 3, pbc=True)
+    atoms = Atoms(symbols, positions=[[x, 5, 5] for x in x_A], cell=[20.0] * 3, pbc=True)
+    sampler = {"contacts": ContactSampler, "bonds": BondSampler}[kind](kind=kind, copies=3)
     ctx = SamplerContext(tmp_path / "model", tmp_path / "sampling", [], atoms, [], None, iteration=1)
     with caplog.at_level("WARNING", logger="ilflow.active.samplers"):
-        assert bonds(BondSampler(kind="bonds", copies=3), ctx, 0) == []
-    assert "0 of 3 copies" in caplog.text and ctx.records[0].frames == 0
+        assert SAMPLERS[kind](sampler, ctx, 0) == []
+    assert "0 of 3 copies" in caplog.text and message in caplog.text and ctx.records[0].frames == 0
